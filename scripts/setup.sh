@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs, idempotently and only what is missing, everything streamguard needs to build,
+# run its demo and run its test suite on Debian 12 (as root, or with sudo available).
+#
+#   scripts/setup.sh            system packages + Python tools for the reference checks
+#   SETUP_SKIP_PYTHON=1 ...     system packages only
+#
+# Safe to run again: it checks what is there first and installs nothing twice.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*"; }
+
+# --- System packages (Debian) ---------------------------------------------------------
+PACKAGES=(
+  # build
+  build-essential pkg-config
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
+  # run: GStreamer elements used by pipelines/ (see pipelines/README.md)
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+  # reference PDQ cross-check (scripts/pdq-reference.py builds Meta's C++ via PyPI pdqhash)
+  python3 python3-venv python3-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  log "system packages: all present"
+fi
+
+# --- Rust toolchain ---------------------------------------------------------------------
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "[setup] error: cargo not found. streamguard needs Rust stable >= 1.85 (edition 2024); install it with rustup." >&2
+  exit 1
+fi
+
+# --- Python venv with the reference PDQ implementation ---------------------------------
+if [ "${SETUP_SKIP_PYTHON:-0}" != "1" ]; then
+  VENV=.venv
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating $VENV"
+    python3 -m venv "$VENV"
+  fi
+  if ! "$VENV/bin/python" -c 'import pdqhash, numpy, PIL' >/dev/null 2>&1; then
+    log "installing Python packages into $VENV (pdqhash builds Meta's C++ reference)"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r scripts/requirements.txt
+  else
+    log "python tools: all present"
+  fi
+fi
+log "done"

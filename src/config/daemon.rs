@@ -1,0 +1,43 @@
+use super::Problem;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// `[daemon]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DaemonConfig {
+    /// Log filter in `tracing` syntax (`info`, `streamguard=debug,warn`, ...). The `RUST_LOG`
+    /// environment variable, when set, takes precedence. Default: `info`.
+    pub log_level: String,
+    /// A folder of extra pipeline templates (`NAME.pipeline`). A template found there replaces
+    /// the built-in one of the same name. Default: none (built-in templates only).
+    pub pipelines_dir: Option<PathBuf>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        Self {
+            log_level: "info".into(),
+            pipelines_dir: None,
+        }
+    }
+}
+
+impl DaemonConfig {
+    pub(super) fn validate(&self, problems: &mut Vec<Problem>) {
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+            problems.push(Problem::new(
+                "daemon.log_level",
+                format!("'{}' is not a log filter: {e}", self.log_level),
+            ));
+        }
+        if let Some(dir) = &self.pipelines_dir
+            && !dir.is_dir()
+        {
+            problems.push(Problem::new(
+                "daemon.pipelines_dir",
+                format!("{} is not a folder", dir.display()),
+            ));
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Typed configuration, one file per section.
+//!
+//! A configuration is a TOML file read with the `config` crate, overridable by environment
+//! variables named `STREAMGUARD__SECTION__KEY` (for example `STREAMGUARD__SAMPLER__INTERVAL_MS=500`).
+//! Every field has a default, so a file only names what it changes. Unknown keys are rejected,
+//! and [`Config::validate`] reports every problem at once, each with its key path.
+//! `config/default.toml` (the demo configuration) is embedded in the binary.
+//!
+//! Relative paths in a configuration resolve against the daemon's working directory.
+
+mod analysis;
+mod daemon;
+mod load;
+mod sampler;
+mod store;
+mod streams;
+
+pub use analysis::{AnalysisConfig, BankConfig};
+pub use daemon::DaemonConfig;
+pub use load::{ConfigError, Problem, Source};
+pub use sampler::{SamplerConfig, SamplingMode};
+pub use store::StoreConfig;
+pub use streams::StreamConfig;
+
+use serde::Deserialize;
+
+/// The embedded default configuration (`config/default.toml`): one synthetic demo stream.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// `[daemon]`: process-wide settings (logging, where pipeline templates come from).
+    pub daemon: DaemonConfig,
+    /// `[sampler]`: which frames are decoded and analysed, unless a stream overrides it.
+    pub sampler: SamplerConfig,
+    /// `[analysis]`: the worker pool and the PDQ quality gate.
+    pub analysis: AnalysisConfig,
+    /// `[[banks]]`: hash banks of known material, matched against every analysed frame.
+    pub banks: Vec<BankConfig>,
+    /// `[store]`: the SQLite alert store.
+    pub store: StoreConfig,
+    /// `[[streams]]`: streams watched from start-up, each built from a pipeline template.
+    pub streams: Vec<StreamConfig>,
+}
+
+impl Config {
+    /// Checks every value that the types alone do not constrain, and returns all problems.
+    /// Files (banks) and pipelines are checked separately, when they are loaded and built.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        self.daemon.validate(&mut problems);
+        self.sampler.validate("sampler", &mut problems);
+        self.analysis.validate(&mut problems);
+        analysis::validate_banks(&self.banks, &mut problems);
+        self.store.validate(&mut problems);
+        streams::validate_streams(&self.streams, &mut problems);
+        problems
+    }
+}

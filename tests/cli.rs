@@ -1,0 +1,113 @@
+//! The command line on good and bad input: every bad input names its culprit.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn streamguard(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_streamguard"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes `config` (and a good bank) into a temporary folder and runs check-config on it.
+fn check(config: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo().join("config/demo-bank.txt"),
+        dir.path().join("bank.txt"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    let out = streamguard(&["check-config", "c.toml"], dir.path());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn embedded_default_config_checks_ok() {
+    let out = streamguard(&["check-config"], &repo());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 bank(s) with 1 hash(es)"));
+}
+
+#[test]
+fn good_config_passes() {
+    let (ok, text) = check("[[banks]]\nname = \"b\"\npath = \"bank.txt\"\n");
+    assert!(ok, "{text}");
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let (ok, text) = check("[analysis]\nworkerz = 2\n");
+    assert!(!ok);
+    assert!(
+        text.contains("analysis.workerz: unknown key") && text.contains("c.toml"),
+        "{text}"
+    );
+}
+
+#[test]
+fn wrong_type_is_named() {
+    let (ok, text) = check("[analysis]\nworkers = \"many\"\n");
+    assert!(!ok);
+    assert!(text.contains("analysis.workers"), "{text}");
+}
+
+#[test]
+fn missing_bank_file_is_named() {
+    let (ok, text) = check("[[banks]]\nname = \"b\"\npath = \"absent.txt\"\n");
+    assert!(!ok);
+    assert!(
+        text.contains("bank 'b'") && text.contains("absent.txt"),
+        "{text}"
+    );
+}
+
+#[test]
+fn malformed_bank_line_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.txt"), "# comment\n0123,x\n").unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[[banks]]\nname = \"b\"\npath = \"bad.txt\"\n",
+    )
+    .unwrap();
+    let out = streamguard(&["check-config", "c.toml"], dir.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.txt:2") && err.contains("64 hex digits"),
+        "{err}"
+    );
+}
+
+#[test]
+fn hash_prints_reference_format_and_names_unreadable_files() {
+    let out = streamguard(&["hash", "config/demo-image.png", "no-such.png"], &repo());
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let bank = std::fs::read_to_string(repo().join("config/demo-bank.txt")).unwrap();
+    let banked = bank
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap();
+    assert_eq!(stdout.trim(), format!("{banked} 100 config/demo-image.png"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such.png"));
+}
