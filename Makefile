@@ -1,15 +1,19 @@
 # streamguard: the two commands of the README's quick start, and helpers.
+#   make demo   install what is missing, build, run the daemon on the embedded demo config
 #   make test   install what is missing (scripts/setup.sh), then lint and run the whole suite
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: setup build test lint vectors
+.PHONY: setup build demo test lint vectors
 
 setup:
 	bash scripts/setup.sh
 
 build: setup
 	$(CARGO) build --release
+
+demo: build
+	./target/release/streamguard run
 
 lint:
 	$(CARGO) fmt --check

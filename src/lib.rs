@@ -2,8 +2,19 @@
 //!
 //! Modules in data-flow order (see README "Architecture"):
 //! - [`config`]: typed configuration, validation that reports every problem at once;
-//! - [`analysis`]: PDQ hashing (bit-exact with Meta's reference) and hash banks.
-//!
-//! Ingest, sampling, decoding, policy and the alert store follow the same layout as they land.
+//! - [`ingest`]: pipeline templates and per-stream GStreamer pipelines ending after the parser;
+//! - [`sampler`]: which access units are decoded and which frames analysed;
+//! - [`decode`]: decoding of the chosen units only;
+//! - [`analysis`]: PDQ hashing (bit-exact with Meta's reference), hash banks, worker pool;
+//! - [`policy`]: findings to alerts;
+//! - [`moderation`]: the SQLite alert store;
+//! - [`app`]: wiring; [`telemetry`]: logs and counters.
 pub mod analysis;
+pub mod app;
 pub mod config;
+pub mod decode;
+pub mod ingest;
+pub mod moderation;
+pub mod policy;
+pub mod sampler;
+pub mod telemetry;

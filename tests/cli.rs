@@ -111,3 +111,50 @@ fn hash_prints_reference_format_and_names_unreadable_files() {
     assert_eq!(stdout.trim(), format!("{banked} 100 config/demo-image.png"));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such.png"));
 }
+
+#[test]
+fn template_that_does_not_parse_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tpl")).unwrap();
+    std::fs::write(
+        dir.path().join("tpl/broken.pipeline"),
+        "# broken\nvideotestsrc ! ! nosuchelement\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[daemon]\npipelines_dir = \"tpl\"\n[[streams]]\nid = \"cam1\"\npipeline = \"broken\"\n[[streams]]\nid = \"cam2\"\npipeline = \"nope\"\n",
+    )
+    .unwrap();
+    let out = streamguard(&["check-config", "c.toml"], dir.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stream 'cam1'") && err.contains("does not build"),
+        "{err}"
+    );
+    assert!(
+        err.contains("stream 'cam2'") && err.contains("no pipeline template 'nope'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_builtin_template_builds() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = repo().join("config/demo-image.png");
+    let config = format!(
+        "[[streams]]\nid = \"a\"\npipeline = \"testsrc\"\n\
+         [[streams]]\nid = \"b\"\npipeline = \"testsrc-image\"\nparams = {{ image = \"{}\" }}\n\
+         [[streams]]\nid = \"c\"\npipeline = \"file\"\nparams = {{ location = \"/tmp/x.mp4\" }}\n\
+         [[streams]]\nid = \"d\"\npipeline = \"rtmp\"\nparams = {{ url = \"rtmp://127.0.0.1:1935/live/x\" }}\n",
+        img.display()
+    );
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    let out = streamguard(&["check-config", "c.toml"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,360 @@
+//! Wiring: start the stages in data-flow order, stop them in reverse.
+//!
+//! Per stream: ingest pipeline → (bounded channel) → sampler thread → decode pipeline →
+//! (shared bounded channel) → analysis pool → (channel) → policy + alert store thread.
+
+use crate::analysis::{self, bank};
+use crate::config::Config;
+use crate::decode::{Decoder, Frame};
+use crate::ingest::{self, IngestEvent, template::Templates};
+use crate::moderation::store::{AlertStore, Recorded};
+use crate::policy::{self, Finding};
+use crate::sampler::{Decision, FixedSampler};
+use crate::telemetry::{StatsSnapshot, StreamStats};
+use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("GStreamer: {0}")]
+    Gst(String),
+    #[error("{}", .0.join("\n"))]
+    Setup(Vec<String>),
+}
+
+/// Control messages to a stream's sampler thread.
+enum Control {
+    Error(String),
+    DecoderDone,
+    Stop,
+}
+
+struct StreamHandle {
+    id: String,
+    stats: Arc<StreamStats>,
+    control: Sender<Control>,
+    finished: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+/// A running daemon.
+pub struct App {
+    streams: Vec<StreamHandle>,
+    frames_tx: Option<Sender<Frame>>,
+    workers: Vec<JoinHandle<()>>,
+    moderation: Option<JoinHandle<()>>,
+}
+
+/// Checks everything `start` would need without starting anything: templates render,
+/// pipelines build, banks load. Returns every problem found.
+pub fn preflight(cfg: &Config) -> Result<Vec<bank::Bank>, Vec<String>> {
+    let mut problems = Vec::new();
+    if let Err(e) = gst::init() {
+        return Err(vec![format!("GStreamer: {e}")]);
+    }
+    match Templates::load(cfg.daemon.pipelines_dir.as_deref()) {
+        Ok(templates) => {
+            for s in &cfg.streams {
+                let built = templates
+                    .get(&s.pipeline)
+                    .and_then(|t| t.render(&s.params))
+                    .map_err(|e| format!("stream '{}': {e}", s.id))
+                    .and_then(|d| ingest::build(&s.id, &d).map_err(|e| e.to_string()));
+                if let Err(e) = built {
+                    problems.push(e);
+                }
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    let banks = bank::load_all(&cfg.banks).unwrap_or_else(|errs| {
+        problems.extend(errs.into_iter().map(|e| e.to_string()));
+        Vec::new()
+    });
+    if problems.is_empty() {
+        Ok(banks)
+    } else {
+        Err(problems)
+    }
+}
+
+impl App {
+    pub fn start(cfg: &Config) -> Result<App, AppError> {
+        let banks = Arc::new(preflight(cfg).map_err(AppError::Setup)?);
+        let templates = Templates::load(cfg.daemon.pipelines_dir.as_deref())
+            .map_err(|e| AppError::Setup(vec![e.to_string()]))?;
+        let mut store =
+            AlertStore::open(&cfg.store.path).map_err(|e| AppError::Setup(vec![e.to_string()]))?;
+
+        // Policy + store thread: the last stage, started first.
+        let (findings_tx, findings_rx) = unbounded::<Finding>();
+        let moderation = std::thread::Builder::new()
+            .name("moderation".into())
+            .spawn(move || {
+                for f in findings_rx {
+                    record(&mut store, &f);
+                }
+            })
+            .map_err(|e| AppError::Gst(e.to_string()))?;
+
+        let (frames_tx, frames_rx) = bounded::<Frame>(cfg.analysis.queue);
+        let workers = analysis::start_pool(
+            cfg.analysis.workers,
+            cfg.analysis.min_quality,
+            banks,
+            frames_rx,
+            findings_tx,
+        );
+
+        let mut streams = Vec::new();
+        for s in &cfg.streams {
+            let desc = templates
+                .get(&s.pipeline)
+                .and_then(|t| t.render(&s.params))
+                .map_err(|e| AppError::Setup(vec![e.to_string()]))?;
+            streams.push(start_stream(
+                &s.id,
+                &desc,
+                FixedSampler::new(&s.sampler(&cfg.sampler)),
+                cfg.sampler.queue,
+                frames_tx.clone(),
+            )?);
+        }
+        Ok(App {
+            streams,
+            frames_tx: Some(frames_tx),
+            workers,
+            moderation: Some(moderation),
+        })
+    }
+
+    /// Per-stream counters.
+    pub fn stats(&self) -> Vec<(String, StatsSnapshot)> {
+        self.streams
+            .iter()
+            .map(|s| (s.id.clone(), s.stats.snapshot()))
+            .collect()
+    }
+
+    /// Waits until every stream has ended (finite sources) or `timeout` passes; true if all ended.
+    pub fn wait_streams_finished(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self
+                .streams
+                .iter()
+                .all(|s| s.finished.load(Ordering::Acquire))
+            {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops every stage in reverse order; frames already queued are analysed and recorded.
+    pub fn shutdown(mut self) {
+        for s in &self.streams {
+            let _ = s.control.send(Control::Stop);
+        }
+        for s in self.streams.drain(..) {
+            let _ = s.thread.join();
+            tracing::info!(stream = %s.id, stats = ?s.stats.snapshot(), "stream stopped");
+        }
+        drop(self.frames_tx.take());
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+        if let Some(m) = self.moderation.take() {
+            let _ = m.join();
+        }
+    }
+}
+
+fn record(store: &mut AlertStore, f: &Finding) {
+    let alert = policy::verdict(f);
+    // An alert is never dropped: retry until the store takes it.
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match store.record_match(&alert) {
+            Ok(Recorded::Raised(id)) => {
+                tracing::warn!(alert = id, stream = %alert.stream, bank = %alert.bank, item = %alert.item_id,
+                    distance = alert.distance, quality = alert.quality, frame_ms = alert.frame_pts_ms, "alert raised");
+                return;
+            }
+            Ok(Recorded::Attached(id)) => {
+                tracing::debug!(alert = id, stream = %alert.stream, frame_ms = alert.frame_pts_ms, "match attached to open alert");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, ?alert, "alert not stored yet; retrying");
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+fn start_stream(
+    id: &str,
+    desc: &str,
+    sampler: FixedSampler,
+    queue: usize,
+    frames: Sender<Frame>,
+) -> Result<StreamHandle, AppError> {
+    let setup = |e: String| AppError::Setup(vec![e]);
+    let stream: Arc<str> = Arc::from(id);
+    let stats = Arc::new(StreamStats::default());
+    let stopping = Arc::new(AtomicBool::new(false));
+    let finished = Arc::new(AtomicBool::new(false));
+    let (units_tx, units_rx) = bounded::<IngestEvent>(queue);
+    let (control_tx, control_rx) = unbounded::<Control>();
+
+    let pipeline = ingest::build(id, desc).map_err(|e| setup(e.to_string()))?;
+    watch_bus(&pipeline, control_tx.clone(), "ingest", false);
+    let live = ingest::attach(id, &pipeline, units_tx, stats.clone(), stopping.clone())
+        .map_err(|e| setup(e.to_string()))?;
+    let decoder = Decoder::new(
+        &stream,
+        sampler.mode(),
+        frames,
+        live,
+        stats.clone(),
+        stopping.clone(),
+    )
+    .map_err(|e| setup(e.to_string()))?;
+    watch_bus(&decoder.pipeline, control_tx.clone(), "decoder", true);
+    decoder
+        .pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| setup(format!("stream '{id}': decoder: {e}")))?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| setup(format!("stream '{id}': cannot start ingest pipeline: {e}")))?;
+    tracing::info!(stream = id, live, mode = ?sampler.mode(), "stream started");
+
+    let worker = StreamWorker {
+        id: stream,
+        sampler,
+        decoder,
+        pipeline,
+        stats: stats.clone(),
+        stopping,
+        finished: finished.clone(),
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("stream-{id}"))
+        .spawn(move || worker.run(units_rx, control_rx))
+        .map_err(|e| setup(e.to_string()))?;
+    Ok(StreamHandle {
+        id: id.to_string(),
+        stats,
+        control: control_tx,
+        finished,
+        thread,
+    })
+}
+
+/// Forwards errors (and, for the decoder, end of stream) from a pipeline's bus.
+fn watch_bus(
+    pipeline: &gst::Pipeline,
+    tx: Sender<Control>,
+    what: &'static str,
+    eos_means_done: bool,
+) {
+    let bus = pipeline.bus().expect("pipeline has a bus");
+    bus.set_sync_handler(move |_, msg| {
+        match msg.view() {
+            gst::MessageView::Error(e) => {
+                let src = msg
+                    .src()
+                    .map(|s| s.path_string().to_string())
+                    .unwrap_or_default();
+                let _ = tx.send(Control::Error(format!(
+                    "{what}: {src}: {} ({:?})",
+                    e.error(),
+                    e.debug()
+                )));
+            }
+            gst::MessageView::Eos(_) if eos_means_done => {
+                let _ = tx.send(Control::DecoderDone);
+            }
+            _ => {}
+        }
+        gst::BusSyncReply::Drop
+    });
+}
+
+struct StreamWorker {
+    id: Arc<str>,
+    sampler: FixedSampler,
+    decoder: Decoder,
+    pipeline: gst::Pipeline,
+    stats: Arc<StreamStats>,
+    stopping: Arc<AtomicBool>,
+    finished: Arc<AtomicBool>,
+}
+
+impl StreamWorker {
+    fn run(mut self, units: Receiver<IngestEvent>, control: Receiver<Control>) {
+        let mut units = Some(units);
+        loop {
+            let Some(rx) = units.as_ref() else {
+                // Ingest ended: wait for the decoder to drain, or for a stop.
+                match control.recv() {
+                    Ok(Control::DecoderDone) | Ok(Control::Stop) | Err(_) => break,
+                    Ok(Control::Error(e)) => {
+                        tracing::error!(stream = %self.id, error = %e, "stream failed");
+                        break;
+                    }
+                }
+            };
+            select! {
+                recv(rx) -> ev => match ev {
+                    Ok(IngestEvent::Unit(au)) => self.on_unit(au),
+                    Ok(IngestEvent::End) | Err(_) => {
+                        tracing::info!(stream = %self.id, "stream ended");
+                        self.decoder.end_of_stream();
+                        units = None;
+                    }
+                },
+                recv(control) -> msg => match msg {
+                    Ok(Control::Stop) | Err(_) => break,
+                    Ok(Control::DecoderDone) => {}
+                    Ok(Control::Error(e)) => {
+                        tracing::error!(stream = %self.id, error = %e, "stream failed");
+                        break;
+                    }
+                },
+            }
+        }
+        self.stopping.store(true, Ordering::Relaxed);
+        drop(units);
+        let _ = self.pipeline.set_state(gst::State::Null);
+        let _ = self.decoder.pipeline.set_state(gst::State::Null);
+        self.finished.store(true, Ordering::Release);
+    }
+
+    fn on_unit(&mut self, au: ingest::AccessUnit) {
+        let decision = self.sampler.decide(au.pts_ns, au.keyframe);
+        tracing::trace!(stream = %self.id, pts_ns = au.pts_ns, keyframe = au.keyframe, size = au.size, ?decision, "access unit");
+        if decision == Decision::Skip {
+            return;
+        }
+        let analyse = decision == Decision::Analyse;
+        self.stats.units_decoded.fetch_add(1, Ordering::Relaxed);
+        if analyse {
+            self.stats.frames_selected.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Err(e) = self.decoder.push(au.buffer, au.pts_ns, analyse) {
+            tracing::debug!(stream = %self.id, error = ?e, "decoder refused unit");
+        }
+    }
+}

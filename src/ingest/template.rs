@@ -1,0 +1,258 @@
+//! Pipeline templates (`pipelines/*.pipeline`): parsing, and rendering with a stream's
+//! parameters. The format is documented in `pipelines/README.md`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What streamguard appends to every rendered template: access units to the sampler.
+pub const AU_SINK_NAME: &str = "streamguard_au_sink";
+
+const BUILTIN: &[(&str, &str)] = &[
+    ("testsrc", include_str!("../../pipelines/testsrc.pipeline")),
+    (
+        "testsrc-image",
+        include_str!("../../pipelines/testsrc-image.pipeline"),
+    ),
+    ("file", include_str!("../../pipelines/file.pipeline")),
+    ("rtmp", include_str!("../../pipelines/rtmp.pipeline")),
+];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TemplateError {
+    #[error("cannot read pipeline templates in {dir}: {message}")]
+    Dir { dir: String, message: String },
+    #[error("pipeline template {origin}: {message}")]
+    Invalid { origin: String, message: String },
+    #[error("no pipeline template '{name}' (known: {known})")]
+    Unknown { name: String, known: String },
+    #[error("pipeline template '{name}' ({origin}): {message}")]
+    Render {
+        name: String,
+        origin: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Param {
+    name: String,
+    default: Option<String>,
+}
+
+/// One parsed template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub name: String,
+    /// Where it came from: `built-in` or a file path.
+    pub origin: String,
+    params: Vec<Param>,
+    body: String,
+}
+
+impl Template {
+    pub fn parse(name: &str, origin: &str, text: &str) -> Result<Template, TemplateError> {
+        let invalid = |message: String| TemplateError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
+        let mut params = Vec::new();
+        let mut body = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if let Some(comment) = line.strip_prefix('#') {
+                if let Some(decl) = comment.trim().strip_prefix("@param") {
+                    let spec = decl
+                        .split_whitespace()
+                        .next()
+                        .ok_or_else(|| invalid(format!("line {}: @param without a name", i + 1)))?;
+                    let (pname, default) = match spec.split_once('=') {
+                        Some((n, d)) => (n, Some(d.to_string())),
+                        None => (spec, None),
+                    };
+                    params.push(Param {
+                        name: pname.to_string(),
+                        default,
+                    });
+                }
+            } else if !line.is_empty() {
+                body.push(line);
+            }
+        }
+        let body = body.join(" ");
+        if body.is_empty() {
+            return Err(invalid("has no pipeline description".into()));
+        }
+        let t = Template {
+            name: name.to_string(),
+            origin: origin.to_string(),
+            params,
+            body,
+        };
+        for p in placeholders(&t.body) {
+            if !t.params.iter().any(|d| d.name == p) {
+                return Err(invalid(format!(
+                    "placeholder {{{p}}} is not declared with '# @param {p}'"
+                )));
+            }
+        }
+        Ok(t)
+    }
+
+    /// The pipeline description with every placeholder replaced, plus the access-unit sink.
+    pub fn render(&self, values: &BTreeMap<String, String>) -> Result<String, TemplateError> {
+        let err = |message: String| TemplateError::Render {
+            name: self.name.clone(),
+            origin: self.origin.clone(),
+            message,
+        };
+        if let Some(k) = values
+            .keys()
+            .find(|k| !self.params.iter().any(|p| &p.name == *k))
+        {
+            let known: Vec<&str> = self.params.iter().map(|p| p.name.as_str()).collect();
+            return Err(err(format!(
+                "no parameter '{k}' (parameters: {})",
+                known.join(", ")
+            )));
+        }
+        let mut out = self.body.clone();
+        for p in &self.params {
+            let value = values
+                .get(&p.name)
+                .or(p.default.as_ref())
+                .ok_or_else(|| err(format!("parameter '{}' is required", p.name)))?;
+            let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+            out = out.replace(&format!("{{{}}}", p.name), &escaped);
+        }
+        Ok(format!(
+            "{out} ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name={AU_SINK_NAME} sync=false"
+        ))
+    }
+}
+
+fn placeholders(body: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start + 1..];
+        match after.find('}') {
+            Some(end) => {
+                out.push(after[..end].to_string());
+                rest = &after[end + 1..];
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// All known templates: the built-in ones, then those of `daemon.pipelines_dir`.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    map: BTreeMap<String, Template>,
+}
+
+impl Templates {
+    pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
+        let mut map = BTreeMap::new();
+        for (name, text) in BUILTIN {
+            map.insert(name.to_string(), Template::parse(name, "built-in", text)?);
+        }
+        if let Some(dir) = dir {
+            let derr = |e: std::io::Error| TemplateError::Dir {
+                dir: dir.display().to_string(),
+                message: e.to_string(),
+            };
+            for entry in std::fs::read_dir(dir).map_err(derr)? {
+                let path = entry.map_err(derr)?.path();
+                if path.extension().and_then(|e| e.to_str()) != Some("pipeline") {
+                    continue;
+                }
+                let name = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default()
+                    .to_string();
+                let text = std::fs::read_to_string(&path).map_err(derr)?;
+                map.insert(
+                    name.clone(),
+                    Template::parse(&name, &path.display().to_string(), &text)?,
+                );
+            }
+        }
+        Ok(Templates { map })
+    }
+
+    pub fn get(&self, name: &str) -> Result<&Template, TemplateError> {
+        self.map.get(name).ok_or_else(|| TemplateError::Unknown {
+            name: name.to_string(),
+            known: self.map.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.map.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn renders_defaults_overrides_and_escapes() {
+        let t = Template::parse(
+            "t",
+            "x",
+            "# @param a=1 first\n# @param p path\nsrc a={a} location=\"{p}\"\n ! h264parse",
+        )
+        .unwrap();
+        let out = t.render(&params(&[("p", "my \"file\".mp4")])).unwrap();
+        assert!(
+            out.starts_with("src a=1 location=\"my \\\"file\\\".mp4\" ! h264parse ! video/x-h264"),
+            "{out}"
+        );
+        assert!(out.ends_with(&format!("appsink name={AU_SINK_NAME} sync=false")));
+    }
+
+    #[test]
+    fn render_errors_name_template_and_parameter() {
+        let t = Template::parse("t", "x", "# @param p path\nsrc location={p}").unwrap();
+        assert!(
+            t.render(&params(&[]))
+                .unwrap_err()
+                .to_string()
+                .contains("parameter 'p' is required")
+        );
+        let e = t
+            .render(&params(&[("p", "a"), ("q", "b")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'t'") && e.contains("no parameter 'q'"), "{e}");
+    }
+
+    #[test]
+    fn undeclared_placeholder_is_rejected() {
+        let e = Template::parse("t", "/x/t.pipeline", "src a={nope}")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/x/t.pipeline") && e.contains("{nope}"), "{e}");
+    }
+
+    #[test]
+    fn builtins_load_and_unknown_name_lists_known() {
+        let t = Templates::load(None).unwrap();
+        assert_eq!(
+            t.names().collect::<Vec<_>>(),
+            vec!["file", "rtmp", "testsrc", "testsrc-image"]
+        );
+        let e = t.get("srtx").unwrap_err().to_string();
+        assert!(e.contains("'srtx'") && e.contains("testsrc"), "{e}");
+    }
+}

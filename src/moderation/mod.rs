@@ -1,0 +1,2 @@
+//! Moderation: the durable alert store.
+pub mod store;

@@ -1,0 +1,234 @@
+//! The alert store: SQLite (WAL, synchronous=FULL) as the system of record. The schema is
+//! created and migrated at open; every alert is committed before it is logged as raised.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("alert store {}: {message}", path.display())]
+    Open { path: PathBuf, message: String },
+    #[error("alert store: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &["CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        stream TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        bank TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        label TEXT,
+        distance INTEGER NOT NULL,
+        quality INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        frame_pts_ms INTEGER NOT NULL,
+        last_frame_pts_ms INTEGER NOT NULL,
+        hits INTEGER NOT NULL DEFAULT 1,
+        state TEXT NOT NULL DEFAULT 'open',
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX alerts_one_open ON alerts(stream, reason, bank, item_id) WHERE state = 'open';"];
+
+/// A hash match to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchAlert {
+    pub stream: String,
+    pub bank: String,
+    pub item_id: String,
+    pub label: Option<String>,
+    pub distance: u32,
+    pub quality: u32,
+    pub hash: String,
+    pub frame_pts_ms: u64,
+}
+
+/// A stored alert row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertRow {
+    pub id: i64,
+    pub stream: String,
+    pub reason: String,
+    pub bank: String,
+    pub item_id: String,
+    pub distance: u32,
+    pub quality: u32,
+    pub frame_pts_ms: u64,
+    pub hits: u64,
+    pub state: String,
+}
+
+/// Whether a match opened a new alert or attached to the open one of the same stream and item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Raised(i64),
+    Attached(i64),
+}
+
+pub struct AlertStore {
+    conn: Connection,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl AlertStore {
+    pub fn open(path: &Path) -> Result<AlertStore, StoreError> {
+        let err = |message: String| StoreError::Open {
+            path: path.to_path_buf(),
+            message,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| err(e.to_string()))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| err(e.to_string()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| err(e.to_string()))?;
+        let mut store = AlertStore { conn };
+        store.migrate().map_err(|e| err(e.to_string()))?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), rusqlite::Error> {
+        let version: usize = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let tx = self.conn.transaction()?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+        }
+        tx.commit()
+    }
+
+    /// Records a match: a new open alert, or one more hit on the open alert for the same
+    /// stream, bank and item. Committed durably before returning.
+    pub fn record_match(&mut self, m: &MatchAlert) -> Result<Recorded, StoreError> {
+        let tx = self.conn.transaction()?;
+        let now = now_ms();
+        let open: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM alerts WHERE stream = ?1 AND reason = 'hash_match' AND bank = ?2 AND item_id = ?3 AND state = 'open'",
+                params![m.stream, m.bank, m.item_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let recorded = match open {
+            Some(id) => {
+                tx.execute(
+                    "UPDATE alerts SET hits = hits + 1, last_frame_pts_ms = ?2, updated_at_ms = ?3, distance = MIN(distance, ?4) WHERE id = ?1",
+                    params![id, m.frame_pts_ms as i64, now, m.distance],
+                )?;
+                Recorded::Attached(id)
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO alerts (stream, reason, bank, item_id, label, distance, quality, hash, frame_pts_ms, last_frame_pts_ms, created_at_ms, updated_at_ms)
+                     VALUES (?1, 'hash_match', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?9)",
+                    params![m.stream, m.bank, m.item_id, m.label, m.distance, m.quality, m.hash, m.frame_pts_ms as i64, now],
+                )?;
+                Recorded::Raised(tx.last_insert_rowid())
+            }
+        };
+        tx.commit()?;
+        Ok(recorded)
+    }
+
+    /// All alerts, oldest first.
+    pub fn alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, stream, reason, bank, item_id, distance, quality, frame_pts_ms, hits, state FROM alerts ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(AlertRow {
+                id: r.get(0)?,
+                stream: r.get(1)?,
+                reason: r.get(2)?,
+                bank: r.get(3)?,
+                item_id: r.get(4)?,
+                distance: r.get(5)?,
+                quality: r.get(6)?,
+                frame_pts_ms: r.get::<_, i64>(7)? as u64,
+                hits: r.get::<_, i64>(8)? as u64,
+                state: r.get(9)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(stream: &str, item: &str, pts: u64) -> MatchAlert {
+        MatchAlert {
+            stream: stream.into(),
+            bank: "demo".into(),
+            item_id: item.into(),
+            label: None,
+            distance: 4,
+            quality: 90,
+            hash: "00".repeat(32),
+            frame_pts_ms: pts,
+        }
+    }
+
+    #[test]
+    fn one_open_alert_per_stream_and_item_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/alerts.db");
+        let mut s = AlertStore::open(&path).unwrap();
+        assert!(matches!(
+            s.record_match(&m("a", "x", 10)).unwrap(),
+            Recorded::Raised(_)
+        ));
+        assert!(matches!(
+            s.record_match(&m("a", "x", 20)).unwrap(),
+            Recorded::Attached(_)
+        ));
+        assert!(matches!(
+            s.record_match(&m("b", "x", 30)).unwrap(),
+            Recorded::Raised(_)
+        ));
+        drop(s);
+        let s = AlertStore::open(&path).unwrap(); // migrations are idempotent
+        let rows = s.alerts().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].stream.as_str(), rows[0].hits, rows[0].frame_pts_ms),
+            ("a", 2, 10)
+        );
+        let mode: String = s
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn unopenable_path_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        let msg = AlertStore::open(&file.join("db.sqlite"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            msg.contains("db.sqlite") || msg.contains(&file.display().to_string()),
+            "{msg}"
+        );
+    }
+}

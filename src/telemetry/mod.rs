@@ -1,0 +1,63 @@
+//! Telemetry: log setup and per-stream counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counters of one stream, updated lock-free from GStreamer and worker threads.
+#[derive(Debug, Default)]
+pub struct StreamStats {
+    /// Access units the parser produced.
+    pub units_received: AtomicU64,
+    /// Access units dropped because the sampler's queue was full (live streams only).
+    pub units_dropped: AtomicU64,
+    /// Access units sent to the decoder.
+    pub units_decoded: AtomicU64,
+    /// Frames chosen for analysis.
+    pub frames_selected: AtomicU64,
+    /// Decoded frames dropped because the analysis queue was full (live streams only).
+    pub frames_dropped: AtomicU64,
+    /// Frames hashed.
+    pub frames_analysed: AtomicU64,
+    /// Frames whose hash quality was below `analysis.min_quality` (not matched).
+    pub frames_low_quality: AtomicU64,
+    /// Bank matches found.
+    pub matches: AtomicU64,
+}
+
+/// A plain copy of [`StreamStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub units_received: u64,
+    pub units_dropped: u64,
+    pub units_decoded: u64,
+    pub frames_selected: u64,
+    pub frames_dropped: u64,
+    pub frames_analysed: u64,
+    pub frames_low_quality: u64,
+    pub matches: u64,
+}
+
+impl StreamStats {
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StatsSnapshot {
+            units_received: l(&self.units_received),
+            units_dropped: l(&self.units_dropped),
+            units_decoded: l(&self.units_decoded),
+            frames_selected: l(&self.frames_selected),
+            frames_dropped: l(&self.frames_dropped),
+            frames_analysed: l(&self.frames_analysed),
+            frames_low_quality: l(&self.frames_low_quality),
+            matches: l(&self.matches),
+        }
+    }
+}
+
+/// Logs to stderr with `filter` unless `RUST_LOG` is set. Safe to call more than once.
+pub fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

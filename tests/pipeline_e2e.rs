@@ -1,0 +1,66 @@
+//! End to end through real GStreamer pipelines: two synthetic H.264 streams (x264enc), one
+//! showing the demo image (whose hash is in the demo bank) from 2 s to 3.5 s, one showing a
+//! different benign image. Exactly one alert, for the right stream and bank, must be in SQLite.
+use std::path::Path;
+use std::time::Duration;
+use streamguard::app::App;
+use streamguard::config::Source;
+use streamguard::moderation::store::AlertStore;
+
+fn stream(id: &str, image: &Path) -> String {
+    format!(
+        "[[streams]]\nid = \"{id}\"\npipeline = \"testsrc-image\"\n\
+         params = {{ image = \"{}\", before = \"60\", show = \"45\", after = \"60\", realtime = \"false\" }}\n",
+        image.display()
+    )
+}
+
+#[test]
+fn demo_image_raises_exactly_one_alert_for_its_stream() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("alerts.db");
+    let config = format!(
+        "[[banks]]\nname = \"demo\"\npath = \"{}\"\n[store]\npath = \"{}\"\n{}{}",
+        repo.join("config/demo-bank.txt").display(),
+        db.display(),
+        stream("with-image", &repo.join("config/demo-image.png")),
+        stream(
+            "other-image",
+            &repo.join("tests/data/pdq/images/chelsea_333x222.png")
+        ),
+    );
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, config).unwrap();
+    let cfg = Source::File(path).load_with_env(Vec::new()).unwrap();
+
+    let app = App::start(&cfg).unwrap();
+    assert!(
+        app.wait_streams_finished(Duration::from_secs(120)),
+        "streams did not end: {:?}",
+        app.stats()
+    );
+    let stats = app.stats();
+    app.shutdown();
+
+    for (id, s) in &stats {
+        assert_eq!(s.units_received, 165, "{id}: {s:?}");
+        assert!(s.frames_analysed >= 3, "{id}: {s:?}");
+        assert_eq!(
+            s.units_decoded, s.frames_selected,
+            "{id}: keyframes mode decodes only what it analyses"
+        );
+    }
+    let alerts = AlertStore::open(&db).unwrap().alerts().unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(
+        (a.stream.as_str(), a.bank.as_str(), a.item_id.as_str()),
+        ("with-image", "demo", "demo-coffee")
+    );
+    assert!(a.distance <= 31 && a.quality >= 50, "{a:?}");
+    assert!(
+        (2000..3500).contains(&a.frame_pts_ms),
+        "image is visible from 2000 to 3500 ms: {a:?}"
+    );
+}
