@@ -5,7 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 use streamguard::app::App;
 use streamguard::config::Source;
-use streamguard::moderation::store::AlertStore;
+use streamguard::moderation::store::{AlertRow, AlertStore};
+use streamguard::telemetry::StatsSnapshot;
 
 fn stream(id: &str, image: &Path) -> String {
     format!(
@@ -15,25 +16,18 @@ fn stream(id: &str, image: &Path) -> String {
     )
 }
 
-#[test]
-fn demo_image_raises_exactly_one_alert_for_its_stream() {
+/// Runs the daemon on `streams` until they end; returns the per-stream counters and alerts.
+fn run(dir: &Path, extra: &str, streams: &str) -> (Vec<(String, StatsSnapshot)>, Vec<AlertRow>) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("alerts.db");
+    let db = dir.join("alerts.db");
     let config = format!(
-        "[[banks]]\nname = \"demo\"\npath = \"{}\"\n[store]\npath = \"{}\"\n{}{}",
+        "{extra}[[banks]]\nname = \"demo\"\npath = \"{}\"\n[store]\npath = \"{}\"\n{streams}",
         repo.join("config/demo-bank.txt").display(),
         db.display(),
-        stream("with-image", &repo.join("config/demo-image.png")),
-        stream(
-            "other-image",
-            &repo.join("tests/data/pdq/images/chelsea_333x222.png")
-        ),
     );
-    let path = dir.path().join("c.toml");
+    let path = dir.join("c.toml");
     std::fs::write(&path, config).unwrap();
     let cfg = Source::File(path).load_with_env(Vec::new()).unwrap();
-
     let app = App::start(&cfg).unwrap();
     assert!(
         app.wait_streams_finished(Duration::from_secs(120)),
@@ -42,6 +36,19 @@ fn demo_image_raises_exactly_one_alert_for_its_stream() {
     );
     let stats = app.stats();
     app.shutdown();
+    (stats, AlertStore::open(&db).unwrap().alerts().unwrap())
+}
+
+#[test]
+fn demo_image_raises_exactly_one_alert_for_its_stream() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let streams = stream("with-image", &repo.join("config/demo-image.png"))
+        + &stream(
+            "other-image",
+            &repo.join("tests/data/pdq/images/chelsea_333x222.png"),
+        );
+    let (stats, alerts) = run(dir.path(), "", &streams);
 
     for (id, s) in &stats {
         assert_eq!(s.units_received, 165, "{id}: {s:?}");
@@ -51,7 +58,6 @@ fn demo_image_raises_exactly_one_alert_for_its_stream() {
             "{id}: keyframes mode decodes only what it analyses"
         );
     }
-    let alerts = AlertStore::open(&db).unwrap().alerts().unwrap();
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     let a = &alerts[0];
     assert_eq!(
@@ -62,5 +68,30 @@ fn demo_image_raises_exactly_one_alert_for_its_stream() {
     assert!(
         (2000..3500).contains(&a.frame_pts_ms),
         "image is visible from 2000 to 3500 ms: {a:?}"
+    );
+}
+
+#[test]
+fn all_frames_mode_samples_on_the_interval() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[sampler]\nmode = \"all\"\ninterval_ms = 500\n";
+    let (stats, alerts) = run(
+        dir.path(),
+        extra,
+        &stream("dense", &repo.join("config/demo-image.png")),
+    );
+    let s = stats[0].1;
+    // 5.5 s of video at one analysed frame per 500 ms; every unit decoded.
+    assert_eq!(s.units_decoded, 165, "{s:?}");
+    assert_eq!(s.frames_selected, 11, "{s:?}");
+    assert_eq!(s.frames_analysed, 11, "{s:?}");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    // The image appears at 2000 ms, exactly on the schedule: detected on that very frame.
+    assert_eq!(alerts[0].frame_pts_ms, 2000, "{:?}", alerts[0]);
+    assert_eq!(
+        alerts[0].hits, 3,
+        "frames at 2000, 2500 and 3000 ms show the image: {:?}",
+        alerts[0]
     );
 }
