@@ -1,0 +1,32 @@
+//! Median time to PDQ-hash each image (already decoded to RGB), as used by scripts/bench-pdq.sh.
+//!     cargo run --release --example pdq_bench -- IMAGE...
+use std::time::Instant;
+use streamguard::analysis::pdq::{PdqHasher, RgbImage};
+
+fn main() {
+    let mut hasher = PdqHasher::new();
+    for path in std::env::args().skip(1) {
+        let img = image::open(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .into_rgb8();
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let input = RgbImage {
+            data: img.as_raw(),
+            width: w,
+            height: h,
+            stride: 3 * w,
+        };
+        let mut times: Vec<f64> = (0..201)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(hasher.hash_rgb(input));
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        println!(
+            "streamguard {w}x{h} median_ms={:.3} {path}",
+            times[times.len() / 2]
+        );
+    }
+}
