@@ -86,14 +86,19 @@ fn hash_one(hasher: &mut PdqHasher, file: &PathBuf) -> anyhow::Result<String> {
     Ok(format!("{} {} {}", out.hash, out.quality, file.display()))
 }
 
+/// Loads a configuration, printing its problems; the error is the exit code to return.
+fn load(source: &Source) -> Result<streamguard::config::Config, ExitCode> {
+    source.load().map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
+}
+
 fn check_config(file: Option<PathBuf>) -> ExitCode {
     let source = file.map_or(Source::Embedded, Source::File);
-    let cfg = match source.load() {
+    let cfg = match load(&source) {
         Ok(cfg) => cfg,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     match app::preflight(&cfg) {
         Ok(banks) => {
@@ -117,12 +122,9 @@ fn check_config(file: Option<PathBuf>) -> ExitCode {
 
 fn run(config: Option<PathBuf>) -> ExitCode {
     let source = config.map_or(Source::Embedded, Source::File);
-    let cfg = match source.load() {
+    let cfg = match load(&source) {
         Ok(cfg) => cfg,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     telemetry::init_logging(&cfg.daemon.log_level);
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);

@@ -16,7 +16,6 @@ use gstreamer_video as gst_video;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// A decoded RGB frame chosen for analysis.
 #[derive(Debug, Clone)]
@@ -186,16 +185,5 @@ fn send_frame(
             Err(TrySendError::Disconnected(_)) => Err(gst::FlowError::Flushing),
         };
     }
-    let mut frame = frame;
-    loop {
-        match tx.send_timeout(frame, Duration::from_millis(100)) {
-            Ok(()) => return Ok(gst::FlowSuccess::Ok),
-            Err(crossbeam_channel::SendTimeoutError::Timeout(back))
-                if !stopping.load(Ordering::Relaxed) =>
-            {
-                frame = back
-            }
-            Err(_) => return Err(gst::FlowError::Flushing),
-        }
-    }
+    crate::ingest::send_waiting(tx, frame, stopping)
 }

@@ -141,11 +141,11 @@ fn running_time_ns(sample: &gst::Sample, buffer: &gst::Buffer) -> u64 {
         .nseconds()
 }
 
-/// A blocking send that gives up when the stream is stopping, so that stopping a pipeline
-/// never waits on a full channel.
-fn send_waiting(
-    tx: &Sender<IngestEvent>,
-    mut ev: IngestEvent,
+/// A blocking send for the streaming threads of non-live pipelines (back-pressure) that gives
+/// up when the stream is stopping, so that stopping a pipeline never waits on a full channel.
+pub(crate) fn send_waiting<T>(
+    tx: &Sender<T>,
+    mut ev: T,
     stopping: &AtomicBool,
 ) -> Result<gst::FlowSuccess, gst::FlowError> {
     loop {
