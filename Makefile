@@ -22,7 +22,7 @@ lint:
 test: setup
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
-	$(CARGO) test --all-targets
+	$(CARGO) test --lib --tests
 
 # Regenerate the PDQ conformance vectors from Meta's reference (needs scripts/setup.sh first).
 vectors: setup
