@@ -50,13 +50,21 @@ pub struct App {
     moderation: Option<JoinHandle<()>>,
 }
 
-/// Checks everything `start` would need without starting anything: templates render,
-/// pipelines build, banks load. Returns every problem found.
-pub fn preflight(cfg: &Config) -> Result<Vec<bank::Bank>, Vec<String>> {
+/// What [`preflight`] checked and built: the banks and one ingest pipeline per configured
+/// stream, in config order. `check-config` drops it; [`App::start`] runs it.
+pub struct Checked {
+    pub banks: Vec<bank::Bank>,
+    pub pipelines: Vec<gst::Pipeline>,
+}
+
+/// Checks everything `start` needs without starting anything: templates render, pipelines
+/// build, banks load. Returns every problem found.
+pub fn preflight(cfg: &Config) -> Result<Checked, Vec<String>> {
     let mut problems = Vec::new();
     if let Err(e) = gst::init() {
         return Err(vec![format!("GStreamer: {e}")]);
     }
+    let mut pipelines = Vec::new();
     match Templates::load(cfg.daemon.pipelines_dir.as_deref()) {
         Ok(templates) => {
             for s in &cfg.streams {
@@ -65,8 +73,9 @@ pub fn preflight(cfg: &Config) -> Result<Vec<bank::Bank>, Vec<String>> {
                     .and_then(|t| t.render(&s.params))
                     .map_err(|e| format!("stream '{}': {e}", s.id))
                     .and_then(|d| ingest::build(&s.id, &d).map_err(|e| e.to_string()));
-                if let Err(e) = built {
-                    problems.push(e);
+                match built {
+                    Ok(p) => pipelines.push(p),
+                    Err(e) => problems.push(e),
                 }
             }
         }
@@ -77,7 +86,7 @@ pub fn preflight(cfg: &Config) -> Result<Vec<bank::Bank>, Vec<String>> {
         Vec::new()
     });
     if problems.is_empty() {
-        Ok(banks)
+        Ok(Checked { banks, pipelines })
     } else {
         Err(problems)
     }
@@ -85,9 +94,8 @@ pub fn preflight(cfg: &Config) -> Result<Vec<bank::Bank>, Vec<String>> {
 
 impl App {
     pub fn start(cfg: &Config) -> Result<App, AppError> {
-        let banks = Arc::new(preflight(cfg).map_err(AppError::Setup)?);
-        let templates = Templates::load(cfg.daemon.pipelines_dir.as_deref())
-            .map_err(|e| AppError::Setup(vec![e.to_string()]))?;
+        let checked = preflight(cfg).map_err(AppError::Setup)?;
+        let banks = Arc::new(checked.banks);
         let mut store =
             AlertStore::open(&cfg.store.path).map_err(|e| AppError::Setup(vec![e.to_string()]))?;
 
@@ -112,14 +120,10 @@ impl App {
         );
 
         let mut streams = Vec::new();
-        for s in &cfg.streams {
-            let desc = templates
-                .get(&s.pipeline)
-                .and_then(|t| t.render(&s.params))
-                .map_err(|e| AppError::Setup(vec![e.to_string()]))?;
+        for (s, pipeline) in cfg.streams.iter().zip(checked.pipelines) {
             streams.push(start_stream(
                 &s.id,
-                &desc,
+                pipeline,
                 FixedSampler::new(&s.sampler(&cfg.sampler)),
                 cfg.sampler.queue,
                 frames_tx.clone(),
@@ -204,7 +208,7 @@ fn record(store: &mut AlertStore, f: &Finding) {
 
 fn start_stream(
     id: &str,
-    desc: &str,
+    pipeline: gst::Pipeline,
     sampler: FixedSampler,
     queue: usize,
     frames: Sender<Frame>,
@@ -217,7 +221,6 @@ fn start_stream(
     let (units_tx, units_rx) = bounded::<IngestEvent>(queue);
     let (control_tx, control_rx) = unbounded::<Control>();
 
-    let pipeline = ingest::build(id, desc).map_err(|e| setup(e.to_string()))?;
     watch_bus(&pipeline, control_tx.clone(), "ingest", false);
     let live = ingest::attach(id, &pipeline, units_tx, stats.clone(), stopping.clone())
         .map_err(|e| setup(e.to_string()))?;
@@ -304,20 +307,13 @@ struct StreamWorker {
 
 impl StreamWorker {
     fn run(mut self, units: Receiver<IngestEvent>, control: Receiver<Control>) {
+        // Once ingest has ended, its channel is replaced by one that never delivers, and the
+        // loop waits for the decoder to drain (or for a stop).
+        let never = crossbeam_channel::never();
         let mut units = Some(units);
         loop {
-            let Some(rx) = units.as_ref() else {
-                // Ingest ended: wait for the decoder to drain, or for a stop.
-                match control.recv() {
-                    Ok(Control::DecoderDone) | Ok(Control::Stop) | Err(_) => break,
-                    Ok(Control::Error(e)) => {
-                        tracing::error!(stream = %self.id, error = %e, "stream failed");
-                        break;
-                    }
-                }
-            };
             select! {
-                recv(rx) -> ev => match ev {
+                recv(units.as_ref().unwrap_or(&never)) -> ev => match ev {
                     Ok(IngestEvent::Unit(au)) => self.on_unit(au),
                     Ok(IngestEvent::End) | Err(_) => {
                         tracing::info!(stream = %self.id, "stream ended");
@@ -327,6 +323,7 @@ impl StreamWorker {
                 },
                 recv(control) -> msg => match msg {
                     Ok(Control::Stop) | Err(_) => break,
+                    Ok(Control::DecoderDone) if units.is_none() => break,
                     Ok(Control::DecoderDone) => {}
                     Ok(Control::Error(e)) => {
                         tracing::error!(stream = %self.id, error = %e, "stream failed");

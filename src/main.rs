@@ -101,7 +101,8 @@ fn check_config(file: Option<PathBuf>) -> ExitCode {
         Err(code) => return code,
     };
     match app::preflight(&cfg) {
-        Ok(banks) => {
+        Ok(checked) => {
+            let banks = checked.banks;
             let entries: usize = banks.iter().map(|b| b.len()).sum();
             println!(
                 "{source}: ok ({} stream(s), {} bank(s) with {entries} hash(es))",
