@@ -3,6 +3,19 @@
 use std::time::Instant;
 use streamguard::analysis::pdq::{PdqHasher, RgbImage};
 
+/// Median of 201 timed runs, in milliseconds.
+fn median_ms(mut f: impl FnMut()) -> f64 {
+    let mut times: Vec<f64> = (0..201)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
 fn main() {
     let mut hasher = PdqHasher::new();
     for path in std::env::args().skip(1) {
@@ -16,17 +29,15 @@ fn main() {
             height: h,
             stride: 3 * w,
         };
-        let mut times: Vec<f64> = (0..201)
-            .map(|_| {
-                let t = Instant::now();
-                std::hint::black_box(hasher.hash_rgb(input));
-                t.elapsed().as_secs_f64() * 1e3
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
+        let one = median_ms(|| {
+            std::hint::black_box(hasher.hash_rgb(input));
+        });
+        let all8 = median_ms(|| {
+            std::hint::black_box(hasher.hash_rgb_dihedral(input));
+        });
         println!(
-            "streamguard {w}x{h} median_ms={:.3} {path}",
-            times[times.len() / 2]
+            "streamguard {w}x{h} median_ms={one:.3} dihedral8_median_ms={all8:.3} ratio={:.2} {path}",
+            all8 / one
         );
     }
 }

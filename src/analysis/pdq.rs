@@ -19,8 +19,6 @@ use std::sync::OnceLock;
 
 /// Images smaller than this in either dimension get an all-zero hash of quality 0.
 const MIN_HASHABLE_DIM: usize = 5;
-/// Number of row+column box-filter passes (a tent filter after two).
-const JAROSZ_PASSES: usize = 2;
 
 /// A 256-bit PDQ hash. Bit `k` is coefficient `(k / 16, k % 16)` of the 16×16 DCT block;
 /// the hex form is the 256-bit number with bit 255 first, as the reference prints it.
@@ -96,6 +94,82 @@ pub struct PdqOutput {
     pub quality: u32,
 }
 
+/// The eight dihedral transformations of an image, in the reference's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dihedral {
+    Original,
+    Rotate90,
+    Rotate180,
+    Rotate270,
+    FlipX,
+    FlipY,
+    FlipPlus1,
+    FlipMinus1,
+}
+
+impl Dihedral {
+    pub const ALL: [Dihedral; 8] = [
+        Dihedral::Original,
+        Dihedral::Rotate90,
+        Dihedral::Rotate180,
+        Dihedral::Rotate270,
+        Dihedral::FlipX,
+        Dihedral::FlipY,
+        Dihedral::FlipPlus1,
+        Dihedral::FlipMinus1,
+    ];
+
+    /// Short name used in logs, alerts and the CLI.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dihedral::Original => "original",
+            Dihedral::Rotate90 => "rot90",
+            Dihedral::Rotate180 => "rot180",
+            Dihedral::Rotate270 => "rot270",
+            Dihedral::FlipX => "flipx",
+            Dihedral::FlipY => "flipy",
+            Dihedral::FlipPlus1 => "flip+1",
+            Dihedral::FlipMinus1 => "flip-1",
+        }
+    }
+
+    /// Applies the transformation to the 16×16 DCT block: a transpose and/or sign flips of
+    /// odd rows or columns, exactly as the reference derives each variant from one DCT.
+    fn apply(self, a: &[[f32; 16]; 16]) -> [[f32; 16]; 16] {
+        let mut b = [[0f32; 16]; 16];
+        for i in 0..16 {
+            for j in 0..16 {
+                let v = a[i][j];
+                let (negate, transpose) = match self {
+                    Dihedral::Original => (false, false),
+                    Dihedral::Rotate90 => (j & 1 == 0, true),
+                    Dihedral::Rotate180 => ((i + j) & 1 == 1, false),
+                    Dihedral::Rotate270 => (i & 1 == 0, true),
+                    Dihedral::FlipX => (i & 1 == 0, false),
+                    Dihedral::FlipY => (j & 1 == 0, false),
+                    Dihedral::FlipPlus1 => (false, true),
+                    Dihedral::FlipMinus1 => ((i + j) & 1 == 1, true),
+                };
+                let v = if negate { -v } else { v };
+                if transpose {
+                    b[j][i] = v;
+                } else {
+                    b[i][j] = v;
+                }
+            }
+        }
+        b
+    }
+}
+
+/// The hashes of all eight dihedral variants of one image, from one DCT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PdqDihedral {
+    /// Indexed like [`Dihedral::ALL`]; `hashes[0]` is the plain hash.
+    pub hashes: [PdqHash; 8],
+    pub quality: u32,
+}
+
 /// Borrowed 8-bit RGB pixels, `stride` bytes from one row to the next.
 #[derive(Clone, Copy, Debug)]
 pub struct RgbImage<'a> {
@@ -105,12 +179,116 @@ pub struct RgbImage<'a> {
     pub stride: usize,
 }
 
+/// Rows filtered side by side by [`box_rows`]: each lane is one row's running sum, so the
+/// sequential dependency of one row's sum is spread over independent SIMD lanes.
+const LANES: usize = 8;
+
 /// Reusable working buffers; one hasher per thread avoids allocating for every frame.
 #[derive(Default)]
 pub struct PdqHasher {
-    buf1: Vec<f32>,
-    buf2: Vec<f32>,
+    /// Row-filtered image (pass 1), then column-filtered (pass 2), full size.
+    full1: Vec<f32>,
+    full2: Vec<f32>,
+    /// Pass 3 output at the 64 sampled columns only (`h` × 64), and pass 4's.
+    narrow1: Vec<f32>,
+    narrow2: Vec<f32>,
     col_sums: Vec<f32>,
+    /// `LANES` rows of input as `f32`, row-major.
+    row: Vec<f32>,
+    /// `LANES` rows, transposed: `tile[x][lane]`; and their running sums.
+    tile: Vec<[f32; LANES]>,
+    sums: Vec<[f32; LANES]>,
+    /// Divisor of each output position of a row filter.
+    divisors: Vec<f32>,
+}
+
+/// The luma weights as the reference wrapper applies them: `f64` products of each channel,
+/// summed in `f64`, rounded to `f32`. Tabulating the products changes no rounding.
+fn luma_tables() -> &'static [[f64; 256]; 3] {
+    static TABLES: OnceLock<[[f64; 256]; 3]> = OnceLock::new();
+    TABLES.get_or_init(|| {
+        [0.299, 0.587, 0.114].map(|weight| std::array::from_fn(|v| v as f64 * weight))
+    })
+}
+
+/// Luma of one row of RGB pixels into `out` (one value per pixel).
+fn luma_row(rgb: &[u8], out: &mut [f32]) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
+    let done = luma_row_ssse3(rgb, out);
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "ssse3")))]
+    let done = 0;
+    luma_row_scalar(&rgb[3 * done..], &mut out[done..]);
+}
+
+fn luma_row_scalar(rgb: &[u8], out: &mut [f32]) {
+    let [tr, tg, tb] = luma_tables();
+    for (o, p) in out.iter_mut().zip(rgb.chunks_exact(3)) {
+        *o = (tr[p[0] as usize] + tg[p[1] as usize] + tb[p[2] as usize]) as f32;
+    }
+}
+
+/// Four pixels at a time: the same `f64` multiplies and adds, in the same order, two lanes
+/// per instruction; `cvtpd2ps` rounds to nearest like `as f32`. Returns the pixels done.
+#[cfg(all(target_arch = "x86_64", target_feature = "ssse3"))]
+fn luma_row_ssse3(rgb: &[u8], out: &mut [f32]) -> usize {
+    use std::arch::x86_64::*;
+    let n = out.len().min(rgb.len() / 3);
+    // Each step loads 16 bytes and uses 12, so stop while 16 bytes remain readable.
+    let steps = if rgb.len() >= 16 {
+        ((rgb.len() - 16) / 12 + 1).min(n / 4)
+    } else {
+        0
+    };
+    // SAFETY: `ssse3` (and the SSE2 it implies) is enabled at compile time (cfg above); every
+    // load reads bytes `12 * i .. 12 * i + 16` with `12 * i + 16 <= rgb.len()` by the choice
+    // of `steps`, and every store writes `out[4 * i .. 4 * i + 4]` with `4 * i + 4 <= n`.
+    unsafe {
+        let pick = |c: i8| {
+            _mm_setr_epi8(
+                c,
+                -1,
+                -1,
+                -1,
+                c + 3,
+                -1,
+                -1,
+                -1,
+                c + 6,
+                -1,
+                -1,
+                -1,
+                c + 9,
+                -1,
+                -1,
+                -1,
+            )
+        };
+        let (mr, mg, mb) = (pick(0), pick(1), pick(2));
+        let (cr, cg, cb) = (_mm_set1_pd(0.299), _mm_set1_pd(0.587), _mm_set1_pd(0.114));
+        for i in 0..steps {
+            let px = _mm_loadu_si128(rgb.as_ptr().add(12 * i) as *const __m128i);
+            let (r, g, b) = (
+                _mm_shuffle_epi8(px, mr),
+                _mm_shuffle_epi8(px, mg),
+                _mm_shuffle_epi8(px, mb),
+            );
+            let half = |r: __m128i, g: __m128i, b: __m128i| {
+                let y = _mm_add_pd(
+                    _mm_mul_pd(_mm_cvtepi32_pd(r), cr),
+                    _mm_mul_pd(_mm_cvtepi32_pd(g), cg),
+                );
+                _mm_cvtpd_ps(_mm_add_pd(y, _mm_mul_pd(_mm_cvtepi32_pd(b), cb)))
+            };
+            let lo = half(r, g, b);
+            let hi = half(
+                _mm_unpackhi_epi64(r, r),
+                _mm_unpackhi_epi64(g, g),
+                _mm_unpackhi_epi64(b, b),
+            );
+            _mm_storeu_ps(out.as_mut_ptr().add(4 * i), _mm_movelh_ps(lo, hi));
+        }
+    }
+    4 * steps
 }
 
 impl PdqHasher {
@@ -123,22 +301,17 @@ impl PdqHasher {
     /// # Panics
     /// When `data` is shorter than `stride * (height - 1) + 3 * width`.
     pub fn hash_rgb(&mut self, img: RgbImage<'_>) -> PdqOutput {
-        let (w, h) = (img.width, img.height);
-        assert!(
-            h == 0 || img.data.len() >= img.stride * (h - 1) + 3 * w,
-            "RGB buffer of {} bytes is too short for {w}x{h} with stride {}",
-            img.data.len(),
-            img.stride
-        );
-        self.buf1.clear();
-        self.buf1.reserve(w * h);
-        for y in 0..h {
-            let row = &img.data[y * img.stride..y * img.stride + 3 * w];
-            self.buf1.extend(row.chunks_exact(3).map(|p| {
-                (f64::from(p[0]) * 0.299 + f64::from(p[1]) * 0.587 + f64::from(p[2]) * 0.114) as f32
-            }));
+        let (dct, quality) = self.dct_rgb(img);
+        PdqOutput {
+            hash: bits_above_median(&dct),
+            quality,
         }
-        self.hash_luma_buffer(w, h)
+    }
+
+    /// Hashes an RGB image and its seven rotations and mirrors, from one DCT.
+    pub fn hash_rgb_dihedral(&mut self, img: RgbImage<'_>) -> PdqDihedral {
+        let (dct, quality) = self.dct_rgb(img);
+        dihedral_hashes(&dct, quality)
     }
 
     /// Hashes an 8-bit greyscale image (`stride` bytes per row).
@@ -149,56 +322,294 @@ impl PdqHasher {
         height: usize,
         stride: usize,
     ) -> PdqOutput {
-        self.buf1.clear();
-        for y in 0..height {
-            self.buf1.extend(
-                data[y * stride..y * stride + width]
-                    .iter()
-                    .map(|&v| f32::from(v)),
-            );
-        }
-        self.hash_luma_buffer(width, height)
-    }
-
-    fn hash_luma_buffer(&mut self, w: usize, h: usize) -> PdqOutput {
-        if w < MIN_HASHABLE_DIM || h < MIN_HASHABLE_DIM {
-            return PdqOutput {
-                hash: PdqHash::default(),
-                quality: 0,
-            };
-        }
-        let mut block = [[0f32; 64]; 64];
-        if w == 64 && h == 64 {
-            // The reference takes a 64x64 input as already downsampled.
-            for (i, row) in block.iter_mut().enumerate() {
-                row.copy_from_slice(&self.buf1[i * 64..(i + 1) * 64]);
+        let (dct, quality) = self.dct_of(width, height, |y, out| {
+            for (o, &v) in out.iter_mut().zip(&data[y * stride..y * stride + width]) {
+                *o = f32::from(v);
             }
-        } else {
-            self.buf2.resize(w * h, 0.0);
-            let win_rows = jarosz_window(w);
-            let win_cols = jarosz_window(h);
-            for _ in 0..JAROSZ_PASSES {
-                for (src, dst) in self.buf1.chunks_exact(w).zip(self.buf2.chunks_exact_mut(w)) {
-                    box_1d(src, dst, win_rows);
-                }
-                box_columns(
-                    &self.buf2,
-                    &mut self.buf1,
-                    w,
-                    h,
-                    win_cols,
-                    &mut self.col_sums,
-                );
-            }
-            decimate(&self.buf1, w, h, &mut block);
-        }
-        let quality = quality(&block);
-        let dct = dct64_to_16(&block);
+        });
         PdqOutput {
             hash: bits_above_median(&dct),
             quality,
         }
     }
+
+    fn dct_rgb(&mut self, img: RgbImage<'_>) -> ([[f32; 16]; 16], u32) {
+        let (w, h) = (img.width, img.height);
+        assert!(
+            h == 0 || img.data.len() >= img.stride * (h - 1) + 3 * w,
+            "RGB buffer of {} bytes is too short for {w}x{h} with stride {}",
+            img.data.len(),
+            img.stride
+        );
+        self.dct_of(w, h, |y, out| {
+            luma_row(&img.data[y * img.stride..y * img.stride + 3 * w], out)
+        })
+    }
+
+    /// The 16×16 DCT block and quality of an image whose rows `luma_row(y, out)` writes.
+    fn dct_of(
+        &mut self,
+        w: usize,
+        h: usize,
+        mut luma_row: impl FnMut(usize, &mut [f32]),
+    ) -> ([[f32; 16]; 16], u32) {
+        if w < MIN_HASHABLE_DIM || h < MIN_HASHABLE_DIM {
+            return ([[0f32; 16]; 16], 0);
+        }
+        let mut block = [[0f32; 64]; 64];
+        self.row.resize(LANES * w.max(64), 0.0);
+        if w == 64 && h == 64 {
+            // The reference takes a 64x64 input as already downsampled.
+            for (y, out) in block.iter_mut().enumerate() {
+                luma_row(y, out);
+            }
+        } else {
+            self.downsample(w, h, luma_row, &mut block);
+        }
+        (dct64_to_16(&block), quality(&block))
+    }
+
+    /// Two Jarosz passes (rows then columns, twice) and decimation to 64×64, with every
+    /// filtered value computed by the reference's running sums in the reference's order. Only
+    /// what decimation reads is produced: the last row pass divides at the 64 sampled columns
+    /// only, and the last column pass runs down those 64 columns only.
+    fn downsample(
+        &mut self,
+        w: usize,
+        h: usize,
+        mut luma_row: impl FnMut(usize, &mut [f32]),
+        block: &mut [[f32; 64]; 64],
+    ) {
+        let (win_rows, win_cols) = (jarosz_window(w), jarosz_window(h));
+        let all_cols: Vec<usize> = (0..w).collect();
+        let sample_cols: Vec<usize> = (0..64).map(|j| sample_index(j, w)).collect();
+        self.full1.resize(w * h, 0.0);
+        self.full2.resize(w * h, 0.0);
+        self.narrow1.resize(h * 64, 0.0);
+        self.narrow2.resize(h * 64, 0.0);
+
+        let mut row = std::mem::take(&mut self.row);
+        let mut full1 = std::mem::take(&mut self.full1);
+        let mut full2 = std::mem::take(&mut self.full2);
+        self.box_rows(
+            w,
+            h,
+            win_rows,
+            |y, out| luma_row(y, out),
+            &mut row,
+            &all_cols,
+            &mut full1,
+        );
+        box_columns(&full1, &mut full2, w, h, win_cols, &mut self.col_sums);
+        let mut narrow1 = std::mem::take(&mut self.narrow1);
+        self.box_rows(
+            w,
+            h,
+            win_rows,
+            |y, out| out.copy_from_slice(&full2[y * w..(y + 1) * w]),
+            &mut row,
+            &sample_cols,
+            &mut narrow1,
+        );
+        box_columns(
+            &narrow1,
+            &mut self.narrow2,
+            64,
+            h,
+            win_cols,
+            &mut self.col_sums,
+        );
+        for (i, out) in block.iter_mut().enumerate() {
+            let src = sample_index(i, h) * 64;
+            out.copy_from_slice(&self.narrow2[src..src + 64]);
+        }
+        self.row = row;
+        self.full1 = full1;
+        self.full2 = full2;
+        self.narrow1 = narrow1;
+    }
+
+    /// The reference's row filter on every row of a `w`×`h` image whose rows `source(y, row)`
+    /// writes, keeping only the columns `cols`: `out[y * cols.len() + k]` is row `y` filtered
+    /// at column `cols[k]`. `LANES` rows run side by side, each in its own lane with exactly
+    /// the operations of [`box_1d`].
+    #[allow(clippy::too_many_arguments)]
+    fn box_rows(
+        &mut self,
+        w: usize,
+        h: usize,
+        window: usize,
+        mut source: impl FnMut(usize, &mut [f32]),
+        rows: &mut [f32],
+        cols: &[usize],
+        out: &mut [f32],
+    ) {
+        let (p1, p2, p3, p4) = box_phases(w, window);
+        self.divisors.clear();
+        let half = (window + 2) / 2;
+        self.divisors
+            .extend((half..=window).take(p2).map(|s| s as f32));
+        self.divisors.extend(std::iter::repeat_n(window as f32, p3));
+        self.divisors
+            .extend((0..p4).map(|k| (window - 1 - k) as f32));
+        self.tile.resize(w, [0.0; LANES]);
+        self.sums.resize(w, [0.0; LANES]);
+        let n_out = cols.len();
+        let full = n_out == w;
+        for y0 in (0..h).step_by(LANES) {
+            let lanes = LANES.min(h - y0);
+            // Lanes past the last row keep whatever they held: finite values, never written out.
+            for lane in 0..lanes {
+                source(y0 + lane, &mut rows[lane * w..(lane + 1) * w]);
+            }
+            rows_to_lanes(rows, w, &mut self.tile);
+            running_sums(&self.tile, &mut self.sums, (p1, p2, p3, p4));
+            // Divide all lanes at once (the same IEEE division per lane), then transpose.
+            for &x in cols {
+                let d = self.divisors[x];
+                for v in self.sums[x].iter_mut() {
+                    *v /= d;
+                }
+            }
+            if full {
+                lanes_to_rows(&self.sums, w, rows);
+                out[y0 * w..(y0 + lanes) * w].copy_from_slice(&rows[..lanes * w]);
+            } else {
+                for lane in 0..lanes {
+                    let out_row = &mut out[(y0 + lane) * n_out..(y0 + lane + 1) * n_out];
+                    for (o, &x) in out_row.iter_mut().zip(cols) {
+                        *o = self.sums[x][lane];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `LANES` rows of `w` values (row-major) to `tile[x][lane]`.
+fn rows_to_lanes(rows: &[f32], w: usize, tile: &mut [[f32; LANES]]) {
+    let blocks = w / 4;
+    #[cfg(target_arch = "x86_64")]
+    for b in 0..blocks {
+        for half in 0..LANES / 4 {
+            let r = |k: usize| {
+                let start = (half * 4 + k) * w + 4 * b;
+                <&[f32; 4]>::try_from(&rows[start..start + 4]).unwrap()
+            };
+            let cols = transpose4([r(0), r(1), r(2), r(3)]);
+            for (k, c) in cols.iter().enumerate() {
+                tile[4 * b + k][half * 4..half * 4 + 4].copy_from_slice(c);
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let blocks = 0;
+    for x in 4 * blocks..w {
+        for lane in 0..LANES {
+            tile[x][lane] = rows[lane * w + x];
+        }
+    }
+}
+
+/// The inverse of [`rows_to_lanes`].
+fn lanes_to_rows(tile: &[[f32; LANES]], w: usize, rows: &mut [f32]) {
+    let blocks = w / 4;
+    #[cfg(target_arch = "x86_64")]
+    for b in 0..blocks {
+        for half in 0..LANES / 4 {
+            let t =
+                |k: usize| <&[f32; 4]>::try_from(&tile[4 * b + k][half * 4..half * 4 + 4]).unwrap();
+            let lanes = transpose4([t(0), t(1), t(2), t(3)]);
+            for (k, l) in lanes.iter().enumerate() {
+                let start = (half * 4 + k) * w + 4 * b;
+                rows[start..start + 4].copy_from_slice(l);
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let blocks = 0;
+    for x in 4 * blocks..w {
+        for lane in 0..LANES {
+            rows[lane * w + x] = tile[x][lane];
+        }
+    }
+}
+
+/// Transposes a 4×4 block of `f32` (moves only; no arithmetic).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn transpose4(a: [&[f32; 4]; 4]) -> [[f32; 4]; 4] {
+    use std::arch::x86_64::*;
+    let mut out = [[0f32; 4]; 4];
+    // SAFETY: SSE is part of the x86_64 baseline; every load and store is of a 4-float array.
+    unsafe {
+        let (a0, a1, a2, a3) = (
+            _mm_loadu_ps(a[0].as_ptr()),
+            _mm_loadu_ps(a[1].as_ptr()),
+            _mm_loadu_ps(a[2].as_ptr()),
+            _mm_loadu_ps(a[3].as_ptr()),
+        );
+        let (t0, t1) = (_mm_unpacklo_ps(a0, a1), _mm_unpacklo_ps(a2, a3));
+        let (t2, t3) = (_mm_unpackhi_ps(a0, a1), _mm_unpackhi_ps(a2, a3));
+        _mm_storeu_ps(out[0].as_mut_ptr(), _mm_movelh_ps(t0, t1));
+        _mm_storeu_ps(out[1].as_mut_ptr(), _mm_movehl_ps(t1, t0));
+        _mm_storeu_ps(out[2].as_mut_ptr(), _mm_movelh_ps(t2, t3));
+        _mm_storeu_ps(out[3].as_mut_ptr(), _mm_movehl_ps(t3, t2));
+    }
+    out
+}
+
+/// The running sums of [`box_1d`] for `LANES` vectors side by side (before the division).
+fn running_sums(
+    input: &[[f32; LANES]],
+    sums: &mut [[f32; LANES]],
+    (p1, p2, p3, p4): (usize, usize, usize, usize),
+) {
+    let mut s = [0f32; LANES];
+    let (mut li, mut ri, mut oi) = (0usize, 0usize, 0usize);
+    for _ in 0..p1 {
+        add_lanes(&mut s, &input[ri]);
+        ri += 1;
+    }
+    for _ in 0..p2 {
+        add_lanes(&mut s, &input[ri]);
+        sums[oi] = s;
+        ri += 1;
+        oi += 1;
+    }
+    for _ in 0..p3 {
+        add_lanes(&mut s, &input[ri]);
+        sub_lanes(&mut s, &input[li]);
+        sums[oi] = s;
+        li += 1;
+        ri += 1;
+        oi += 1;
+    }
+    for _ in 0..p4 {
+        sub_lanes(&mut s, &input[li]);
+        sums[oi] = s;
+        li += 1;
+        oi += 1;
+    }
+}
+
+#[inline(always)]
+fn add_lanes(s: &mut [f32; LANES], v: &[f32; LANES]) {
+    for k in 0..LANES {
+        s[k] += v[k];
+    }
+}
+
+#[inline(always)]
+fn sub_lanes(s: &mut [f32; LANES], v: &[f32; LANES]) {
+    for k in 0..LANES {
+        s[k] -= v[k];
+    }
+}
+
+/// The source index decimation reads for output cell `i` of 64 along a dimension of `dim`.
+fn sample_index(i: usize, dim: usize) -> usize {
+    ((i as f64 + 0.5) * dim as f64 / 64.0) as usize
 }
 
 /// Box-filter window for downsampling `dim` to 64 in two passes: `ceil(dim / 128)`.
@@ -218,6 +629,7 @@ fn box_phases(n: usize, window: usize) -> (usize, usize, usize, usize) {
     )
 }
 
+#[cfg(test)]
 /// One-dimensional box filter over a contiguous vector, in the reference's arithmetic order.
 fn box_1d(input: &[f32], out: &mut [f32], window: usize) {
     let (p1, p2, p3, p4) = box_phases(input.len(), window);
@@ -307,17 +719,6 @@ fn box_columns(
         }
         li += 1;
         oi += 1;
-    }
-}
-
-/// Picks the 64×64 samples at cell centres.
-fn decimate(input: &[f32], w: usize, h: usize, out: &mut [[f32; 64]; 64]) {
-    for (i, row) in out.iter_mut().enumerate() {
-        let src_i = ((i as f64 + 0.5) * h as f64 / 64.0) as usize;
-        for (j, v) in row.iter_mut().enumerate() {
-            let src_j = ((j as f64 + 0.5) * w as f64 / 64.0) as usize;
-            *v = input[src_i * w + src_j];
-        }
     }
 }
 
@@ -429,8 +830,8 @@ fn torben_median(m: &[f32]) -> f32 {
 }
 
 fn bits_above_median(dct: &[[f32; 16]; 16]) -> PdqHash {
-    let flat: Vec<f32> = dct.iter().flatten().copied().collect();
-    let median = torben_median(&flat);
+    let flat = dct.as_flattened();
+    let median = torben_median(flat);
     let mut hash = PdqHash::default();
     for (k, &v) in flat.iter().enumerate() {
         if v > median {
@@ -438,6 +839,14 @@ fn bits_above_median(dct: &[[f32; 16]; 16]) -> PdqHash {
         }
     }
     hash
+}
+
+fn dihedral_hashes(dct: &[[f32; 16]; 16], quality: u32) -> PdqDihedral {
+    let mut hashes = [PdqHash::default(); 8];
+    for (h, d) in hashes.iter_mut().zip(Dihedral::ALL) {
+        *h = bits_above_median(&d.apply(dct));
+    }
+    PdqDihedral { hashes, quality }
 }
 
 #[cfg(test)]
@@ -480,6 +889,63 @@ mod tests {
             let got: Vec<f32> = (0..h).map(|r| out[r * w + c]).collect();
             assert_eq!(got, expect, "column {c}");
         }
+    }
+
+    #[test]
+    fn lane_row_filter_equals_box_1d_on_each_row() {
+        // box_rows must give exactly what box_1d gives on each row, for row counts that are
+        // and are not multiples of LANES, and for every window shape.
+        for (w, h, window) in [(300, 19, 3), (129, 8, 2), (700, 5, 6), (9, 17, 1)] {
+            let input: Vec<f32> = (0..w * h)
+                .map(|i| ((i * 7919) % 251) as f32 * 0.37 + 0.001)
+                .collect();
+            let cols: Vec<usize> = (0..w).collect();
+            let mut out = vec![0f32; w * h];
+            let mut hasher = PdqHasher::new();
+            let mut row = vec![0f32; LANES * w];
+            hasher.box_rows(
+                w,
+                h,
+                window,
+                |y, r| r.copy_from_slice(&input[y * w..(y + 1) * w]),
+                &mut row,
+                &cols,
+                &mut out,
+            );
+            for y in 0..h {
+                let mut expect = vec![0f32; w];
+                box_1d(&input[y * w..(y + 1) * w], &mut expect, window);
+                assert_eq!(&out[y * w..(y + 1) * w], &expect[..], "{w}x{h} row {y}");
+            }
+        }
+    }
+
+    #[test]
+    fn simd_luma_equals_scalar_luma() {
+        for n in [1usize, 4, 5, 6, 7, 64, 333] {
+            let rgb: Vec<u8> = (0..3 * n).map(|i| ((i * 7919 + n) % 256) as u8).collect();
+            let (mut fast, mut slow) = (vec![0f32; n], vec![0f32; n]);
+            luma_row(&rgb, &mut fast);
+            luma_row_scalar(&rgb, &mut slow);
+            assert_eq!(fast, slow, "{n} pixels");
+        }
+    }
+
+    #[test]
+    fn dihedral_original_is_the_plain_hash() {
+        let (w, h) = (120, 90);
+        let data: Vec<u8> = (0..w * h * 3).map(|i| ((i * 31) % 253) as u8).collect();
+        let img = RgbImage {
+            data: &data,
+            width: w,
+            height: h,
+            stride: 3 * w,
+        };
+        let mut hasher = PdqHasher::new();
+        let plain = hasher.hash_rgb(img);
+        let all = hasher.hash_rgb_dihedral(img);
+        assert_eq!(all.hashes[0], plain.hash);
+        assert_eq!(all.quality, plain.quality);
     }
 
     #[test]
