@@ -1,5 +1,6 @@
 //! Analysis: perceptual hashing (PDQ) and matching against hash banks.
 pub mod bank;
+pub mod index;
 pub mod pdq;
 
 use crate::decode::Frame;

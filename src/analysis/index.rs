@@ -1,0 +1,484 @@
+//! Exact radius search over 256-bit PDQ hashes: multi-index hashing (Norouzi, Punjani and
+//! Fleet, "Fast Search in Hamming Space with Multi-Index Hashing", CVPR 2012).
+//!
+//! The 256 bits are cut into `m` disjoint slots. If two hashes differ in at most `r` bits,
+//! then by the pigeonhole principle at least one slot differs in at most `⌊r / m⌋` bits. So
+//! each slot keeps a table from slot value to the entries having it, a query looks up every
+//! slot value within `⌊r / m⌋` bits of its own in every slot, and each candidate found is
+//! verified with a full popcount. Nothing is approximate: the result set is exactly that of
+//! a brute-force scan (the tests check this on random and clustered data).
+//!
+//! Layout: the hashes in one flat array (32 bytes each), and per slot a counting-sorted array
+//! of `u32` entry numbers with a directly addressed offset table (`2^width + 1` entries). No
+//! per-entry heap objects. Slot width grows with the bank (about `log2(n)` bits, at least 16)
+//! so that a slot value holds about one entry on average whatever the size; 16 slots of 16
+//! bits up to ~130k entries, 11 slots of 23-24 bits at 10 million. Banks too small to profit
+//! are scanned. Queries work in passes with software prefetching (see `search_into`).
+
+use super::pdq::PdqHash;
+
+/// Below this many entries a linear scan is as fast as any index.
+const SCAN_BELOW: usize = 4096;
+
+/// How the index cuts hashes into slots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// No index: every query scans all entries.
+    Scan,
+    /// `slots` slots covering the 256 bits, widths differing by at most one bit.
+    MultiIndex { slots: u32 },
+}
+
+impl Layout {
+    /// The layout this module picks for `n` entries.
+    pub fn for_len(n: usize) -> Layout {
+        if n < SCAN_BELOW {
+            return Layout::Scan;
+        }
+        // About log2(n) bits per slot, so that a slot value holds about one entry: fewer,
+        // wider slots mean fewer candidates per probe. 16 slots of 16 bits up to 2^17
+        // entries; 11 slots of 23-24 bits (the widest, for memory) from 2^23.
+        let bits = usize::BITS - n.leading_zeros();
+        Layout::MultiIndex {
+            slots: 256u32.div_ceil(bits).clamp(11, 16),
+        }
+    }
+}
+
+struct Slot {
+    /// First bit (0..256, bit k of limb k / 64) and number of bits.
+    shift: u32,
+    width: u32,
+    /// `ids[offsets[v]..offsets[v + 1]]` are the entries whose slot value is `v`.
+    offsets: Vec<u32>,
+    ids: Vec<u32>,
+}
+
+impl Slot {
+    fn key(&self, h: &[u64; 4]) -> u32 {
+        slot_key(h, self.shift, self.width)
+    }
+}
+
+fn slot_key(h: &[u64; 4], shift: u32, width: u32) -> u32 {
+    let limb = (shift / 64) as usize;
+    let lo = h[limb] as u128 | ((*h.get(limb + 1).unwrap_or(&0) as u128) << 64);
+    ((lo >> (shift % 64)) as u64 & ((1u64 << width) - 1)) as u32
+}
+
+/// An exact Hamming-radius index over a fixed set of hashes. Entry `i` is the `i`th hash
+/// given to [`HashIndex::build`].
+pub struct HashIndex {
+    hashes: Vec<[u64; 4]>,
+    slots: Vec<Slot>,
+}
+
+/// One hit: the entry number and its distance to the query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Hit {
+    pub entry: u32,
+    pub distance: u32,
+}
+
+impl HashIndex {
+    /// Builds the index with the layout [`Layout::for_len`] picks.
+    pub fn build(hashes: Vec<PdqHash>) -> HashIndex {
+        let layout = Layout::for_len(hashes.len());
+        Self::build_with(hashes, &layout)
+    }
+
+    /// Builds the index with a given layout (tests use this to force multi-index hashing on
+    /// small sets).
+    ///
+    /// # Panics
+    /// With more than `u32::MAX` entries, or a multi-index layout of 0 or more than 256 slots
+    /// or with slots wider than 28 bits.
+    pub fn build_with(hashes: Vec<PdqHash>, layout: &Layout) -> HashIndex {
+        assert!(u32::try_from(hashes.len()).is_ok(), "too many entries");
+        let hashes: Vec<[u64; 4]> = hashes.into_iter().map(|h| h.0).collect();
+        let slots = match *layout {
+            Layout::Scan => Vec::new(),
+            Layout::MultiIndex { slots: m } => {
+                assert!((1..=256).contains(&m), "slot count {m}");
+                let (base, extra) = (256 / m, 256 % m);
+                assert!(base + u32::from(extra > 0) <= 28, "slots too wide");
+                let mut shift = 0;
+                (0..m)
+                    .map(|j| {
+                        let width = base + u32::from(j < extra);
+                        let slot = build_slot(&hashes, shift, width);
+                        shift += width;
+                        slot
+                    })
+                    .collect()
+            }
+        };
+        HashIndex { hashes, slots }
+    }
+
+    pub fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.hashes.is_empty()
+    }
+
+    /// The hash of entry `i`.
+    pub fn hash(&self, i: u32) -> PdqHash {
+        PdqHash(self.hashes[i as usize])
+    }
+
+    pub fn layout(&self) -> Layout {
+        if self.slots.is_empty() {
+            Layout::Scan
+        } else {
+            Layout::MultiIndex {
+                slots: self.slots.len() as u32,
+            }
+        }
+    }
+
+    /// Heap bytes held by the index (hashes, slot tables).
+    pub fn memory_bytes(&self) -> usize {
+        self.hashes.capacity() * 32
+            + self
+                .slots
+                .iter()
+                .map(|s| (s.offsets.capacity() + s.ids.capacity()) * 4)
+                .sum::<usize>()
+    }
+
+    /// Every entry within `radius` bits of `query`, in entry order.
+    pub fn search(&self, query: &PdqHash, radius: u32) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        self.search_into(query, radius, &mut hits);
+        hits.sort_unstable();
+        hits
+    }
+
+    /// The linear scan: the reference the index must agree with.
+    pub fn search_scan(&self, query: &PdqHash, radius: u32) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        scan(&self.hashes, &query.0, radius, &mut hits);
+        hits
+    }
+
+    /// Appends the hits for `query` to `hits` (unordered, each entry once).
+    pub fn search_into(&self, query: &PdqHash, radius: u32, hits: &mut Vec<Hit>) {
+        let q = &query.0;
+        let m = self.slots.len() as u32;
+        if m == 0 {
+            return scan(&self.hashes, q, radius, hits);
+        }
+        let per_slot = radius / m;
+        // Probing every value within `per_slot` bits stops paying off for large radii: then
+        // the expected candidates approach the whole bank, and a scan is cheaper.
+        let probes: f64 = self
+            .slots
+            .iter()
+            .map(|s| (0..=per_slot).map(|k| binomial(s.width, k)).sum::<f64>())
+            .sum();
+        let avg_bucket = self.hashes.len() as f64 / f64::from(1u32 << self.slots[0].width);
+        if probes * (avg_bucket + 1.0) > self.hashes.len() as f64 / 2.0 {
+            return scan(&self.hashes, q, radius, hits);
+        }
+        let qkeys: Vec<u32> = self.slots.iter().map(|s| s.key(q)).collect();
+        // Three passes, each prefetching ahead, because every step is a random memory access
+        // into tables far larger than the caches: probe keys, then their id ranges, then the
+        // candidates' hashes. Done one probe at a time, a query waits on thousands of misses
+        // in turn; done in passes, the misses overlap.
+        let mut probes: Vec<(u32, u32)> = Vec::new();
+        for (j, slot) in self.slots.iter().enumerate() {
+            for_each_within(qkeys[j], slot.width, per_slot, |key| {
+                probes.push((j as u32, key))
+            });
+        }
+        const AHEAD: usize = 16;
+        let mut cands: Vec<(u32, u32)> = Vec::new();
+        let offsets_of = |&(j, key): &(u32, u32)| &self.slots[j as usize].offsets[key as usize];
+        for p in probes.iter().take(2 * AHEAD) {
+            prefetch(offsets_of(p));
+        }
+        for (n, p) in probes.iter().enumerate() {
+            if let Some(ahead) = probes.get(n + 2 * AHEAD) {
+                prefetch(offsets_of(ahead));
+            }
+            if let Some(&(j, key)) = probes.get(n + AHEAD) {
+                let slot = &self.slots[j as usize];
+                if let Some(id) = slot.ids.get(slot.offsets[key as usize] as usize) {
+                    prefetch(id);
+                }
+            }
+            let (j, key) = *p;
+            let slot = &self.slots[j as usize];
+            let (a, b) = (
+                slot.offsets[key as usize] as usize,
+                slot.offsets[key as usize + 1] as usize,
+            );
+            cands.extend(slot.ids[a..b].iter().map(|&id| (id, j)));
+        }
+        for c in cands.iter().take(AHEAD) {
+            prefetch(&self.hashes[c.0 as usize]);
+        }
+        for (n, &(id, j)) in cands.iter().enumerate() {
+            if let Some(&(ahead, _)) = cands.get(n + AHEAD) {
+                prefetch(&self.hashes[ahead as usize]);
+            }
+            let h = &self.hashes[id as usize];
+            let d = distance(h, q);
+            if d > radius {
+                continue;
+            }
+            // Report each entry from the first slot that finds it only.
+            let earlier = self.slots[..j as usize]
+                .iter()
+                .zip(&qkeys)
+                .any(|(s, &qk)| (s.key(h) ^ qk).count_ones() <= per_slot);
+            if !earlier {
+                hits.push(Hit {
+                    entry: id,
+                    distance: d,
+                });
+            }
+        }
+    }
+}
+
+fn build_slot(hashes: &[[u64; 4]], shift: u32, width: u32) -> Slot {
+    let size = 1usize << width;
+    let mut offsets = vec![0u32; size + 1];
+    for h in hashes {
+        offsets[slot_key(h, shift, width) as usize + 1] += 1;
+    }
+    for v in 0..size {
+        offsets[v + 1] += offsets[v];
+    }
+    let mut fill = offsets.clone();
+    let mut ids = vec![0u32; hashes.len()];
+    for (i, h) in hashes.iter().enumerate() {
+        let k = slot_key(h, shift, width) as usize;
+        ids[fill[k] as usize] = i as u32;
+        fill[k] += 1;
+    }
+    Slot {
+        shift,
+        width,
+        offsets,
+        ids,
+    }
+}
+
+fn scan(hashes: &[[u64; 4]], q: &[u64; 4], radius: u32, hits: &mut Vec<Hit>) {
+    for (i, h) in hashes.iter().enumerate() {
+        let d = distance(h, q);
+        if d <= radius {
+            hits.push(Hit {
+                entry: i as u32,
+                distance: d,
+            });
+        }
+    }
+}
+
+#[inline(always)]
+fn distance(a: &[u64; 4], b: &[u64; 4]) -> u32 {
+    (a[0] ^ b[0]).count_ones()
+        + (a[1] ^ b[1]).count_ones()
+        + (a[2] ^ b[2]).count_ones()
+        + (a[3] ^ b[3]).count_ones()
+}
+
+#[inline(always)]
+fn prefetch<T>(r: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(r as *const T as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = r;
+}
+
+fn binomial(n: u32, k: u32) -> f64 {
+    (0..k).fold(1.0, |acc, i| acc * f64::from(n - i) / f64::from(i + 1))
+}
+
+/// Calls `f` with every `width`-bit value within `radius` bits of `key` (including `key`).
+fn for_each_within(key: u32, width: u32, radius: u32, mut f: impl FnMut(u32)) {
+    fn flip(key: u32, from: u32, width: u32, left: u32, f: &mut impl FnMut(u32)) {
+        f(key);
+        if left == 0 {
+            return;
+        }
+        for b in from..width {
+            flip(key ^ (1 << b), b + 1, width, left - 1, f);
+        }
+    }
+    flip(key, 0, width, radius.min(width), &mut f);
+}
+
+/// Deterministic synthetic hash sets for tests and benchmarks (no real material involved:
+/// these are random bit strings).
+pub mod synth {
+    use super::PdqHash;
+
+    /// SplitMix64: a small, fast, seeded generator.
+    pub struct SplitMix64(pub u64);
+
+    impl SplitMix64 {
+        pub fn next_u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        pub fn below(&mut self, n: u64) -> u64 {
+            self.next_u64() % n
+        }
+
+        pub fn hash(&mut self) -> PdqHash {
+            PdqHash([
+                self.next_u64(),
+                self.next_u64(),
+                self.next_u64(),
+                self.next_u64(),
+            ])
+        }
+
+        /// `h` with `bits` distinct random bits flipped.
+        pub fn flip(&mut self, mut h: PdqHash, bits: u32) -> PdqHash {
+            let mut flipped = 0;
+            let mut mask = PdqHash::default();
+            while flipped < bits {
+                let b = self.below(256) as usize;
+                if mask.0[b / 64] >> (b % 64) & 1 == 0 {
+                    mask.0[b / 64] |= 1 << (b % 64);
+                    flipped += 1;
+                }
+            }
+            for i in 0..4 {
+                h.0[i] ^= mask.0[i];
+            }
+            h
+        }
+    }
+
+    /// `n` hashes: half uniformly random, half in clusters of near-duplicates (each within
+    /// 0..=40 bits of one of `n / 200` centres), shuffled together. Clusters are what real
+    /// banks look like (many re-encodings of the same item) and what skews an index's buckets.
+    pub fn bank(n: usize, seed: u64) -> Vec<PdqHash> {
+        let mut rng = SplitMix64(seed);
+        let centres: Vec<PdqHash> = (0..(n / 200).max(1)).map(|_| rng.hash()).collect();
+        let mut out: Vec<PdqHash> = (0..n)
+            .map(|i| {
+                if i % 2 == 0 {
+                    rng.hash()
+                } else {
+                    let c = centres[rng.below(centres.len() as u64) as usize];
+                    let bits = rng.below(41) as u32;
+                    rng.flip(c, bits)
+                }
+            })
+            .collect();
+        for i in (1..out.len()).rev() {
+            let j = rng.below(i as u64 + 1) as usize;
+            out.swap(i, j);
+        }
+        out
+    }
+
+    /// Queries against `bank`: a third near entries (within 0..=40 bits), a third exact
+    /// entries, a third random.
+    pub fn queries(bank: &[PdqHash], n: usize, seed: u64) -> Vec<PdqHash> {
+        let mut rng = SplitMix64(seed);
+        (0..n)
+            .map(|i| match i % 3 {
+                0 if !bank.is_empty() => {
+                    let e = bank[rng.below(bank.len() as u64) as usize];
+                    let bits = rng.below(41) as u32;
+                    rng.flip(e, bits)
+                }
+                1 if !bank.is_empty() => bank[rng.below(bank.len() as u64) as usize],
+                _ => rng.hash(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enumerates_every_value_within_radius_once() {
+        for (width, radius, expect) in [(16, 0, 1), (16, 1, 17), (16, 2, 137), (5, 9, 32)] {
+            let mut seen = Vec::new();
+            for_each_within(0b10110, width, radius, |k| seen.push(k));
+            assert_eq!(seen.len(), expect, "width {width} radius {radius}");
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), expect);
+            assert!(seen.iter().all(|k| (k ^ 0b10110).count_ones() <= radius));
+        }
+    }
+
+    #[test]
+    fn slot_keys_cover_all_bits_across_limb_boundaries() {
+        let h = PdqHash([u64::MAX, 0, u64::MAX, 0]);
+        assert_eq!(slot_key(&h.0, 60, 8), 0b1111);
+        assert_eq!(slot_key(&h.0, 120, 16), 0xff00);
+        assert_eq!(slot_key(&h.0, 240, 16), 0);
+    }
+
+    #[test]
+    fn layout_grows_with_the_bank() {
+        assert_eq!(Layout::for_len(10), Layout::Scan);
+        assert_eq!(Layout::for_len(50_000), Layout::MultiIndex { slots: 16 });
+        assert_eq!(
+            Layout::for_len(10_000_000),
+            Layout::MultiIndex { slots: 11 }
+        );
+        assert_eq!(Layout::for_len(1 << 20), Layout::MultiIndex { slots: 13 });
+    }
+
+    fn check_equal(bank: Vec<PdqHash>, layout: Layout, radii: &[u32]) {
+        let queries = synth::queries(&bank, 300, 99);
+        let index = HashIndex::build_with(bank, &layout);
+        let mut total = 0;
+        for q in &queries {
+            for &r in radii {
+                let got = index.search(q, r);
+                assert_eq!(got, index.search_scan(q, r), "layout {layout:?} radius {r}");
+                total += got.len();
+            }
+        }
+        assert!(total > 100, "too few hits ({total}) to mean anything");
+    }
+
+    #[test]
+    fn multi_index_equals_scan_on_clustered_and_random_data() {
+        for slots in [16, 14, 13] {
+            check_equal(
+                synth::bank(20_000, 7),
+                Layout::MultiIndex { slots },
+                &[0, 10, 31, 40],
+            );
+        }
+        let mut rng = synth::SplitMix64(3);
+        let random: Vec<PdqHash> = (0..20_000).map(|_| rng.hash()).collect();
+        check_equal(random, Layout::MultiIndex { slots: 16 }, &[31, 64, 100]);
+    }
+
+    #[test]
+    fn duplicates_and_empty_index() {
+        let h = synth::SplitMix64(1).hash();
+        let index = HashIndex::build_with(vec![h, h, h], &Layout::MultiIndex { slots: 16 });
+        assert_eq!(index.search(&h, 0).len(), 3);
+        let empty = HashIndex::build_with(Vec::new(), &Layout::MultiIndex { slots: 16 });
+        assert!(empty.search(&h, 31).is_empty());
+        assert!(HashIndex::build(Vec::new()).search(&h, 256).is_empty());
+    }
+}
