@@ -3,9 +3,10 @@
 //! Per stream: ingest pipeline → (bounded channel) → sampler thread → decode pipeline →
 //! (shared bounded channel) → analysis pool → (channel) → policy + alert store thread.
 
-use crate::analysis::{self, bank};
+use crate::analysis::{self, bank::BankSet};
 use crate::config::Config;
 use crate::decode::{Decoder, Frame};
+use crate::http::{HttpServer, HttpState};
 use crate::ingest::{self, IngestEvent, template::Templates};
 use crate::moderation::store::{AlertStore, Recorded};
 use crate::policy::{self, Finding};
@@ -48,18 +49,24 @@ pub struct App {
     frames_tx: Option<Sender<Frame>>,
     workers: Vec<JoinHandle<()>>,
     moderation: Option<JoinHandle<()>>,
+    banks: Arc<BankSet>,
+    /// Dropping it stops the bank watcher.
+    watcher_stop: Option<Sender<()>>,
+    watcher: Option<JoinHandle<()>>,
+    http: Option<HttpServer>,
 }
 
-/// What [`preflight`] checked and built: the banks and one ingest pipeline per configured
-/// stream, in config order. `check-config` drops it; [`App::start`] runs it.
+/// What [`preflight`] checked and built: the banks (loaded only when asked) and one ingest
+/// pipeline per configured stream, in config order. `check-config` drops it; [`App::start`]
+/// runs it.
 pub struct Checked {
-    pub banks: Vec<bank::Bank>,
+    pub banks: Arc<BankSet>,
     pub pipelines: Vec<gst::Pipeline>,
 }
 
 /// Checks everything `start` needs without starting anything: templates render, pipelines
-/// build, banks load. Returns every problem found.
-pub fn preflight(cfg: &Config) -> Result<Checked, Vec<String>> {
+/// build, and, with `load_banks`, banks load. Returns every problem found.
+pub fn preflight(cfg: &Config, load_banks: bool) -> Result<Checked, Vec<String>> {
     let mut problems = Vec::new();
     if let Err(e) = gst::init() {
         return Err(vec![format!("GStreamer: {e}")]);
@@ -81,10 +88,10 @@ pub fn preflight(cfg: &Config) -> Result<Checked, Vec<String>> {
         }
         Err(e) => problems.push(e.to_string()),
     }
-    let banks = bank::load_all(&cfg.banks).unwrap_or_else(|errs| {
+    let banks = BankSet::new(&cfg.banks);
+    if load_banks && let Err(errs) = banks.load_all() {
         problems.extend(errs.into_iter().map(|e| e.to_string()));
-        Vec::new()
-    });
+    }
     if problems.is_empty() {
         Ok(Checked { banks, pipelines })
     } else {
@@ -94,8 +101,37 @@ pub fn preflight(cfg: &Config) -> Result<Checked, Vec<String>> {
 
 impl App {
     pub fn start(cfg: &Config) -> Result<App, AppError> {
-        let checked = preflight(cfg).map_err(AppError::Setup)?;
-        let banks = Arc::new(checked.banks);
+        let checked = preflight(cfg, false).map_err(AppError::Setup)?;
+        let banks = checked.banks;
+        // The HTTP server comes first so that /readyz answers 503 while banks load.
+        let http = match cfg.http.addr() {
+            Some(addr) => Some(
+                HttpServer::start(
+                    addr,
+                    HttpState {
+                        banks: banks.clone(),
+                    },
+                )
+                .map_err(|e| AppError::Setup(vec![e]))?,
+            ),
+            None => None,
+        };
+        let loaded = banks.load_all();
+        if let Err(errs) = loaded {
+            if let Some(h) = http {
+                h.stop();
+            }
+            return Err(AppError::Setup(
+                errs.into_iter().map(|e| e.to_string()).collect(),
+            ));
+        }
+        let (watcher_stop, watcher) = if cfg.analysis.bank_poll_ms > 0 {
+            let (tx, rx) = bounded::<()>(1);
+            let t = banks.spawn_watcher(Duration::from_millis(cfg.analysis.bank_poll_ms), rx);
+            (Some(tx), Some(t))
+        } else {
+            (None, None)
+        };
         let mut store =
             AlertStore::open(&cfg.store.path).map_err(|e| AppError::Setup(vec![e.to_string()]))?;
 
@@ -114,7 +150,7 @@ impl App {
         let workers = analysis::start_pool(
             cfg.analysis.workers,
             cfg.analysis.min_quality,
-            banks,
+            banks.clone(),
             frames_rx,
             findings_tx,
         );
@@ -134,7 +170,21 @@ impl App {
             frames_tx: Some(frames_tx),
             workers,
             moderation: Some(moderation),
+            banks,
+            watcher_stop,
+            watcher,
+            http,
         })
+    }
+
+    /// The banks, at their current versions.
+    pub fn banks(&self) -> &Arc<BankSet> {
+        &self.banks
+    }
+
+    /// Where the HTTP server listens, if it runs.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http.as_ref().map(|h| h.addr)
     }
 
     /// Per-stream counters.
@@ -178,6 +228,13 @@ impl App {
         }
         if let Some(m) = self.moderation.take() {
             let _ = m.join();
+        }
+        drop(self.watcher_stop.take());
+        if let Some(w) = self.watcher.take() {
+            let _ = w.join();
+        }
+        if let Some(h) = self.http.take() {
+            h.stop();
         }
     }
 }

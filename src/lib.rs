@@ -13,6 +13,7 @@ pub mod analysis;
 pub mod app;
 pub mod config;
 pub mod decode;
+pub mod http;
 pub mod ingest;
 pub mod moderation;
 pub mod policy;

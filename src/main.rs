@@ -3,7 +3,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
+use streamguard::analysis::bank::BankSet;
 use streamguard::analysis::pdq::{PdqHasher, RgbImage};
 use streamguard::app::{self, App};
 use streamguard::config::Source;
@@ -42,6 +44,30 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Hash banks: sizes and costs, and matching images against them.
+    Bank {
+        #[command(subcommand)]
+        command: BankCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BankCommand {
+    /// Loads every bank of a configuration (default: the embedded one) and prints, per bank,
+    /// its entries, files, memory, parse and index build time, index layout and version.
+    Stats {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Matches images against every bank of a configuration: one line per image and matching
+    /// bank with the item id, label, distance, the rotation or mirror that matched, and the
+    /// bank's action.
+    Match {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -50,6 +76,102 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(file),
         Command::Run { config } => run(config),
         Command::Alerts { config } => alerts(config),
+        Command::Bank {
+            command: BankCommand::Stats { config },
+        } => bank_stats(config),
+        Command::Bank {
+            command: BankCommand::Match { config, images },
+        } => bank_match(config, &images),
+    }
+}
+
+fn load_banks(config: Option<PathBuf>) -> Result<Arc<BankSet>, ExitCode> {
+    let source = config.map_or(Source::Embedded, Source::File);
+    let cfg = load(&source)?;
+    BankSet::load(&cfg.banks).map_err(|errs| {
+        for e in errs {
+            eprintln!("error: {e}");
+        }
+        ExitCode::from(2)
+    })
+}
+
+fn bank_stats(config: Option<PathBuf>) -> ExitCode {
+    let banks = match load_banks(config) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    println!("bank\tentries\tfiles\tmemory_mib\tparse_ms\tbuild_ms\tlayout\tversion");
+    for b in banks.snapshot() {
+        let s = b.stats();
+        println!(
+            "{}\t{}\t{}\t{:.1}\t{:.0}\t{:.0}\t{}\t{}",
+            s.name,
+            s.entries,
+            s.files,
+            s.memory_bytes as f64 / 1048576.0,
+            s.parse_ms,
+            s.build_ms,
+            s.layout,
+            s.version.fingerprint
+        );
+    }
+    if let Some(peak) = telemetry::peak_rss_bytes() {
+        println!("# process peak RSS {:.1} MiB", peak as f64 / 1048576.0);
+    }
+    ExitCode::SUCCESS
+}
+
+fn bank_match(config: Option<PathBuf>, images: &[PathBuf]) -> ExitCode {
+    let banks = match load_banks(config) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let banks = banks.snapshot();
+    let mut hasher = PdqHasher::new();
+    let mut failed = false;
+    println!("image\tquality\tbank\tid\tlabel\tdistance\tvariant\taction");
+    for file in images {
+        let img = match image::open(file) {
+            Ok(img) => img.into_rgb8(),
+            Err(e) => {
+                eprintln!("error: {}: cannot read image: {e}", file.display());
+                failed = true;
+                continue;
+            }
+        };
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let d = hasher.hash_rgb_dihedral(RgbImage {
+            data: img.as_raw(),
+            width: w,
+            height: h,
+            stride: 3 * w,
+        });
+        let mut any = false;
+        for bank in &banks {
+            if let Some(m) = bank.best_match(&d.hashes) {
+                any = true;
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    file.display(),
+                    d.quality,
+                    m.bank,
+                    m.id,
+                    m.label.as_deref().unwrap_or("-"),
+                    m.distance,
+                    m.variant.name(),
+                    m.action.as_str()
+                );
+            }
+        }
+        if !any {
+            println!("{}\t{}\t-\t-\t-\t-\t-\tno match", file.display(), d.quality);
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -100,9 +222,9 @@ fn check_config(file: Option<PathBuf>) -> ExitCode {
         Ok(cfg) => cfg,
         Err(code) => return code,
     };
-    match app::preflight(&cfg) {
+    match app::preflight(&cfg, true) {
         Ok(checked) => {
-            let banks = checked.banks;
+            let banks = checked.banks.snapshot();
             let entries: usize = banks.iter().map(|b| b.len()).sum();
             println!(
                 "{source}: ok ({} stream(s), {} bank(s) with {entries} hash(es))",
@@ -167,10 +289,12 @@ fn alerts(config: Option<PathBuf>) -> ExitCode {
     });
     match result {
         Ok(rows) => {
-            println!("id\tstream\treason\tbank\titem\tdistance\tquality\tframe_ms\thits\tstate");
+            println!(
+                "id\tstream\treason\tbank\titem\tdistance\tquality\tframe_ms\thits\tstate\taction\tvariant"
+            );
             for a in rows {
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     a.id,
                     a.stream,
                     a.reason,
@@ -180,7 +304,9 @@ fn alerts(config: Option<PathBuf>) -> ExitCode {
                     a.quality,
                     a.frame_pts_ms,
                     a.hits,
-                    a.state
+                    a.state,
+                    a.action,
+                    a.variant
                 );
             }
             ExitCode::SUCCESS

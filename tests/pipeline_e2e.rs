@@ -21,7 +21,7 @@ fn run(dir: &Path, extra: &str, streams: &str) -> (Vec<(String, StatsSnapshot)>,
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let db = dir.join("alerts.db");
     let config = format!(
-        "{extra}[[banks]]\nname = \"demo\"\npath = \"{}\"\n[store]\npath = \"{}\"\n{streams}",
+        "{extra}[[banks]]\nname = \"demo\"\npath = \"{}\"\n[store]\npath = \"{}\"\n[http]\nlisten = \"127.0.0.1:0\"\n{streams}",
         repo.join("config/demo-bank.txt").display(),
         db.display(),
     );

@@ -1,19 +1,32 @@
-//! Hash banks: files of PDQ hashes of known material, matched by Hamming distance.
+//! Hash banks: files of PDQ hashes of known material, indexed for exact radius search and
+//! reloaded when their files change.
 //!
-//! File format: one entry per line, `<64 hex>` or `<64 hex>,<id>[,<label>]`. Blank lines and
-//! lines starting with `#` are ignored. An entry without an id gets its line number as id.
+//! Formats (see [`BankFormat`]): `hex` (one hash per line) and `csv` (`hash,id[,label]`).
+//! Blank lines and lines starting with `#` are ignored. A bank keeps its entries in compact
+//! arrays (the [`HashIndex`], one string arena for ids, interned labels): no per-entry heap
+//! objects, so a 10-million-entry bank fits in about a gigabyte.
+//!
+//! [`BankSet`] holds the current version of every configured bank behind an `Arc` that is
+//! swapped atomically: a reload parses and indexes the new files on the watcher thread while
+//! matching goes on against the old version, and a file that fails to load leaves the old
+//! version in place (the error, naming file and line, is logged and shown in `/readyz`).
 
-use super::pdq::PdqHash;
-use crate::config::BankConfig;
+use super::index::{HashIndex, Hit};
+use super::pdq::{Dihedral, PdqHash};
+use crate::config::{BankAction, BankConfig, BankFormat};
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BankError {
-    #[error("bank '{bank}': cannot read {}: {source}", path.display())]
+    #[error("bank '{bank}': cannot read {}: {message}", path.display())]
     Read {
         bank: String,
         path: PathBuf,
-        source: std::io::Error,
+        message: String,
     },
     #[error("bank '{bank}': {}:{line}: {message}", path.display())]
     Line {
@@ -22,122 +35,590 @@ pub enum BankError {
         line: usize,
         message: String,
     },
+    #[error("bank '{bank}': {files}: no entries (every line is blank or a comment)")]
+    Empty { bank: String, files: String },
+    #[error("bank '{bank}': more than {} entries or 4 GiB of ids", u32::MAX)]
+    TooLarge { bank: String },
 }
 
-/// One loaded bank. Entries are kept in compact parallel arrays.
-#[derive(Debug, Clone)]
+/// Which version of a bank is loaded: a fingerprint of its files' bytes and when it loaded.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BankVersion {
+    /// SipHash of the bank's files, in order, as 16 hex digits.
+    pub fingerprint: String,
+    /// Seconds since the Unix epoch.
+    pub loaded_at: u64,
+}
+
+/// Counts and costs of one loaded bank (never its contents).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BankStats {
+    pub name: String,
+    pub entries: usize,
+    pub files: usize,
+    pub memory_bytes: usize,
+    pub parse_ms: f64,
+    pub build_ms: f64,
+    pub layout: String,
+    pub version: BankVersion,
+}
+
+/// One loaded bank version.
 pub struct Bank {
     pub name: String,
     pub threshold: u32,
-    hashes: Vec<PdqHash>,
-    ids: Vec<String>,
-    labels: Vec<Option<String>>,
+    pub action: BankAction,
+    pub dihedral: bool,
+    index: HashIndex,
+    /// Entry `i`'s id is `id_text[id_ends[i - 1]..id_ends[i]]`.
+    id_text: String,
+    id_ends: Vec<u32>,
+    /// Distinct labels, and each entry's label number (`NO_LABEL` for none); empty when no
+    /// entry has a label.
+    labels: Vec<String>,
+    label_of: Vec<u32>,
+    files: usize,
+    parse_ms: f64,
+    build_ms: f64,
+    pub version: BankVersion,
 }
 
-/// The closest entry of a bank within its threshold.
+const NO_LABEL: u32 = u32::MAX;
+
+/// The closest entry of a bank within its threshold, over the variants checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BankMatch {
     pub bank: String,
     pub id: String,
     pub label: Option<String>,
     pub distance: u32,
+    /// Which rotation or mirror of the frame matched.
+    pub variant: Dihedral,
+    pub action: BankAction,
 }
 
 impl Bank {
-    /// Reads and parses the bank file named by `cfg`.
+    /// Reads, parses and indexes every file of the bank named by `cfg`.
     pub fn load(cfg: &BankConfig) -> Result<Bank, BankError> {
-        let text = std::fs::read_to_string(&cfg.path).map_err(|source| BankError::Read {
-            bank: cfg.name.clone(),
-            path: cfg.path.clone(),
-            source,
-        })?;
-        Self::parse(&cfg.name, &cfg.path, cfg.threshold, &text)
+        let started = Instant::now();
+        let mut parser = Parser::new(cfg);
+        let mut fingerprint = DefaultHasher::new();
+        let files = cfg.files();
+        for path in &files {
+            let bytes = std::fs::read(path).map_err(|e| BankError::Read {
+                bank: cfg.name.clone(),
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            bytes.hash(&mut fingerprint);
+            parser.parse(path, &bytes)?;
+        }
+        parser.finish(files, fingerprint.finish(), started)
     }
 
-    /// Parses bank text; `path` is only used in error messages.
-    pub fn parse(name: &str, path: &Path, threshold: u32, text: &str) -> Result<Bank, BankError> {
-        let mut bank = Bank {
-            name: name.to_string(),
-            threshold,
-            hashes: Vec::new(),
-            ids: Vec::new(),
-            labels: Vec::new(),
+    /// Parses and indexes bank text held in memory; `path` only names it in errors.
+    pub fn parse(cfg: &BankConfig, path: &Path, text: &str) -> Result<Bank, BankError> {
+        let started = Instant::now();
+        let mut parser = Parser::new(cfg);
+        parser.parse(path, text.as_bytes())?;
+        let mut fp = DefaultHasher::new();
+        text.as_bytes().hash(&mut fp);
+        parser.finish(vec![path.to_path_buf()], fp.finish(), started)
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    fn id(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 {
+            0
+        } else {
+            self.id_ends[i - 1] as usize
         };
-        for (i, raw) in text.lines().enumerate() {
-            let line_no = i + 1;
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
+        &self.id_text[start..self.id_ends[i] as usize]
+    }
+
+    fn label(&self, i: u32) -> Option<&str> {
+        match self.label_of.get(i as usize) {
+            Some(&l) if l != NO_LABEL => Some(&self.labels[l as usize]),
+            _ => None,
+        }
+    }
+
+    /// The closest entry within the threshold to any of `variants` (`variants[k]` is the hash
+    /// of [`Dihedral::ALL`]`[k]`; only the first is used unless the bank checks dihedral
+    /// variants). Ties go to the earlier variant, then the earlier entry.
+    pub fn best_match(&self, variants: &[PdqHash]) -> Option<BankMatch> {
+        let checked = if self.dihedral { variants.len() } else { 1 };
+        let mut best: Option<(u32, usize, u32)> = None;
+        let mut hits: Vec<Hit> = Vec::new();
+        for (k, v) in variants.iter().take(checked).enumerate() {
+            hits.clear();
+            self.index.search_into(v, self.threshold, &mut hits);
+            for h in &hits {
+                let key = (h.distance, k, h.entry);
+                if best.is_none_or(|b| key < b) {
+                    best = Some(key);
+                }
             }
+        }
+        let (distance, k, entry) = best?;
+        Some(BankMatch {
+            bank: self.name.clone(),
+            id: self.id(entry).to_string(),
+            label: self.label(entry).map(str::to_string),
+            distance,
+            variant: Dihedral::ALL[k],
+            action: self.action,
+        })
+    }
+
+    pub fn stats(&self) -> BankStats {
+        BankStats {
+            name: self.name.clone(),
+            entries: self.len(),
+            files: self.files,
+            memory_bytes: self.index.memory_bytes()
+                + self.id_text.capacity()
+                + self.id_ends.capacity() * 4
+                + self.label_of.capacity() * 4
+                + self.labels.iter().map(String::capacity).sum::<usize>(),
+            parse_ms: self.parse_ms,
+            build_ms: self.build_ms,
+            layout: format!("{:?}", self.index.layout()),
+            version: self.version.clone(),
+        }
+    }
+}
+
+/// Accumulates entries from a bank's files.
+struct Parser<'a> {
+    cfg: &'a BankConfig,
+    hashes: Vec<PdqHash>,
+    id_text: String,
+    id_ends: Vec<u32>,
+    labels: Vec<String>,
+    label_numbers: HashMap<String, u32>,
+    label_of: Vec<u32>,
+    /// Where each entry came from (file number, line), to name duplicates.
+    origins: Vec<(u32, u32)>,
+    paths: Vec<PathBuf>,
+}
+
+impl<'a> Parser<'a> {
+    fn new(cfg: &'a BankConfig) -> Self {
+        Parser {
+            cfg,
+            hashes: Vec::new(),
+            id_text: String::new(),
+            id_ends: Vec::new(),
+            labels: Vec::new(),
+            label_numbers: HashMap::new(),
+            label_of: Vec::new(),
+            origins: Vec::new(),
+            paths: Vec::new(),
+        }
+    }
+
+    fn parse(&mut self, path: &Path, bytes: &[u8]) -> Result<(), BankError> {
+        let file_no = self.paths.len() as u32;
+        self.paths.push(path.to_path_buf());
+        let file_name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
+        for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+            let line_no = i + 1;
             let err = |message: String| BankError::Line {
-                bank: name.to_string(),
+                bank: self.cfg.name.clone(),
                 path: path.to_path_buf(),
                 line: line_no,
                 message,
             };
+            let line = std::str::from_utf8(raw)
+                .map_err(|e| err(format!("not UTF-8 text ({e})")))?
+                .trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
             let mut fields = line.split(',').map(str::trim);
             let hex = fields.next().unwrap_or_default();
-            let hash: PdqHash = hex
-                .parse()
-                .map_err(|e| err(format!("bad hash '{hex}': {e}")))?;
-            let id = match fields.next() {
-                Some("") => return Err(err("empty id".into())),
-                Some(id) => id.to_string(),
-                None => format!("line{line_no}"),
+            let hash: PdqHash = hex.parse().map_err(|e| err(format!("bad hash: {e}")))?;
+            let (id, label) = match self.cfg.format {
+                BankFormat::Hex => {
+                    if fields.next().is_some() {
+                        return Err(err(
+                            "a hex bank has one hash per line; use format = \"csv\" for \
+                             <hash>,<id>[,<label>] lines"
+                                .into(),
+                        ));
+                    }
+                    (format!("{file_name}:{line_no}"), None)
+                }
+                BankFormat::Csv => {
+                    let id = match fields.next() {
+                        None => {
+                            return Err(err(
+                                "missing id (expected <hash>,<id>[,<label>]; use format = \
+                                 \"hex\" for hash-only lines)"
+                                    .into(),
+                            ));
+                        }
+                        Some("") => return Err(err("empty id".into())),
+                        Some(id) => id.to_string(),
+                    };
+                    let label = fields.next().filter(|l| !l.is_empty());
+                    if fields.next().is_some() {
+                        return Err(err(
+                            "too many fields (expected <hash>,<id>[,<label>])".into()
+                        ));
+                    }
+                    (id, label)
+                }
             };
-            let label = fields.next().map(str::to_string);
-            if fields.next().is_some() {
-                return Err(err(
-                    "too many fields (expected <hash>[,<id>[,<label>]])".into()
-                ));
-            }
-            bank.hashes.push(hash);
-            bank.ids.push(id);
-            bank.labels.push(label);
+            self.push(hash, &id, label, (file_no, line_no as u32))?;
         }
-        Ok(bank)
+        Ok(())
     }
 
-    pub fn len(&self) -> usize {
-        self.hashes.len()
+    fn push(
+        &mut self,
+        hash: PdqHash,
+        id: &str,
+        label: Option<&str>,
+        origin: (u32, u32),
+    ) -> Result<(), BankError> {
+        let too_large = || BankError::TooLarge {
+            bank: self.cfg.name.clone(),
+        };
+        if self.hashes.len() >= u32::MAX as usize - 1 {
+            return Err(too_large());
+        }
+        self.id_text.push_str(id);
+        let end = u32::try_from(self.id_text.len()).map_err(|_| too_large())?;
+        self.id_ends.push(end);
+        if let Some(label) = label {
+            let next = self.labels.len() as u32;
+            let n = *self.label_numbers.entry(label.to_string()).or_insert(next);
+            if n == next {
+                self.labels.push(label.to_string());
+            }
+            // Entries before the first label have none.
+            self.label_of.resize(self.hashes.len(), NO_LABEL);
+            self.label_of.push(n);
+        } else if !self.label_of.is_empty() {
+            self.label_of.push(NO_LABEL);
+        }
+        self.hashes.push(hash);
+        self.origins.push(origin);
+        Ok(())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.hashes.is_empty()
+    fn id(&self, i: usize) -> &str {
+        let start = if i == 0 {
+            0
+        } else {
+            self.id_ends[i - 1] as usize
+        };
+        &self.id_text[start..self.id_ends[i] as usize]
     }
 
-    /// The closest entry within the threshold (ties: the first in file order).
-    pub fn best_match(&self, hash: &PdqHash) -> Option<BankMatch> {
-        let (idx, distance) = self
-            .hashes
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (i, h.distance(hash)))
-            .filter(|&(_, d)| d <= self.threshold)
-            .min_by_key(|&(i, d)| (d, i))?;
-        Some(BankMatch {
-            bank: self.name.clone(),
-            id: self.ids[idx].clone(),
-            label: self.labels[idx].clone(),
-            distance,
+    /// Rejects duplicate ids: sorts 64-bit hashes of the ids and compares neighbours, which
+    /// needs no per-entry allocation even for tens of millions of entries.
+    fn check_duplicate_ids(&self) -> Result<(), BankError> {
+        let mut keyed: Vec<(u64, u32)> = (0..self.hashes.len())
+            .map(|i| {
+                let mut h = DefaultHasher::new();
+                self.id(i).hash(&mut h);
+                (h.finish(), i as u32)
+            })
+            .collect();
+        keyed.sort_unstable();
+        let mut first_dup: Option<(u32, u32)> = None;
+        for w in keyed.windows(2) {
+            let ((ha, a), (hb, b)) = (w[0], w[1]);
+            if ha == hb && self.id(a as usize) == self.id(b as usize) {
+                // Report the duplicate that comes last in file order against its first use.
+                let cand = (a.min(b), a.max(b));
+                if first_dup.is_none_or(|d| cand.1 < d.1) {
+                    first_dup = Some(cand);
+                }
+            }
+        }
+        if let Some((a, b)) = first_dup {
+            let (fa, la) = self.origins[a as usize];
+            let (fb, lb) = self.origins[b as usize];
+            return Err(BankError::Line {
+                bank: self.cfg.name.clone(),
+                path: self.paths[fb as usize].clone(),
+                line: lb as usize,
+                message: format!(
+                    "duplicate id '{}' (first used at {}:{la})",
+                    self.id(b as usize),
+                    self.paths[fa as usize].display()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn finish(
+        self,
+        files: Vec<PathBuf>,
+        fingerprint: u64,
+        started: Instant,
+    ) -> Result<Bank, BankError> {
+        if self.hashes.is_empty() {
+            return Err(BankError::Empty {
+                bank: self.cfg.name.clone(),
+                files: files
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        self.check_duplicate_ids()?;
+        let parse_ms = started.elapsed().as_secs_f64() * 1e3;
+        let built = Instant::now();
+        let mut label_of = self.label_of;
+        if !label_of.is_empty() {
+            label_of.resize(self.hashes.len(), NO_LABEL);
+        }
+        let index = HashIndex::build(self.hashes);
+        let build_ms = built.elapsed().as_secs_f64() * 1e3;
+        let mut id_text = self.id_text;
+        id_text.shrink_to_fit();
+        let mut id_ends = self.id_ends;
+        id_ends.shrink_to_fit();
+        label_of.shrink_to_fit();
+        Ok(Bank {
+            name: self.cfg.name.clone(),
+            threshold: self.cfg.threshold,
+            action: self.cfg.action,
+            dihedral: self.cfg.dihedral,
+            index,
+            id_text,
+            id_ends,
+            labels: self.labels,
+            label_of,
+            files: files.len(),
+            parse_ms,
+            build_ms,
+            version: BankVersion {
+                fingerprint: format!("{fingerprint:016x}"),
+                loaded_at: SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+            },
         })
     }
 }
 
-/// Loads every configured bank, collecting every error rather than stopping at the first.
-pub fn load_all(cfgs: &[BankConfig]) -> Result<Vec<Bank>, Vec<BankError>> {
-    let mut banks = Vec::new();
-    let mut errors = Vec::new();
-    for cfg in cfgs {
-        match Bank::load(cfg) {
-            Ok(b) => banks.push(b),
-            Err(e) => errors.push(e),
+/// What identifies a version of a file on disk without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(FileStamp {
+        len: m.len(),
+        modified: m.modified().ok(),
+        inode: m.ino(),
+    })
+}
+
+struct Handle {
+    cfg: BankConfig,
+    current: RwLock<Option<Arc<Bank>>>,
+    watch: Mutex<WatchState>,
+}
+
+#[derive(Default)]
+struct WatchState {
+    /// Stamps of the files as last loaded (or last failed to load).
+    loaded: Vec<Option<FileStamp>>,
+    /// Stamps seen at the previous poll that differed from `loaded`: reload once they hold
+    /// still for one more poll, so that a file being written is not read half-way.
+    pending: Option<Vec<Option<FileStamp>>>,
+    last_error: Option<String>,
+    reloads: u64,
+    failed_reloads: u64,
+}
+
+/// The state of one bank, for `/readyz` and logs: counts and versions, never contents.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BankStatus {
+    pub name: String,
+    pub loaded: bool,
+    pub entries: usize,
+    pub version: Option<BankVersion>,
+    pub reloads: u64,
+    pub failed_reloads: u64,
+    /// The last load error (file, line and what was wrong), if the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// Every configured bank, each at its current version.
+pub struct BankSet {
+    handles: Vec<Handle>,
+}
+
+impl BankSet {
+    /// A set with nothing loaded yet.
+    pub fn new(cfgs: &[BankConfig]) -> Arc<BankSet> {
+        Arc::new(BankSet {
+            handles: cfgs
+                .iter()
+                .map(|cfg| Handle {
+                    cfg: cfg.clone(),
+                    current: RwLock::new(None),
+                    watch: Mutex::new(WatchState::default()),
+                })
+                .collect(),
+        })
+    }
+
+    /// Loads every bank, one after another, collecting every error.
+    pub fn load_all(&self) -> Result<(), Vec<BankError>> {
+        let errors: Vec<BankError> = self
+            .handles
+            .iter()
+            .filter_map(|h| self.reload(h).err())
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
         }
     }
-    if errors.is_empty() {
-        Ok(banks)
-    } else {
-        Err(errors)
+
+    /// Loads a set synchronously (for the CLI and tests).
+    pub fn load(cfgs: &[BankConfig]) -> Result<Arc<BankSet>, Vec<BankError>> {
+        let set = Self::new(cfgs);
+        set.load_all()?;
+        Ok(set)
+    }
+
+    /// Loads `h` from its files now; on success the new version replaces the old at once.
+    fn reload(&self, h: &Handle) -> Result<(), BankError> {
+        let files = h.cfg.files();
+        let stamps: Vec<Option<FileStamp>> = files.iter().map(|f| stamp(f)).collect();
+        let result = Bank::load(&h.cfg);
+        let mut w = h.watch.lock().unwrap_or_else(|e| e.into_inner());
+        w.loaded = stamps;
+        w.pending = None;
+        match result {
+            Ok(bank) => {
+                let bank = Arc::new(bank);
+                tracing::info!(bank = %bank.name, entries = bank.len(), version = %bank.version.fingerprint,
+                    parse_ms = format!("{:.0}", bank.parse_ms), build_ms = format!("{:.0}", bank.build_ms), "bank loaded");
+                *h.current.write().unwrap_or_else(|e| e.into_inner()) = Some(bank);
+                w.reloads += 1;
+                w.last_error = None;
+                Ok(())
+            }
+            Err(e) => {
+                w.failed_reloads += 1;
+                w.last_error = Some(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// The currently loaded banks (a bank that never loaded is left out).
+    pub fn snapshot(&self) -> Vec<Arc<Bank>> {
+        self.handles
+            .iter()
+            .filter_map(|h| h.current.read().unwrap_or_else(|e| e.into_inner()).clone())
+            .collect()
+    }
+
+    /// Whether every configured bank has a loaded version.
+    pub fn ready(&self) -> bool {
+        self.handles.iter().all(|h| {
+            h.current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+        })
+    }
+
+    /// Whether any bank wants dihedral variants checked.
+    pub fn wants_dihedral(&self) -> bool {
+        self.handles.iter().any(|h| h.cfg.dihedral)
+    }
+
+    pub fn status(&self) -> Vec<BankStatus> {
+        self.handles
+            .iter()
+            .map(|h| {
+                let bank = h.current.read().unwrap_or_else(|e| e.into_inner()).clone();
+                let w = h.watch.lock().unwrap_or_else(|e| e.into_inner());
+                BankStatus {
+                    name: h.cfg.name.clone(),
+                    loaded: bank.is_some(),
+                    entries: bank.as_ref().map_or(0, |b| b.len()),
+                    version: bank.map(|b| b.version.clone()),
+                    reloads: w.reloads,
+                    failed_reloads: w.failed_reloads,
+                    last_error: w.last_error.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// One watcher step: reloads every bank whose files changed and then held still since
+    /// the previous call. A failed reload keeps the loaded version and is logged.
+    pub fn poll(&self) {
+        for h in &self.handles {
+            let stamps: Vec<Option<FileStamp>> = h.cfg.files().iter().map(|f| stamp(f)).collect();
+            let due = {
+                let mut w = h.watch.lock().unwrap_or_else(|e| e.into_inner());
+                if stamps == w.loaded {
+                    w.pending = None;
+                    false
+                } else if w.pending.as_ref() == Some(&stamps) {
+                    true
+                } else {
+                    w.pending = Some(stamps);
+                    false
+                }
+            };
+            if due && let Err(e) = self.reload(h) {
+                tracing::error!(bank = %h.cfg.name, error = %e, "bank reload failed; keeping the loaded version");
+            }
+        }
+    }
+
+    /// Polls every `interval` on a thread of its own until `stop` is dropped or sent to.
+    pub fn spawn_watcher(
+        self: &Arc<Self>,
+        interval: Duration,
+        stop: crossbeam_channel::Receiver<()>,
+    ) -> std::thread::JoinHandle<()> {
+        let set = self.clone();
+        std::thread::Builder::new()
+            .name("bank-watcher".into())
+            .spawn(move || {
+                while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                    stop.recv_timeout(interval)
+                {
+                    set.poll();
+                }
+            })
+            .expect("spawn bank watcher")
     }
 }
 
@@ -147,52 +628,119 @@ mod tests {
 
     const H: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
 
-    #[test]
-    fn parses_all_line_forms() {
-        let text = format!("# demo\n\n{H}\n{H},item-7\n{H}, item-8 , synthetic-demo\n");
-        let bank = Bank::parse("b", Path::new("b.txt"), 31, &text).unwrap();
-        assert_eq!(bank.len(), 3);
-        assert_eq!(bank.ids, vec!["line3", "item-7", "item-8"]);
-        assert_eq!(bank.labels[2].as_deref(), Some("synthetic-demo"));
+    fn cfg(format: BankFormat, threshold: u32) -> BankConfig {
+        BankConfig {
+            name: "b".into(),
+            path: Some("b.txt".into()),
+            format,
+            threshold,
+            ..BankConfig::default()
+        }
+    }
+
+    fn err(c: &BankConfig, text: &str) -> String {
+        match Bank::parse(c, Path::new("/banks/b.txt"), text) {
+            Ok(_) => panic!("accepted {text:?}"),
+            Err(e) => e.to_string(),
+        }
     }
 
     #[test]
-    fn malformed_line_names_file_and_line() {
-        let text = format!("{H}\n# ok\nnot-a-hash,x\n");
-        let err = Bank::parse("demo", Path::new("/banks/demo.txt"), 31, &text).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("/banks/demo.txt:3"), "{msg}");
-        assert!(msg.contains("not-a-hash"), "{msg}");
-        let err = Bank::parse("demo", Path::new("d.txt"), 31, &format!("{H},a,b,c\n")).unwrap_err();
+    fn parses_csv_and_hex() {
+        let text = format!("# demo\n\n{H},item-7\n{H}, item-8 , synthetic-demo\r\n");
+        let bank = Bank::parse(&cfg(BankFormat::Csv, 31), Path::new("b.txt"), &text).unwrap();
+        assert_eq!(bank.len(), 2);
+        assert_eq!((bank.id(0), bank.id(1)), ("item-7", "item-8"));
+        assert_eq!(
+            (bank.label(0), bank.label(1)),
+            (None, Some("synthetic-demo"))
+        );
+        let hex = Bank::parse(
+            &cfg(BankFormat::Hex, 31),
+            Path::new("/x/list.txt"),
+            &format!("{H}\n\n{H}\n"),
+        )
+        .unwrap();
+        assert_eq!((hex.id(0), hex.id(1)), ("list.txt:1", "list.txt:3"));
+    }
+
+    #[test]
+    fn bad_lines_name_file_and_line() {
+        let csv = cfg(BankFormat::Csv, 31);
+        let cases = [
+            (format!("{H},a\n# ok\nnot-a-hash,x\n"), "b.txt:3: bad hash"),
+            (
+                format!("{}0,a\n", H),
+                "b.txt:1: bad hash: a PDQ hash has 64 hex digits, this has 65",
+            ),
+            (
+                format!("{}g,a\n", &H[..63]),
+                "b.txt:1: bad hash: 'g' is not a hex digit",
+            ),
+            (format!("{H},a,b,c\n"), "b.txt:1: too many fields"),
+            (format!("{H}\n"), "b.txt:1: missing id"),
+            (format!("{H},\n"), "b.txt:1: empty id"),
+            (
+                format!("{H},a\n{H},b\n{H},a\n"),
+                "b.txt:3: duplicate id 'a' (first used at /banks/b.txt:1)",
+            ),
+            (
+                "# only comments\n\n".to_string(),
+                "/banks/b.txt: no entries",
+            ),
+        ];
+        for (text, want) in cases {
+            let msg = err(&csv, &text);
+            assert!(
+                msg.contains(want) && msg.contains("bank 'b'"),
+                "{msg} / {want}"
+            );
+        }
+        let msg = err(&cfg(BankFormat::Hex, 31), &format!("{H},x\n"));
         assert!(
-            err.to_string().contains("d.txt:1: too many fields"),
-            "{err}"
+            msg.contains("b.txt:1: a hex bank has one hash per line"),
+            "{msg}"
         );
     }
 
     #[test]
-    fn match_respects_threshold_and_picks_closest() {
+    fn match_respects_threshold_picks_closest_and_reports_variant() {
         let base: PdqHash = H.parse().unwrap();
         let mut far = base;
         far.0[0] ^= (1u64 << 40) - 1; // 40 bits away
         let mut near = base;
         near.0[1] ^= 0b111; // 3 bits away
         let text = format!("{far},far\n{near},near\n");
-        let bank = Bank::parse("b", Path::new("b"), 31, &text).unwrap();
-        let m = bank.best_match(&base).unwrap();
-        assert_eq!((m.id.as_str(), m.distance), ("near", 3));
-        let strict = Bank::parse("b", Path::new("b"), 2, &text).unwrap();
-        assert_eq!(strict.best_match(&base), None);
+        let path = Path::new("b");
+        let bank = Bank::parse(&cfg(BankFormat::Csv, 31), path, &text).unwrap();
+        let m = bank.best_match(&[base]).unwrap();
+        assert_eq!(
+            (m.id.as_str(), m.distance, m.variant),
+            ("near", 3, Dihedral::Original)
+        );
+        let strict = Bank::parse(&cfg(BankFormat::Csv, 2), path, &text).unwrap();
+        assert_eq!(strict.best_match(&[base]), None);
+        // A mirrored copy: the bank entry equals the frame's third variant exactly.
+        let other = synth_hash(5);
+        let variants = [other, other, base, other, other, other, other, other];
+        let m = bank.best_match(&variants).unwrap();
+        assert_eq!((m.distance, m.variant), (3, Dihedral::Rotate180));
+        let mut plain = cfg(BankFormat::Csv, 31);
+        plain.dihedral = false;
+        let plain = Bank::parse(&plain, path, &text).unwrap();
+        assert_eq!(plain.best_match(&variants), None);
+    }
+
+    fn synth_hash(seed: u64) -> PdqHash {
+        super::super::index::synth::SplitMix64(seed).hash()
     }
 
     #[test]
     fn missing_file_is_named() {
-        let cfg = BankConfig {
-            name: "x".into(),
-            path: "/no/such/bank.txt".into(),
-            threshold: 31,
-        };
-        let msg = Bank::load(&cfg).unwrap_err().to_string();
+        let mut c = cfg(BankFormat::Csv, 31);
+        c.name = "x".into();
+        c.path = Some("/no/such/bank.txt".into());
+        let msg = Bank::load(&c).err().unwrap().to_string();
         assert!(
             msg.contains("/no/such/bank.txt") && msg.contains("bank 'x'"),
             "{msg}"

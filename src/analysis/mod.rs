@@ -3,22 +3,24 @@ pub mod bank;
 pub mod index;
 pub mod pdq;
 
+use crate::config::BankAction;
 use crate::decode::Frame;
 use crate::policy::Finding;
-use bank::Bank;
+use bank::BankSet;
 use crossbeam_channel::{Receiver, Sender};
 use gstreamer as gst;
-use pdq::{PdqHasher, RgbImage};
+use pdq::{PdqHash, PdqHasher, RgbImage};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
-/// Starts `workers` analysis threads. Each hashes the frames it receives, skips hashes below
-/// `min_quality`, and sends one finding per matching bank. They end when `frames` closes.
+/// Starts `workers` analysis threads. Each hashes the frames it receives (with the 7 dihedral
+/// variants when a bank asks for them), skips hashes below `min_quality`, and sends one finding
+/// per matching bank, unless an `allow` bank matches too. They end when `frames` closes.
 pub fn start_pool(
     workers: usize,
     min_quality: u32,
-    banks: Arc<Vec<Bank>>,
+    banks: Arc<BankSet>,
     frames: Receiver<Frame>,
     findings: Sender<Finding>,
 ) -> Vec<JoinHandle<()>> {
@@ -42,7 +44,7 @@ fn analyse(
     hasher: &mut PdqHasher,
     frame: &Frame,
     min_quality: u32,
-    banks: &[Bank],
+    banks: &BankSet,
     findings: &Sender<Finding>,
 ) {
     let Ok(map) = frame.buffer.map_readable() else {
@@ -53,12 +55,23 @@ fn analyse(
     let Some(pixels) = data.get(frame.offset..) else {
         return;
     };
-    let out = hasher.hash_rgb(RgbImage {
+    let img = RgbImage {
         data: pixels,
         width: frame.width,
         height: frame.height,
         stride: frame.stride,
-    });
+    };
+    let (variants, quality): (Vec<PdqHash>, u32) = if banks.wants_dihedral() {
+        let d = hasher.hash_rgb_dihedral(img);
+        (d.hashes.to_vec(), d.quality)
+    } else {
+        let o = hasher.hash_rgb(img);
+        (vec![o.hash], o.quality)
+    };
+    let out = pdq::PdqOutput {
+        hash: variants[0],
+        quality,
+    };
     frame.stats.frames_analysed.fetch_add(1, Ordering::Relaxed);
     let pts = gst::ClockTime::from_nseconds(frame.pts_ns);
     if out.quality < min_quality {
@@ -70,18 +83,29 @@ fn analyse(
         return;
     }
     tracing::debug!(stream = %frame.stream, %pts, hash = %out.hash, quality = out.quality, "frame hashed");
-    for bank in banks {
-        if let Some(matched) = bank.best_match(&out.hash) {
-            frame.stats.matches.fetch_add(1, Ordering::Relaxed);
-            let finding = Finding {
-                stream: frame.stream.to_string(),
-                frame_pts_ns: frame.pts_ns,
-                pdq: out,
-                matched,
-            };
-            if findings.send(finding).is_err() {
-                tracing::error!(stream = %frame.stream, "policy stage gone; finding not recorded");
-            }
+    let matches: Vec<_> = banks
+        .snapshot()
+        .iter()
+        .filter_map(|bank| bank.best_match(&variants))
+        .collect();
+    if let Some(allowed) = matches.iter().find(|m| m.action == BankAction::Allow) {
+        if matches.len() > 1 {
+            frame.stats.allowed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(stream = %frame.stream, %pts, allow_bank = %allowed.bank, item = %allowed.id,
+                "frame matches an allow bank; other matches suppressed");
+        }
+        return;
+    }
+    for matched in matches {
+        frame.stats.matches.fetch_add(1, Ordering::Relaxed);
+        let finding = Finding {
+            stream: frame.stream.to_string(),
+            frame_pts_ns: frame.pts_ns,
+            pdq: out,
+            matched,
+        };
+        if findings.send(finding).is_err() {
+            tracing::error!(stream = %frame.stream, "policy stage gone; finding not recorded");
         }
     }
 }

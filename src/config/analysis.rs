@@ -16,6 +16,11 @@ pub struct AnalysisConfig {
     /// PDQ quality (0..=100) below which a frame's hash is not matched at all: such a hash says
     /// little about the image (flat or near-flat frames). Meta recommends 50. Default: 50.
     pub min_quality: u32,
+    /// How often bank files are checked for changes, in milliseconds. A changed file is
+    /// reloaded once it has stayed unchanged for one more interval; the new index is built
+    /// off the hot path and swapped in atomically, and a file that fails to load leaves the
+    /// previous index in place. 0 disables reloading. Default: 2000.
+    pub bank_poll_ms: u64,
 }
 
 impl Default for AnalysisConfig {
@@ -24,6 +29,7 @@ impl Default for AnalysisConfig {
             workers: 1,
             queue: 32,
             min_quality: 50,
+            bank_poll_ms: 2000,
         }
     }
 }
@@ -51,27 +57,82 @@ impl AnalysisConfig {
     }
 }
 
-/// One `[[banks]]` entry: a file of PDQ hashes of known material.
+/// What a match in a bank leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BankAction {
+    /// Raise an alert and halt the stream (halting itself comes with the ingest actuators;
+    /// until then the alert records that a halt was called for).
+    Halt,
+    /// Raise an alert for a moderator to review.
+    Review,
+    /// Known-benign content (a broadcaster's own overlay, say): a frame matching an allow bank
+    /// raises nothing from any other bank.
+    Allow,
+}
+
+impl BankAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BankAction::Halt => "halt",
+            BankAction::Review => "review",
+            BankAction::Allow => "allow",
+        }
+    }
+}
+
+/// How a bank file is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BankFormat {
+    /// One 64-digit hex hash per line; each entry's id is `<file name>:<line>`.
+    Hex,
+    /// `<64 hex>,<id>[,<label>]` per line; ids must be unique within the bank.
+    Csv,
+}
+
+/// One `[[banks]]` entry: files of PDQ hashes of known material. In every format, blank lines
+/// and lines starting with `#` are ignored.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct BankConfig {
     /// Name used in alerts and logs; unique. Letters, digits, `-`, `_` and `.`.
     pub name: String,
-    /// The bank file: one hash per line, `<64 hex>` or `<64 hex>,<id>[,<label>]`; blank lines
-    /// and lines starting with `#` are ignored.
-    pub path: PathBuf,
+    /// The bank file. Use `paths` for a bank spread over several files; both may be given.
+    pub path: Option<PathBuf>,
+    /// More bank files, all in the same format. Default: none.
+    pub paths: Vec<PathBuf>,
+    /// `hex` or `csv` (see [`BankFormat`]). Default: `csv`.
+    pub format: BankFormat,
     /// Largest Hamming distance (0..=256) that counts as a match. Meta recommends 31.
     /// Default: 31.
     pub threshold: u32,
+    /// `halt`, `review` or `allow` (see [`BankAction`]). Default: `review`.
+    pub action: BankAction,
+    /// Also match the frame's 7 rotations and mirrors, so that flipped or rotated copies of a
+    /// known item match too. Costs about 10% more hashing and 8 lookups instead of 1.
+    /// Default: true.
+    pub dihedral: bool,
 }
 
 impl Default for BankConfig {
     fn default() -> Self {
         Self {
             name: String::new(),
-            path: PathBuf::new(),
+            path: None,
+            paths: Vec::new(),
+            format: BankFormat::Csv,
             threshold: 31,
+            action: BankAction::Review,
+            dihedral: true,
         }
+    }
+}
+
+impl BankConfig {
+    /// Every file of the bank: `path` first, then `paths`.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.path.iter().chain(&self.paths).cloned().collect()
     }
 }
 
@@ -87,8 +148,15 @@ pub(super) fn validate_banks(banks: &[BankConfig], problems: &mut Vec<Problem>) 
                 format!("bank '{}' is declared twice", bank.name),
             ));
         }
-        if bank.path.as_os_str().is_empty() {
-            problems.push(Problem::new(format!("{key}.path"), "is required"));
+        let files = bank.files();
+        if files.is_empty() {
+            problems.push(Problem::new(
+                format!("{key}.path"),
+                "is required (or give `paths`)",
+            ));
+        }
+        if files.iter().any(|f| f.as_os_str().is_empty()) {
+            problems.push(Problem::new(format!("{key}.paths"), "must not be empty"));
         }
         if bank.threshold > 256 {
             problems.push(Problem::new(

@@ -10,13 +10,15 @@
 
 mod analysis;
 mod daemon;
+mod http;
 mod load;
 mod sampler;
 mod store;
 mod streams;
 
-pub use analysis::{AnalysisConfig, BankConfig};
+pub use analysis::{AnalysisConfig, BankAction, BankConfig, BankFormat};
 pub use daemon::DaemonConfig;
+pub use http::HttpConfig;
 pub use load::{ConfigError, Problem, Source};
 pub use sampler::{SamplerConfig, SamplingMode};
 pub use store::StoreConfig;
@@ -39,6 +41,8 @@ pub struct Config {
     pub analysis: AnalysisConfig,
     /// `[[banks]]`: hash banks of known material, matched against every analysed frame.
     pub banks: Vec<BankConfig>,
+    /// `[http]`: the HTTP server (health and readiness; the API grows here).
+    pub http: HttpConfig,
     /// `[store]`: the SQLite alert store.
     pub store: StoreConfig,
     /// `[[streams]]`: streams watched from start-up, each built from a pipeline template.
@@ -54,6 +58,7 @@ impl Config {
         self.sampler.validate("sampler", &mut problems);
         self.analysis.validate(&mut problems);
         analysis::validate_banks(&self.banks, &mut problems);
+        self.http.validate(&mut problems);
         self.store.validate(&mut problems);
         streams::validate_streams(&self.streams, &mut problems);
         problems

@@ -14,7 +14,8 @@ pub enum StoreError {
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &["CREATE TABLE alerts (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE alerts (
         id INTEGER PRIMARY KEY,
         stream TEXT NOT NULL,
         reason TEXT NOT NULL,
@@ -31,7 +32,11 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE alerts (
         created_at_ms INTEGER NOT NULL,
         updated_at_ms INTEGER NOT NULL
     );
-    CREATE UNIQUE INDEX alerts_one_open ON alerts(stream, reason, bank, item_id) WHERE state = 'open';"];
+    CREATE UNIQUE INDEX alerts_one_open ON alerts(stream, reason, bank, item_id) WHERE state = 'open';",
+    // 2: what the bank's configuration called for, and which rotation or mirror matched.
+    "ALTER TABLE alerts ADD COLUMN action TEXT NOT NULL DEFAULT 'review';
+    ALTER TABLE alerts ADD COLUMN variant TEXT NOT NULL DEFAULT 'original';",
+];
 
 /// A hash match to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +49,10 @@ pub struct MatchAlert {
     pub quality: u32,
     pub hash: String,
     pub frame_pts_ms: u64,
+    /// `halt` or `review`, from the bank's configuration.
+    pub action: String,
+    /// The dihedral variant of the frame that matched (`original`, `rot90`, `flipx`, ...).
+    pub variant: String,
 }
 
 /// A stored alert row.
@@ -59,6 +68,8 @@ pub struct AlertRow {
     pub frame_pts_ms: u64,
     pub hits: u64,
     pub state: String,
+    pub action: String,
+    pub variant: String,
 }
 
 /// Whether a match opened a new alert or attached to the open one of the same stream and item.
@@ -134,9 +145,9 @@ impl AlertStore {
             }
             None => {
                 tx.execute(
-                    "INSERT INTO alerts (stream, reason, bank, item_id, label, distance, quality, hash, frame_pts_ms, last_frame_pts_ms, created_at_ms, updated_at_ms)
-                     VALUES (?1, 'hash_match', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?9)",
-                    params![m.stream, m.bank, m.item_id, m.label, m.distance, m.quality, m.hash, m.frame_pts_ms as i64, now],
+                    "INSERT INTO alerts (stream, reason, bank, item_id, label, distance, quality, hash, frame_pts_ms, last_frame_pts_ms, created_at_ms, updated_at_ms, action, variant)
+                     VALUES (?1, 'hash_match', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?9, ?10, ?11)",
+                    params![m.stream, m.bank, m.item_id, m.label, m.distance, m.quality, m.hash, m.frame_pts_ms as i64, now, m.action, m.variant],
                 )?;
                 Recorded::Raised(tx.last_insert_rowid())
             }
@@ -148,7 +159,7 @@ impl AlertStore {
     /// All alerts, oldest first.
     pub fn alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, stream, reason, bank, item_id, distance, quality, frame_pts_ms, hits, state FROM alerts ORDER BY id",
+            "SELECT id, stream, reason, bank, item_id, distance, quality, frame_pts_ms, hits, state, action, variant FROM alerts ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(AlertRow {
@@ -162,6 +173,8 @@ impl AlertStore {
                 frame_pts_ms: r.get::<_, i64>(7)? as u64,
                 hits: r.get::<_, i64>(8)? as u64,
                 state: r.get(9)?,
+                action: r.get(10)?,
+                variant: r.get(11)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -182,6 +195,8 @@ mod tests {
             quality: 90,
             hash: "00".repeat(32),
             frame_pts_ms: pts,
+            action: "review".into(),
+            variant: "flipx".into(),
         }
     }
 
@@ -209,6 +224,10 @@ mod tests {
         assert_eq!(
             (rows[0].stream.as_str(), rows[0].hits, rows[0].frame_pts_ms),
             ("a", 2, 10)
+        );
+        assert_eq!(
+            (rows[0].action.as_str(), rows[0].variant.as_str()),
+            ("review", "flipx")
         );
         let mode: String = s
             .conn

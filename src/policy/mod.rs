@@ -1,5 +1,6 @@
 //! Policy: findings to verdicts. For now every bank match within its threshold becomes an
-//! alert for review; the store keeps one open alert per stream and item, later matches attach.
+//! alert carrying its bank's action (`halt` or `review`; `allow` banks suppress matches before
+//! this stage); the store keeps one open alert per stream and item, later matches attach.
 
 use crate::analysis::bank::BankMatch;
 use crate::analysis::pdq::PdqOutput;
@@ -25,5 +26,7 @@ pub fn verdict(f: &Finding) -> MatchAlert {
         quality: f.pdq.quality,
         hash: f.pdq.hash.to_string(),
         frame_pts_ms: f.frame_pts_ns / 1_000_000,
+        action: f.matched.action.as_str().to_string(),
+        variant: f.matched.variant.name().to_string(),
     }
 }

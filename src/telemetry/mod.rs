@@ -21,6 +21,8 @@ pub struct StreamStats {
     pub frames_low_quality: AtomicU64,
     /// Bank matches found.
     pub matches: AtomicU64,
+    /// Frames whose matches were suppressed because an `allow` bank matched them too.
+    pub allowed: AtomicU64,
 }
 
 /// A plain copy of [`StreamStats`].
@@ -34,6 +36,7 @@ pub struct StatsSnapshot {
     pub frames_analysed: u64,
     pub frames_low_quality: u64,
     pub matches: u64,
+    pub allowed: u64,
 }
 
 impl StreamStats {
@@ -48,6 +51,7 @@ impl StreamStats {
             frames_analysed: l(&self.frames_analysed),
             frames_low_quality: l(&self.frames_low_quality),
             matches: l(&self.matches),
+            allowed: l(&self.allowed),
         }
     }
 }
@@ -60,4 +64,17 @@ pub fn init_logging(filter: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// The process's peak resident set size (`VmHWM` in `/proc/self/status`), where available.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse::<u64>()
+        .ok()?;
+    Some(kb * 1024)
 }
