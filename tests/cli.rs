@@ -158,3 +158,83 @@ fn every_builtin_template_builds() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn bad_banks_are_named_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = "799dd9333637619c6598c832067663b937de69f6de1a87d8e399278078601f20";
+    let files = [
+        ("dup.csv", format!("{h},a\n{h},b\n\n{h},a\n")),
+        ("empty.csv", "# nothing here\n\n".to_string()),
+        ("short.txt", format!("{}\n", &h[..60])),
+        ("nonhex.csv", format!("# x\n{}z,a\n", &h[..63])),
+    ];
+    for (name, text) in &files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[[banks]]\nname = \"dup\"\npath = \"dup.csv\"\n\
+         [[banks]]\nname = \"empty\"\npath = \"empty.csv\"\n\
+         [[banks]]\nname = \"short\"\npath = \"short.txt\"\nformat = \"hex\"\n\
+         [[banks]]\nname = \"nonhex\"\npath = \"nonhex.csv\"\n\
+         [[banks]]\nname = \"gone\"\npaths = [\"missing.csv\"]\n",
+    )
+    .unwrap();
+    let out = streamguard(&["check-config", "c.toml"], dir.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        "bank 'dup': dup.csv:4: duplicate id 'a' (first used at dup.csv:1)",
+        "bank 'empty': empty.csv: no entries",
+        "bank 'short': short.txt:1: bad hash: a PDQ hash has 64 hex digits, this has 60",
+        "bank 'nonhex': nonhex.csv:2: bad hash: 'z' is not a hex digit",
+        "bank 'gone': cannot read missing.csv",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn bank_stats_and_match_mirrored_and_rotated_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = image::open(repo().join("config/demo-image.png")).unwrap();
+    img.fliph().save(dir.path().join("mirrored.png")).unwrap();
+    img.rotate90().save(dir.path().join("rotated.png")).unwrap();
+    image::open(repo().join("tests/data/pdq/images/chelsea_orig.png"))
+        .unwrap()
+        .save(dir.path().join("other.png"))
+        .unwrap();
+    std::fs::copy(repo().join("config/demo-bank.txt"), dir.path().join("bank.csv")).unwrap();
+    let config = "[[banks]]\nname = \"demo\"\npath = \"bank.csv\"\naction = \"halt\"\n\
+                  [[banks]]\nname = \"plain\"\npath = \"bank.csv\"\ndihedral = false\n";
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+
+    let out = streamguard(&["bank", "stats", "--config", "c.toml"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stats = String::from_utf8_lossy(&out.stdout);
+    assert!(stats.lines().any(|l| l.starts_with("demo\t1\t1\t")), "{stats}");
+    assert!(stats.contains("peak RSS"), "{stats}");
+
+    let out = streamguard(
+        &["bank", "match", "--config", "c.toml", "mirrored.png", "rotated.png", "other.png"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+    let find = |img: &str, bank: &str| {
+        rows.iter()
+            .find(|r| r[0] == img && r[2] == bank)
+            .unwrap_or_else(|| panic!("no {img} row for {bank} in:\n{text}"))
+    };
+    for (img, variant) in [("mirrored.png", "flipy"), ("rotated.png", "rot90")] {
+        let r = find(img, "demo");
+        let distance: u32 = r[5].parse().unwrap();
+        assert!(distance <= 31, "{text}");
+        assert_eq!((r[3], r[6], r[7]), ("demo-coffee", variant, "halt"), "{text}");
+        // The bank without dihedral matching does not see the copy.
+        assert!(!rows.iter().any(|r| r[0] == img && r[2] == "plain"), "{text}");
+    }
+    assert!(rows.iter().any(|r| r[0] == "other.png" && r[7] == "no match"), "{text}");
+}
