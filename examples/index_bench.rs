@@ -2,7 +2,7 @@
 //! bank (half random, half clustered near-duplicates; see `analysis::index::synth`).
 //! Used by scripts/bench-hash.sh:
 //!     cargo run --release --example index_bench -- [--entries N] [--queries Q] [--radius R]
-//!         [--slots M] [--dump DIR]
+//!         [--slots M] [--dump DIR] [--write-csv FILE]
 //! `--dump DIR` also writes the bank and queries (32 bytes per hash) for the FAISS baseline.
 use std::time::Instant;
 use streamguard::analysis::index::{HashIndex, Hit, Layout, synth};
@@ -52,6 +52,23 @@ fn main() {
     let dump = Some(dump).filter(|d| !d.is_empty());
 
     let bank = synth::bank(n, 42);
+    let csv: String = arg(&args, "--write-csv", String::new());
+    if !csv.is_empty() {
+        // The same bank as a CSV bank file, for `streamguard bank stats`.
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&csv).unwrap());
+        writeln!(
+            out,
+            "# synthetic bank: random bit strings and near-duplicate clusters"
+        )
+        .unwrap();
+        for (i, h) in bank.iter().enumerate() {
+            writeln!(out, "{h},synth-{i:08},synthetic-{}", i % 16).unwrap();
+        }
+        out.flush().unwrap();
+        println!("wrote {n} entries to {csv}");
+        return;
+    }
     let queries = synth::queries(&bank, nq, 43);
     if let Some(dir) = &dump {
         let dir = std::path::Path::new(dir);

@@ -98,16 +98,24 @@ fn reload_under_load_never_misses_and_corrupt_file_keeps_old_version() {
                 .is_some_and(|v| !seen.contains(&v.fingerprint))
         });
         seen.push(set.status()[0].version.clone().unwrap().fingerprint);
-        assert!(lookups.load(Ordering::Relaxed) > before, "no lookups ran during the reload");
+        assert!(
+            lookups.load(Ordering::Relaxed) > before,
+            "no lookups ran during the reload"
+        );
     }
     // A corrupt replacement: the old version stays, the error names file and line.
     let failed_before = set.status()[0].failed_reloads;
     write_bank(&path, &probes, 400, Some(500_001));
-    wait_for("failed reload", || set.status()[0].failed_reloads > failed_before);
+    wait_for("failed reload", || {
+        set.status()[0].failed_reloads > failed_before
+    });
     let status = set.status()[0].clone();
     assert_eq!(status.version.unwrap().fingerprint, *seen.last().unwrap());
     let err = status.last_error.unwrap();
-    assert!(err.contains("big.csv:500001") && err.contains("bad hash"), "{err}");
+    assert!(
+        err.contains("big.csv:500001") && err.contains("bad hash"),
+        "{err}"
+    );
     // And a good file after that loads again.
     write_bank(&path, &probes, 500, None);
     wait_for("recovery", || set.status()[0].last_error.is_none());
@@ -118,7 +126,10 @@ fn reload_under_load_never_misses_and_corrupt_file_keeps_old_version() {
     }
     drop(stop_watch);
     watcher.join().unwrap();
-    let (n, bad) = (lookups.load(Ordering::Relaxed), failures.load(Ordering::Relaxed));
+    let (n, bad) = (
+        lookups.load(Ordering::Relaxed),
+        failures.load(Ordering::Relaxed),
+    );
     println!("{n} lookups during 4 replacements, {bad} failed or missed");
     assert!(n > 1000, "only {n} lookups");
     assert_eq!(bad, 0, "{bad} of {n} lookups failed or missed");

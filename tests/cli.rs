@@ -205,24 +205,51 @@ fn bank_stats_and_match_mirrored_and_rotated_copies() {
         .unwrap()
         .save(dir.path().join("other.png"))
         .unwrap();
-    std::fs::copy(repo().join("config/demo-bank.txt"), dir.path().join("bank.csv")).unwrap();
+    std::fs::copy(
+        repo().join("config/demo-bank.txt"),
+        dir.path().join("bank.csv"),
+    )
+    .unwrap();
     let config = "[[banks]]\nname = \"demo\"\npath = \"bank.csv\"\naction = \"halt\"\n\
                   [[banks]]\nname = \"plain\"\npath = \"bank.csv\"\ndihedral = false\n";
     std::fs::write(dir.path().join("c.toml"), config).unwrap();
 
     let out = streamguard(&["bank", "stats", "--config", "c.toml"], dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stats = String::from_utf8_lossy(&out.stdout);
-    assert!(stats.lines().any(|l| l.starts_with("demo\t1\t1\t")), "{stats}");
+    assert!(
+        stats.lines().any(|l| l.starts_with("demo\t1\t1\t")),
+        "{stats}"
+    );
     assert!(stats.contains("peak RSS"), "{stats}");
 
     let out = streamguard(
-        &["bank", "match", "--config", "c.toml", "mirrored.png", "rotated.png", "other.png"],
+        &[
+            "bank",
+            "match",
+            "--config",
+            "c.toml",
+            "mirrored.png",
+            "rotated.png",
+            "other.png",
+        ],
         dir.path(),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    let rows: Vec<Vec<&str>> = text.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
     let find = |img: &str, bank: &str| {
         rows.iter()
             .find(|r| r[0] == img && r[2] == bank)
@@ -232,9 +259,20 @@ fn bank_stats_and_match_mirrored_and_rotated_copies() {
         let r = find(img, "demo");
         let distance: u32 = r[5].parse().unwrap();
         assert!(distance <= 31, "{text}");
-        assert_eq!((r[3], r[6], r[7]), ("demo-coffee", variant, "halt"), "{text}");
+        assert_eq!(
+            (r[3], r[6], r[7]),
+            ("demo-coffee", variant, "halt"),
+            "{text}"
+        );
         // The bank without dihedral matching does not see the copy.
-        assert!(!rows.iter().any(|r| r[0] == img && r[2] == "plain"), "{text}");
+        assert!(
+            !rows.iter().any(|r| r[0] == img && r[2] == "plain"),
+            "{text}"
+        );
     }
-    assert!(rows.iter().any(|r| r[0] == "other.png" && r[7] == "no match"), "{text}");
+    assert!(
+        rows.iter()
+            .any(|r| r[0] == "other.png" && r[7] == "no match"),
+        "{text}"
+    );
 }

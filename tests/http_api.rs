@@ -7,11 +7,19 @@ use streamguard::http::{HttpServer, HttpState};
 
 fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     let code = resp[9..12].parse().unwrap();
-    let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default().to_string();
+    let body = resp
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
     (code, body)
 }
 
@@ -26,9 +34,11 @@ fn readyz_is_503_until_banks_load_and_never_shows_contents() {
         path: Some(bank),
         ..BankConfig::default()
     }]);
-    let server =
-        HttpServer::start("127.0.0.1:0".parse().unwrap(), HttpState { banks: set.clone() })
-            .unwrap();
+    let server = HttpServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        HttpState { banks: set.clone() },
+    )
+    .unwrap();
     assert_eq!(get(server.addr, "/healthz"), (200, "ok\n".into()));
     let (code, body) = get(server.addr, "/readyz");
     assert_eq!(code, 503, "{body}");
@@ -40,8 +50,17 @@ fn readyz_is_503_until_banks_load_and_never_shows_contents() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["ready"], true);
     assert_eq!(v["banks"][0]["entries"], 1);
-    assert_eq!(v["banks"][0]["version"]["fingerprint"].as_str().unwrap().len(), 16);
-    assert!(!body.contains(hash) && !body.contains("item-1"), "bank contents served: {body}");
+    assert_eq!(
+        v["banks"][0]["version"]["fingerprint"]
+            .as_str()
+            .unwrap()
+            .len(),
+        16
+    );
+    assert!(
+        !body.contains(hash) && !body.contains("item-1"),
+        "bank contents served: {body}"
+    );
     server.stop();
 }
 
@@ -49,8 +68,16 @@ fn readyz_is_503_until_banks_load_and_never_shows_contents() {
 fn taken_port_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let err = HttpServer::start(addr, HttpState { banks: BankSet::new(&[]) })
-        .err()
-        .unwrap();
-    assert!(err.contains(&addr.to_string()) && err.contains("http.listen"), "{err}");
+    let err = HttpServer::start(
+        addr,
+        HttpState {
+            banks: BankSet::new(&[]),
+        },
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.contains(&addr.to_string()) && err.contains("http.listen"),
+        "{err}"
+    );
 }

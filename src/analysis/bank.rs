@@ -16,6 +16,7 @@ use super::pdq::{Dihedral, PdqHash};
 use crate::config::{BankAction, BankConfig, BankFormat};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -105,13 +106,33 @@ impl Bank {
         let mut fingerprint = DefaultHasher::new();
         let files = cfg.files();
         for path in &files {
-            let bytes = std::fs::read(path).map_err(|e| BankError::Read {
+            let read_err = |e: std::io::Error| BankError::Read {
                 bank: cfg.name.clone(),
                 path: path.clone(),
                 message: e.to_string(),
-            })?;
-            bytes.hash(&mut fingerprint);
-            parser.parse(path, &bytes)?;
+            };
+            // Streamed in blocks of whole lines: a bank file can be larger than its index.
+            let mut file = std::io::BufReader::with_capacity(
+                1 << 20,
+                std::fs::File::open(path).map_err(read_err)?,
+            );
+            let mut block: Vec<u8> = Vec::with_capacity(1 << 20);
+            let mut first_line = 1;
+            loop {
+                block.clear();
+                while block.len() < 1 << 20 {
+                    if file.read_until(b'\n', &mut block).map_err(read_err)? == 0 {
+                        break;
+                    }
+                }
+                if block.is_empty() {
+                    break;
+                }
+                block.hash(&mut fingerprint);
+                let lines = parser.parse_block(path, &block, first_line)?;
+                first_line += lines;
+            }
+            parser.end_file();
         }
         parser.finish(files, fingerprint.finish(), started)
     }
@@ -120,7 +141,8 @@ impl Bank {
     pub fn parse(cfg: &BankConfig, path: &Path, text: &str) -> Result<Bank, BankError> {
         let started = Instant::now();
         let mut parser = Parser::new(cfg);
-        parser.parse(path, text.as_bytes())?;
+        parser.parse_block(path, text.as_bytes(), 1)?;
+        parser.end_file();
         let mut fp = DefaultHasher::new();
         text.as_bytes().hash(&mut fp);
         parser.finish(vec![path.to_path_buf()], fp.finish(), started)
@@ -209,6 +231,7 @@ struct Parser<'a> {
     /// Where each entry came from (file number, line), to name duplicates.
     origins: Vec<(u32, u32)>,
     paths: Vec<PathBuf>,
+    file_done: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -223,18 +246,32 @@ impl<'a> Parser<'a> {
             label_of: Vec::new(),
             origins: Vec::new(),
             paths: Vec::new(),
+            file_done: false,
         }
     }
 
-    fn parse(&mut self, path: &Path, bytes: &[u8]) -> Result<(), BankError> {
-        let file_no = self.paths.len() as u32;
-        self.paths.push(path.to_path_buf());
+    /// Parses whole lines of the current file, the first being line `first_line`; returns
+    /// how many lines the block held.
+    fn parse_block(
+        &mut self,
+        path: &Path,
+        bytes: &[u8],
+        first_line: usize,
+    ) -> Result<usize, BankError> {
+        if self.paths.last().is_none_or(|p| p != path) || self.file_done {
+            self.paths.push(path.to_path_buf());
+            self.file_done = false;
+        }
+        let file_no = self.paths.len() as u32 - 1;
         let file_name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into(),
         );
+        let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let mut count = 0;
         for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-            let line_no = i + 1;
+            count += 1;
+            let line_no = first_line + i;
             let err = |message: String| BankError::Line {
                 bank: self.cfg.name.clone(),
                 path: path.to_path_buf(),
@@ -284,7 +321,12 @@ impl<'a> Parser<'a> {
             };
             self.push(hash, &id, label, (file_no, line_no as u32))?;
         }
-        Ok(())
+        Ok(count)
+    }
+
+    /// Marks the end of a file, so that the same path given twice counts as two files.
+    fn end_file(&mut self) {
+        self.file_done = true;
     }
 
     fn push(
@@ -385,13 +427,17 @@ impl<'a> Parser<'a> {
             });
         }
         self.check_duplicate_ids()?;
+        drop(self.origins);
+        drop(self.label_numbers);
+        let mut hashes = self.hashes;
+        hashes.shrink_to_fit();
         let parse_ms = started.elapsed().as_secs_f64() * 1e3;
         let built = Instant::now();
         let mut label_of = self.label_of;
         if !label_of.is_empty() {
-            label_of.resize(self.hashes.len(), NO_LABEL);
+            label_of.resize(hashes.len(), NO_LABEL);
         }
-        let index = HashIndex::build(self.hashes);
+        let index = HashIndex::build(hashes);
         let build_ms = built.elapsed().as_secs_f64() * 1e3;
         let mut id_text = self.id_text;
         id_text.shrink_to_fit();

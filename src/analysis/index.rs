@@ -8,9 +8,10 @@
 //! verified with a full popcount. Nothing is approximate: the result set is exactly that of
 //! a brute-force scan (the tests check this on random and clustered data).
 //!
-//! Layout: the hashes in one flat array (32 bytes each), and per slot a counting-sorted array
-//! of `u32` entry numbers with a directly addressed offset table (`2^width + 1` entries). No
-//! per-entry heap objects. Slot width grows with the bank (about `log2(n)` bits, at least 16)
+//! Layout: the hashes in one flat array (32 bytes each), and per slot the entry numbers
+//! (`u32`) sorted by slot value, found through a directory on the value's top 16 bits and one
+//! byte per entry for the rest (see [`Slot`]): 5 bytes per entry per slot. No per-entry heap
+//! objects. Slot width grows with the bank (about `log2(n)` bits, at least 16)
 //! so that a slot value holds about one entry on average whatever the size; 16 slots of 16
 //! bits up to ~130k entries, 11 slots of 23-24 bits at 10 million. Banks too small to profit
 //! are scanned. Queries work in passes with software prefetching (see `search_into`).
@@ -45,18 +46,45 @@ impl Layout {
     }
 }
 
+/// Slot values index a directory by their top bits (about `log2(n) - 4` of them, so a bucket
+/// holds ~16 entries); the remaining low bits (at most 8) are kept as one byte per entry,
+/// sorted within each bucket, and found by a short scan. A directly addressed table of 2^24
+/// offsets would cost 64 MiB per slot; this costs 5 bytes per entry and a few MiB.
 struct Slot {
     /// First bit (0..256, bit k of limb k / 64) and number of bits.
     shift: u32,
     width: u32,
-    /// `ids[offsets[v]..offsets[v + 1]]` are the entries whose slot value is `v`.
-    offsets: Vec<u32>,
+    /// Bits of the slot value below the directory index (0..=8).
+    low_bits: u32,
+    /// `dir[t]..dir[t + 1]` are the positions of the entries whose value's top bits are `t`.
+    dir: Vec<u32>,
+    /// Per position, the value's low bits (empty when `low_bits` is 0), ascending per bucket.
+    low: Vec<u8>,
+    /// Per position, the entry number.
     ids: Vec<u32>,
 }
 
 impl Slot {
     fn key(&self, h: &[u64; 4]) -> u32 {
         slot_key(h, self.shift, self.width)
+    }
+
+    /// The directory bucket of `key`.
+    fn bucket(&self, key: u32) -> (usize, usize) {
+        let t = (key >> self.low_bits) as usize;
+        (self.dir[t] as usize, self.dir[t + 1] as usize)
+    }
+
+    /// The positions within `bucket` holding exactly `key`.
+    fn positions(&self, key: u32, (a, b): (usize, usize)) -> (usize, usize) {
+        if self.low_bits == 0 {
+            return (a, b);
+        }
+        let lo = (key & ((1 << self.low_bits) - 1)) as u8;
+        let run = &self.low[a..b];
+        let start = run.iter().take_while(|&&v| v < lo).count();
+        let end = start + run[start..].iter().take_while(|&&v| v == lo).count();
+        (a + start, a + end)
     }
 }
 
@@ -145,7 +173,7 @@ impl HashIndex {
             + self
                 .slots
                 .iter()
-                .map(|s| (s.offsets.capacity() + s.ids.capacity()) * 4)
+                .map(|s| (s.dir.capacity() + s.ids.capacity()) * 4 + s.low.capacity())
                 .sum::<usize>()
     }
 
@@ -195,27 +223,40 @@ impl HashIndex {
             });
         }
         const AHEAD: usize = 16;
-        let mut cands: Vec<(u32, u32)> = Vec::new();
-        let offsets_of = |&(j, key): &(u32, u32)| &self.slots[j as usize].offsets[key as usize];
-        for p in probes.iter().take(2 * AHEAD) {
-            prefetch(offsets_of(p));
-        }
-        for (n, p) in probes.iter().enumerate() {
-            if let Some(ahead) = probes.get(n + 2 * AHEAD) {
-                prefetch(offsets_of(ahead));
-            }
-            if let Some(&(j, key)) = probes.get(n + AHEAD) {
-                let slot = &self.slots[j as usize];
-                if let Some(id) = slot.ids.get(slot.offsets[key as usize] as usize) {
-                    prefetch(id);
-                }
-            }
-            let (j, key) = *p;
+        // Pass 0: prefetch the directory entries.
+        for &(j, key) in &probes {
             let slot = &self.slots[j as usize];
-            let (a, b) = (
-                slot.offsets[key as usize] as usize,
-                slot.offsets[key as usize + 1] as usize,
-            );
+            prefetch(&slot.dir[(key >> slot.low_bits) as usize]);
+        }
+        // Pass 1: directory buckets; prefetch each bucket's low bytes for pass 2.
+        let buckets: Vec<(usize, usize)> = probes
+            .iter()
+            .map(|&(j, key)| {
+                let slot = &self.slots[j as usize];
+                let bucket = slot.bucket(key);
+                if let Some(l) = slot.low.get(bucket.0) {
+                    prefetch(l);
+                }
+                bucket
+            })
+            .collect();
+        // Pass 2: exact key runs; prefetch their ids for pass 3.
+        let runs: Vec<(usize, usize)> = probes
+            .iter()
+            .zip(&buckets)
+            .map(|(&(j, key), &bucket)| {
+                let slot = &self.slots[j as usize];
+                let run = slot.positions(key, bucket);
+                if run.0 < run.1 {
+                    prefetch(&slot.ids[run.0]);
+                }
+                run
+            })
+            .collect();
+        // Pass 3: candidate entry numbers.
+        let mut cands: Vec<(u32, u32)> = Vec::new();
+        for (&(j, _), &(a, b)) in probes.iter().zip(&runs) {
+            let slot = &self.slots[j as usize];
             cands.extend(slot.ids[a..b].iter().map(|&id| (id, j)));
         }
         for c in cands.iter().take(AHEAD) {
@@ -246,25 +287,49 @@ impl HashIndex {
 }
 
 fn build_slot(hashes: &[[u64; 4]], shift: u32, width: u32) -> Slot {
-    let size = 1usize << width;
-    let mut offsets = vec![0u32; size + 1];
+    let n_bits = usize::BITS - hashes.len().leading_zeros();
+    let low_bits = width.saturating_sub(n_bits.saturating_sub(4).clamp(16, 20));
+    assert!(low_bits <= 8, "slot of {width} bits");
+    let size = 1usize << (width - low_bits);
+    let mut dir = vec![0u32; size + 1];
     for h in hashes {
-        offsets[slot_key(h, shift, width) as usize + 1] += 1;
+        dir[(slot_key(h, shift, width) >> low_bits) as usize + 1] += 1;
     }
-    for v in 0..size {
-        offsets[v + 1] += offsets[v];
+    for t in 0..size {
+        dir[t + 1] += dir[t];
     }
-    let mut fill = offsets.clone();
+    let mut fill = dir.clone();
     let mut ids = vec![0u32; hashes.len()];
     for (i, h) in hashes.iter().enumerate() {
-        let k = slot_key(h, shift, width) as usize;
-        ids[fill[k] as usize] = i as u32;
-        fill[k] += 1;
+        let t = (slot_key(h, shift, width) >> low_bits) as usize;
+        ids[fill[t] as usize] = i as u32;
+        fill[t] += 1;
+    }
+    drop(fill);
+    let mut low = Vec::new();
+    if low_bits > 0 {
+        let mask = (1u32 << low_bits) - 1;
+        let low_of = |id: u32| (slot_key(&hashes[id as usize], shift, width) & mask) as u8;
+        // Within each bucket, order by the low bits (then entry number, for determinism).
+        let mut pairs: Vec<(u8, u32)> = Vec::new();
+        low = vec![0u8; hashes.len()];
+        for t in 0..size {
+            let (a, b) = (dir[t] as usize, dir[t + 1] as usize);
+            pairs.clear();
+            pairs.extend(ids[a..b].iter().map(|&id| (low_of(id), id)));
+            pairs.sort_unstable();
+            for (k, &(l, id)) in pairs.iter().enumerate() {
+                low[a + k] = l;
+                ids[a + k] = id;
+            }
+        }
     }
     Slot {
         shift,
         width,
-        offsets,
+        low_bits,
+        dir,
+        low,
         ids,
     }
 }
