@@ -114,13 +114,21 @@ fn main() {
         nq as f64 / total_s
     );
 
-    // The linear scan, on the first queries, must agree exactly.
+    // The linear scan, on the first queries, must agree exactly. With --dump, the result
+    // sets go to expected.txt (`query entry distance` lines) for the FAISS comparison.
     let mut scan_ms = Vec::new();
-    for q in queries.iter().take(scan_queries) {
+    let mut expected = String::new();
+    for (qi, q) in queries.iter().take(scan_queries).enumerate() {
         let t = Instant::now();
         let expect: Vec<Hit> = index.search_scan(q, radius);
         scan_ms.push(t.elapsed().as_secs_f64() * 1e3);
         assert_eq!(index.search(q, radius), expect, "index and scan disagree");
+        for h in &expect {
+            expected.push_str(&format!("{qi} {} {}\n", h.entry, h.distance));
+        }
+    }
+    if let Some(dir) = &dump {
+        std::fs::write(std::path::Path::new(dir).join("expected.txt"), expected).unwrap();
     }
     let scan = median(&mut scan_ms);
     println!(

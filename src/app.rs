@@ -247,7 +247,8 @@ fn record(store: &mut AlertStore, f: &Finding) {
         match store.record_match(&alert) {
             Ok(Recorded::Raised(id)) => {
                 tracing::warn!(alert = id, stream = %alert.stream, bank = %alert.bank, item = %alert.item_id,
-                    distance = alert.distance, quality = alert.quality, frame_ms = alert.frame_pts_ms, "alert raised");
+                    distance = alert.distance, variant = %alert.variant, action = %alert.action,
+                    quality = alert.quality, frame_ms = alert.frame_pts_ms, "alert raised");
                 return;
             }
             Ok(Recorded::Attached(id)) => {

@@ -139,13 +139,28 @@ impl Bank {
 
     /// Parses and indexes bank text held in memory; `path` only names it in errors.
     pub fn parse(cfg: &BankConfig, path: &Path, text: &str) -> Result<Bank, BankError> {
+        Self::parse_bytes(cfg, path, text.as_bytes())
+    }
+
+    /// [`Bank::parse`] for bytes that may not be text (the fuzz target's entry point).
+    pub fn parse_bytes(cfg: &BankConfig, path: &Path, bytes: &[u8]) -> Result<Bank, BankError> {
         let started = Instant::now();
         let mut parser = Parser::new(cfg);
-        parser.parse_block(path, text.as_bytes(), 1)?;
+        parser.parse_block(path, bytes, 1)?;
         parser.end_file();
         let mut fp = DefaultHasher::new();
-        text.as_bytes().hash(&mut fp);
+        bytes.hash(&mut fp);
         parser.finish(vec![path.to_path_buf()], fp.finish(), started)
+    }
+
+    /// The id of entry `i` (entries are numbered in file order).
+    pub fn entry_id(&self, i: usize) -> &str {
+        self.id(i as u32)
+    }
+
+    /// The hash of entry `i`.
+    pub fn entry_hash(&self, i: usize) -> PdqHash {
+        self.index.hash(i as u32)
     }
 
     pub fn len(&self) -> usize {
@@ -437,7 +452,7 @@ impl<'a> Parser<'a> {
         if !label_of.is_empty() {
             label_of.resize(hashes.len(), NO_LABEL);
         }
-        let index = HashIndex::build(hashes);
+        let index = HashIndex::build(hashes, self.cfg.threshold);
         let build_ms = built.elapsed().as_secs_f64() * 1e3;
         let mut id_text = self.id_text;
         id_text.shrink_to_fit();
