@@ -278,10 +278,8 @@ impl<'a> Parser<'a> {
             self.file_done = false;
         }
         let file_no = self.paths.len() as u32 - 1;
-        let file_name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into(),
-        );
+        // Hex entries are named by path and line: unique across a bank's files.
+        let file_name = path.display().to_string();
         let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         let mut count = 0;
         for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
@@ -397,14 +395,19 @@ impl<'a> Parser<'a> {
             })
             .collect();
         keyed.sort_unstable();
+        // Within each run of equal id hashes (almost always one or two entries), compare every
+        // pair, so that a 64-bit collision cannot hide a duplicate.
         let mut first_dup: Option<(u32, u32)> = None;
-        for w in keyed.windows(2) {
-            let ((ha, a), (hb, b)) = (w[0], w[1]);
-            if ha == hb && self.id(a as usize) == self.id(b as usize) {
-                // Report the duplicate that comes last in file order against its first use.
-                let cand = (a.min(b), a.max(b));
-                if first_dup.is_none_or(|d| cand.1 < d.1) {
-                    first_dup = Some(cand);
+        for run in keyed.chunk_by(|x, y| x.0 == y.0).filter(|r| r.len() > 1) {
+            for (k, &(_, a)) in run.iter().enumerate() {
+                for &(_, b) in &run[k + 1..] {
+                    if self.id(a as usize) == self.id(b as usize) {
+                        // Report the later entry against the first use.
+                        let cand = (a.min(b), a.max(b));
+                        if first_dup.is_none_or(|d| cand.1 < d.1) {
+                            first_dup = Some(cand);
+                        }
+                    }
                 }
             }
         }
@@ -574,18 +577,44 @@ impl BankSet {
 
     /// Loads `h` from its files now; on success the new version replaces the old at once.
     fn reload(&self, h: &Handle) -> Result<(), BankError> {
+        self.reload_if_unchanged(h, None).unwrap_or(Ok(()))
+    }
+
+    /// Like [`BankSet::reload`], but when `expected` is given the files must still have those
+    /// stamps before and after reading, or nothing is swapped and `None` is returned (they
+    /// are being written: try again at the next poll).
+    fn reload_if_unchanged(
+        &self,
+        h: &Handle,
+        expected: Option<&Vec<Option<FileStamp>>>,
+    ) -> Option<Result<(), BankError>> {
         let files = h.cfg.files();
         let stamps: Vec<Option<FileStamp>> = files.iter().map(|f| stamp(f)).collect();
+        if expected.is_some_and(|e| *e != stamps) {
+            h.watch.lock().unwrap_or_else(|e| e.into_inner()).pending = Some(stamps);
+            return None;
+        }
         let result = Bank::load(&h.cfg);
+        let after: Vec<Option<FileStamp>> = files.iter().map(|f| stamp(f)).collect();
         let mut w = h.watch.lock().unwrap_or_else(|e| e.into_inner());
+        if expected.is_some() && after != stamps {
+            w.pending = Some(after);
+            return None;
+        }
         w.loaded = stamps;
         w.pending = None;
-        match result {
+        Some(match result {
             Ok(bank) => {
                 let bank = Arc::new(bank);
                 tracing::info!(bank = %bank.name, entries = bank.len(), version = %bank.version.fingerprint,
                     parse_ms = format!("{:.0}", bank.parse_ms), build_ms = format!("{:.0}", bank.build_ms), "bank loaded");
-                *h.current.write().unwrap_or_else(|e| e.into_inner()) = Some(bank);
+                let old = {
+                    let mut current = h.current.write().unwrap_or_else(|e| e.into_inner());
+                    current.replace(bank)
+                };
+                // The old version (possibly a gigabyte) is freed outside the lock; lookups
+                // still holding it finish first.
+                drop(old);
                 w.reloads += 1;
                 w.last_error = None;
                 Ok(())
@@ -595,7 +624,7 @@ impl BankSet {
                 w.last_error = Some(e.to_string());
                 Err(e)
             }
-        }
+        })
     }
 
     /// The currently loaded banks (a bank that never loaded is left out).
@@ -653,11 +682,11 @@ impl BankSet {
                 } else if w.pending.as_ref() == Some(&stamps) {
                     true
                 } else {
-                    w.pending = Some(stamps);
+                    w.pending = Some(stamps.clone());
                     false
                 }
             };
-            if due && let Err(e) = self.reload(h) {
+            if due && let Some(Err(e)) = self.reload_if_unchanged(h, Some(&stamps)) {
                 tracing::error!(bank = %h.cfg.name, error = %e, "bank reload failed; keeping the loaded version");
             }
         }
@@ -722,7 +751,7 @@ mod tests {
             &format!("{H}\n\n{H}\n"),
         )
         .unwrap();
-        assert_eq!((hex.id(0), hex.id(1)), ("list.txt:1", "list.txt:3"));
+        assert_eq!((hex.id(0), hex.id(1)), ("/x/list.txt:1", "/x/list.txt:3"));
     }
 
     #[test]
@@ -794,6 +823,22 @@ mod tests {
 
     fn synth_hash(seed: u64) -> PdqHash {
         super::super::index::synth::SplitMix64(seed).hash()
+    }
+
+    #[test]
+    fn hex_files_with_the_same_name_in_two_folders_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a/h.txt"), dir.path().join("b/h.txt"));
+        for p in [&a, &b] {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, format!("{H}\n")).unwrap();
+        }
+        let mut c = cfg(BankFormat::Hex, 31);
+        c.path = Some(a.clone());
+        c.paths = vec![b.clone()];
+        let bank = Bank::load(&c).unwrap();
+        assert_eq!(bank.len(), 2);
+        assert_eq!(bank.id(1), format!("{}:1", b.display()));
     }
 
     #[test]

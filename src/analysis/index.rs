@@ -232,7 +232,11 @@ impl HashIndex {
         let probes: f64 = self
             .slots
             .iter()
-            .map(|s| (0..=per_slot).map(|k| binomial(s.width, k)).sum::<f64>())
+            .map(|s| {
+                (0..=per_slot.min(s.width))
+                    .map(|k| binomial(s.width, k))
+                    .sum::<f64>()
+            })
             .sum();
         let avg_bucket = self.hashes.len() as f64 / f64::from(1u32 << self.slots[0].width);
         if probes * (avg_bucket + 1.0) > self.hashes.len() as f64 / 2.0 {
@@ -315,8 +319,12 @@ impl HashIndex {
 
 fn build_slot(hashes: &[[u64; 4]], shift: u32, width: u32) -> Slot {
     let n_bits = usize::BITS - hashes.len().leading_zeros();
-    let low_bits = width.saturating_sub(n_bits.saturating_sub(4).clamp(16, 20));
-    assert!(low_bits <= 8, "slot of {width} bits");
+    // At most 8 low bits (one byte), so very wide slots get a bigger directory.
+    let dir_bits = n_bits
+        .saturating_sub(4)
+        .clamp(16, 20)
+        .max(width.saturating_sub(8));
+    let low_bits = width.saturating_sub(dir_bits);
     let size = 1usize << (width - low_bits);
     let mut dir = vec![0u32; size + 1];
     for h in hashes {
@@ -574,5 +582,7 @@ mod tests {
         let empty = HashIndex::build_with(Vec::new(), &Layout::MultiIndex { slots: 16 });
         assert!(empty.search(&h, 31).is_empty());
         assert!(HashIndex::build(Vec::new(), 31).search(&h, 256).is_empty());
+        // Any radius is exact, even past 256 bits.
+        assert_eq!(index.search(&h, 300).len(), 3);
     }
 }

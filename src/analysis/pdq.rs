@@ -70,11 +70,12 @@ impl FromStr for PdqHash {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        if s.len() != 64 {
-            return Err(ParseHashError::Length(s.chars().count()));
-        }
         if let Some(c) = s.chars().find(|c| !c.is_ascii_hexdigit()) {
             return Err(ParseHashError::Digit(c));
+        }
+        // Only ASCII hex digits from here on, so bytes are characters.
+        if s.len() != 64 {
+            return Err(ParseHashError::Length(s.len()));
         }
         let mut limbs = [0u64; 4];
         for (i, limb) in limbs.iter_mut().enumerate() {
@@ -464,21 +465,20 @@ impl PdqHasher {
             }
             rows_to_lanes(rows, w, &mut self.tile);
             running_sums(&self.tile, &mut self.sums, (p1, p2, p3, p4));
-            // Divide all lanes at once (the same IEEE division per lane), then transpose.
-            for &x in cols {
-                let d = self.divisors[x];
-                for v in self.sums[x].iter_mut() {
-                    *v /= d;
-                }
-            }
             if full {
+                // Divide all lanes at once (the same IEEE division per lane), then transpose.
+                for (s, &d) in self.sums.iter_mut().zip(&self.divisors) {
+                    for v in s.iter_mut() {
+                        *v /= d;
+                    }
+                }
                 lanes_to_rows(&self.sums, w, rows);
                 out[y0 * w..(y0 + lanes) * w].copy_from_slice(&rows[..lanes * w]);
             } else {
                 for lane in 0..lanes {
                     let out_row = &mut out[(y0 + lane) * n_out..(y0 + lane + 1) * n_out];
                     for (o, &x) in out_row.iter_mut().zip(cols) {
-                        *o = self.sums[x][lane];
+                        *o = self.sums[x][lane] / self.divisors[x];
                     }
                 }
             }

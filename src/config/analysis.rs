@@ -85,7 +85,8 @@ impl BankAction {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BankFormat {
-    /// One 64-digit hex hash per line; each entry's id is `<file name>:<line>`.
+    /// One 64-digit hex hash per line; each entry's id is `<path>:<line>` (the path as
+    /// configured).
     Hex,
     /// `<64 hex>,<id>[,<label>]` per line; ids must be unique within the bank.
     Csv,
@@ -155,8 +156,14 @@ pub(super) fn validate_banks(banks: &[BankConfig], problems: &mut Vec<Problem>) 
                 "is required (or give `paths`)",
             ));
         }
-        if files.iter().any(|f| f.as_os_str().is_empty()) {
-            problems.push(Problem::new(format!("{key}.paths"), "must not be empty"));
+        if bank.path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            problems.push(Problem::new(format!("{key}.path"), "must not be empty"));
+        }
+        if let Some(i) = bank.paths.iter().position(|p| p.as_os_str().is_empty()) {
+            problems.push(Problem::new(
+                format!("{key}.paths[{i}]"),
+                "must not be empty",
+            ));
         }
         if bank.threshold > 256 {
             problems.push(Problem::new(
