@@ -19,6 +19,8 @@ PACKAGES=(
   # run: GStreamer elements used by pipelines/ (see pipelines/README.md)
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+  # the ingest server the end-to-end tests run on loopback (nginx with the RTMP module)
+  nginx libnginx-mod-rtmp
   # reference PDQ cross-check (scripts/pdq-reference.py builds Meta's C++ via PyPI pdqhash)
   python3 python3-venv python3-dev
 )

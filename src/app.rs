@@ -1,22 +1,24 @@
 //! Wiring: start the stages in data-flow order, stop them in reverse.
 //!
-//! Per stream: ingest pipeline → (bounded channel) → sampler thread → decode pipeline →
-//! (shared bounded channel) → analysis pool → (channel) → policy + alert store thread.
+//! Per stream (one supervisor each): ingest pipeline → (bounded channel) → sampler thread →
+//! decode pipeline → (shared bounded channel) → analysis pool → (channel) → policy + alert
+//! store thread → (halt verdicts) control plane → actuator. Beside them: the HTTP server
+//! (health, readiness, ingest callbacks, stream API), the bank watcher and the reconciler.
 
 use crate::analysis::{self, bank::BankSet};
-use crate::config::Config;
-use crate::decode::{Decoder, Frame};
+use crate::config::{Config, IngestServer};
+use crate::control::Control;
+use crate::decode::Frame;
 use crate::http::{HttpServer, HttpState};
-use crate::ingest::{self, IngestEvent, template::Templates};
-use crate::moderation::store::{AlertStore, Recorded};
+use crate::ingest::{self, template::Templates};
+use crate::moderation::actuator;
+use crate::moderation::store::{AlertStore, MatchAlert, Recorded};
 use crate::policy::{self, Finding};
-use crate::sampler::{Decision, FixedSampler};
-use crate::telemetry::{StatsSnapshot, StreamStats};
-use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
+use crate::supervisor::{Origin, StreamContext, StreamManager, StreamSpec};
+use crate::telemetry::StatsSnapshot;
+use crossbeam_channel::{Sender, bounded, unbounded};
 use gstreamer as gst;
-use gstreamer::prelude::*;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,37 +30,25 @@ pub enum AppError {
     Setup(Vec<String>),
 }
 
-/// Control messages to a stream's sampler thread.
-enum Control {
-    Error(String),
-    DecoderDone,
-    Stop,
-}
-
-struct StreamHandle {
-    id: String,
-    stats: Arc<StreamStats>,
-    control: Sender<Control>,
-    finished: Arc<AtomicBool>,
-    thread: JoinHandle<()>,
-}
-
 /// A running daemon.
 pub struct App {
-    streams: Vec<StreamHandle>,
+    manager: Arc<StreamManager>,
+    control: Arc<Control>,
     frames_tx: Option<Sender<Frame>>,
     workers: Vec<JoinHandle<()>>,
     moderation: Option<JoinHandle<()>>,
     banks: Arc<BankSet>,
-    /// Dropping it stops the bank watcher.
+    /// Dropping these stops the bank watcher and the reconciler.
     watcher_stop: Option<Sender<()>>,
     watcher: Option<JoinHandle<()>>,
+    reconcile_stop: Option<Sender<()>>,
+    reconciler: Option<JoinHandle<()>>,
     http: Option<HttpServer>,
 }
 
 /// What [`preflight`] checked and built: the banks (loaded only when asked) and one ingest
-/// pipeline per configured stream, in config order. `check-config` drops it; [`App::start`]
-/// runs it.
+/// pipeline per configured stream, in config order (built to check them; `check-config`
+/// drops them and [`App::start`] builds its own).
 pub struct Checked {
     pub banks: Arc<BankSet>,
     pub pipelines: Vec<gst::Pipeline>,
@@ -101,23 +91,44 @@ pub fn preflight(cfg: &Config, load_banks: bool) -> Result<Checked, Vec<String>>
 
 impl App {
     pub fn start(cfg: &Config) -> Result<App, AppError> {
+        let setup = |e: String| AppError::Setup(vec![e]);
         let checked = preflight(cfg, false).map_err(AppError::Setup)?;
+        drop(checked.pipelines);
         let banks = checked.banks;
-        // The HTTP server comes first so that /readyz answers 503 while banks load.
+        let templates = Templates::load(cfg.daemon.pipelines_dir.as_deref())
+            .map_err(|e| setup(e.to_string()))?;
+        let store = AlertStore::open(&cfg.store.path).map_err(|e| setup(e.to_string()))?;
+        let control_store = AlertStore::open(&cfg.store.path).map_err(|e| setup(e.to_string()))?;
+
+        let (frames_tx, frames_rx) = bounded::<Frame>(cfg.analysis.queue);
+        let manager = StreamManager::new(StreamContext {
+            templates,
+            queue: cfg.sampler.queue,
+            frames: std::sync::Mutex::new(Some(frames_tx.clone())),
+            supervisor: cfg.supervisor.clone(),
+        });
+        let control = Control::new(
+            cfg,
+            manager.clone(),
+            control_store,
+            actuator::from_config(&cfg.actuator),
+        );
+
+        // The HTTP server comes before the banks so that /readyz answers 503 while they load.
         let http = match cfg.http.addr() {
             Some(addr) => Some(
                 HttpServer::start(
                     addr,
                     HttpState {
                         banks: banks.clone(),
+                        control: Some(control.clone()),
                     },
                 )
-                .map_err(|e| AppError::Setup(vec![e]))?,
+                .map_err(setup)?,
             ),
             None => None,
         };
-        let loaded = banks.load_all();
-        if let Err(errs) = loaded {
+        if let Err(errs) = banks.load_all() {
             if let Some(h) = http {
                 h.stop();
             }
@@ -132,21 +143,22 @@ impl App {
         } else {
             (None, None)
         };
-        let mut store =
-            AlertStore::open(&cfg.store.path).map_err(|e| AppError::Setup(vec![e.to_string()]))?;
 
-        // Policy + store thread: the last stage, started first.
+        // Policy + store thread: the last stage, started before the ones feeding it.
         let (findings_tx, findings_rx) = unbounded::<Finding>();
+        let mut store = store;
+        let halter = control.clone();
         let moderation = std::thread::Builder::new()
             .name("moderation".into())
             .spawn(move || {
                 for f in findings_rx {
-                    record(&mut store, &f);
+                    let (alert, id) = record(&mut store, &f);
+                    if alert.action == "halt" {
+                        halt_for(&halter, &alert, id);
+                    }
                 }
             })
             .map_err(|e| AppError::Gst(e.to_string()))?;
-
-        let (frames_tx, frames_rx) = bounded::<Frame>(cfg.analysis.queue);
         let workers = analysis::start_pool(
             cfg.analysis.workers,
             cfg.analysis.min_quality,
@@ -155,24 +167,33 @@ impl App {
             findings_tx,
         );
 
-        let mut streams = Vec::new();
-        for (s, pipeline) in cfg.streams.iter().zip(checked.pipelines) {
-            streams.push(start_stream(
-                &s.id,
-                pipeline,
-                FixedSampler::new(&s.sampler(&cfg.sampler)),
-                cfg.sampler.queue,
-                frames_tx.clone(),
-            )?);
+        for s in &cfg.streams {
+            manager.start(StreamSpec {
+                id: s.id.clone(),
+                pipeline: s.pipeline.clone(),
+                params: s.params.clone(),
+                sampler: s.sampler(&cfg.sampler),
+                origin: Origin::Static,
+                metadata: Default::default(),
+            });
+        }
+        let (reconcile_stop, reconcile_rx) = bounded::<()>(1);
+        let reconciler = control.spawn_reconciler(reconcile_rx);
+        if cfg.ingest.server != IngestServer::None {
+            tracing::info!(server = ?cfg.ingest.server, apps = ?cfg.ingest.apps, stat_url = %cfg.ingest.stat_url,
+                actuator = ?cfg.actuator.kind, "discovering streams at the ingest server");
         }
         Ok(App {
-            streams,
+            manager,
+            control,
             frames_tx: Some(frames_tx),
             workers,
             moderation: Some(moderation),
             banks,
             watcher_stop,
             watcher,
+            reconcile_stop: Some(reconcile_stop),
+            reconciler,
             http,
         })
     }
@@ -182,6 +203,11 @@ impl App {
         &self.banks
     }
 
+    /// The control plane (halts, reinstatements, callbacks).
+    pub fn control(&self) -> &Arc<Control> {
+        &self.control
+    }
+
     /// Where the HTTP server listens, if it runs.
     pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
         self.http.as_ref().map(|h| h.addr)
@@ -189,21 +215,19 @@ impl App {
 
     /// Per-stream counters.
     pub fn stats(&self) -> Vec<(String, StatsSnapshot)> {
-        self.streams
+        self.manager
+            .list()
             .iter()
-            .map(|s| (s.id.clone(), s.stats.snapshot()))
+            .map(|s| (s.spec.id.clone(), s.stats.snapshot()))
             .collect()
     }
 
-    /// Waits until every stream has ended (finite sources) or `timeout` passes; true if all ended.
+    /// Waits until every watched stream is done (ended, failed, stopped or halted) or
+    /// `timeout` passes; true if all are done.
     pub fn wait_streams_finished(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if self
-                .streams
-                .iter()
-                .all(|s| s.finished.load(Ordering::Acquire))
-            {
+            if self.manager.list().iter().all(|s| s.is_done()) {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -215,13 +239,16 @@ impl App {
 
     /// Stops every stage in reverse order; frames already queued are analysed and recorded.
     pub fn shutdown(mut self) {
-        for s in &self.streams {
-            let _ = s.control.send(Control::Stop);
+        drop(self.reconcile_stop.take());
+        if let Some(r) = self.reconciler.take() {
+            let _ = r.join();
         }
-        for s in self.streams.drain(..) {
-            let _ = s.thread.join();
-            tracing::info!(stream = %s.id, stats = ?s.stats.snapshot(), "stream stopped");
+        if let Some(h) = self.http.take() {
+            h.stop();
         }
+        // Stops every supervisor and drops the manager's frame sender, so that the analysis
+        // workers see the channel close once the queue is empty.
+        self.manager.shutdown();
         drop(self.frames_tx.take());
         for w in self.workers.drain(..) {
             let _ = w.join();
@@ -233,13 +260,31 @@ impl App {
         if let Some(w) = self.watcher.take() {
             let _ = w.join();
         }
-        if let Some(h) = self.http.take() {
-            h.stop();
+    }
+}
+
+/// Halts the stream an alert is about, retrying a failed actuator call a few times.
+fn halt_for(control: &Control, alert: &MatchAlert, alert_id: i64) {
+    let reason = format!(
+        "bank '{}' item '{}' at distance {} ({})",
+        alert.bank, alert.item_id, alert.distance, alert.variant
+    );
+    if control.is_halted(&alert.stream) {
+        return;
+    }
+    let actor = format!("policy:bank:{}", alert.bank);
+    match control.halt(&alert.stream, &actor, &reason, Some(alert_id)) {
+        Ok(report) => {
+            tracing::warn!(stream = %alert.stream, alert = alert_id, actuator = %report.actuator, "halt verdict carried out")
+        }
+        Err(e) => {
+            tracing::error!(stream = %alert.stream, error = %e, "halt verdict not carried out")
         }
     }
 }
 
-fn record(store: &mut AlertStore, f: &Finding) {
+/// Records a finding's alert (retrying until the store takes it) and returns it with its id.
+fn record(store: &mut AlertStore, f: &Finding) -> (MatchAlert, i64) {
     let alert = policy::verdict(f);
     // An alert is never dropped: retry until the store takes it.
     let mut delay = Duration::from_millis(100);
@@ -249,167 +294,17 @@ fn record(store: &mut AlertStore, f: &Finding) {
                 tracing::warn!(alert = id, stream = %alert.stream, bank = %alert.bank, item = %alert.item_id,
                     distance = alert.distance, variant = %alert.variant, action = %alert.action,
                     quality = alert.quality, frame_ms = alert.frame_pts_ms, "alert raised");
-                return;
+                return (alert, id);
             }
             Ok(Recorded::Attached(id)) => {
                 tracing::debug!(alert = id, stream = %alert.stream, frame_ms = alert.frame_pts_ms, "match attached to open alert");
-                return;
+                return (alert, id);
             }
             Err(e) => {
                 tracing::error!(error = %e, ?alert, "alert not stored yet; retrying");
                 std::thread::sleep(delay);
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
-        }
-    }
-}
-
-fn start_stream(
-    id: &str,
-    pipeline: gst::Pipeline,
-    sampler: FixedSampler,
-    queue: usize,
-    frames: Sender<Frame>,
-) -> Result<StreamHandle, AppError> {
-    let setup = |e: String| AppError::Setup(vec![e]);
-    let stream: Arc<str> = Arc::from(id);
-    let stats = Arc::new(StreamStats::default());
-    let stopping = Arc::new(AtomicBool::new(false));
-    let finished = Arc::new(AtomicBool::new(false));
-    let (units_tx, units_rx) = bounded::<IngestEvent>(queue);
-    let (control_tx, control_rx) = unbounded::<Control>();
-
-    watch_bus(&pipeline, control_tx.clone(), "ingest", false);
-    let live = ingest::attach(id, &pipeline, units_tx, stats.clone(), stopping.clone())
-        .map_err(|e| setup(e.to_string()))?;
-    let decoder = Decoder::new(
-        &stream,
-        sampler.mode(),
-        frames,
-        live,
-        stats.clone(),
-        stopping.clone(),
-    )
-    .map_err(|e| setup(e.to_string()))?;
-    watch_bus(&decoder.pipeline, control_tx.clone(), "decoder", true);
-    decoder
-        .pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| setup(format!("stream '{id}': decoder: {e}")))?;
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| setup(format!("stream '{id}': cannot start ingest pipeline: {e}")))?;
-    tracing::info!(stream = id, live, mode = ?sampler.mode(), "stream started");
-
-    let worker = StreamWorker {
-        id: stream,
-        sampler,
-        decoder,
-        pipeline,
-        stats: stats.clone(),
-        stopping,
-        finished: finished.clone(),
-    };
-    let thread = std::thread::Builder::new()
-        .name(format!("stream-{id}"))
-        .spawn(move || worker.run(units_rx, control_rx))
-        .map_err(|e| setup(e.to_string()))?;
-    Ok(StreamHandle {
-        id: id.to_string(),
-        stats,
-        control: control_tx,
-        finished,
-        thread,
-    })
-}
-
-/// Forwards errors (and, for the decoder, end of stream) from a pipeline's bus.
-fn watch_bus(
-    pipeline: &gst::Pipeline,
-    tx: Sender<Control>,
-    what: &'static str,
-    eos_means_done: bool,
-) {
-    let bus = pipeline.bus().expect("pipeline has a bus");
-    bus.set_sync_handler(move |_, msg| {
-        match msg.view() {
-            gst::MessageView::Error(e) => {
-                let src = msg
-                    .src()
-                    .map(|s| s.path_string().to_string())
-                    .unwrap_or_default();
-                let _ = tx.send(Control::Error(format!(
-                    "{what}: {src}: {} ({:?})",
-                    e.error(),
-                    e.debug()
-                )));
-            }
-            gst::MessageView::Eos(_) if eos_means_done => {
-                let _ = tx.send(Control::DecoderDone);
-            }
-            _ => {}
-        }
-        gst::BusSyncReply::Drop
-    });
-}
-
-struct StreamWorker {
-    id: Arc<str>,
-    sampler: FixedSampler,
-    decoder: Decoder,
-    pipeline: gst::Pipeline,
-    stats: Arc<StreamStats>,
-    stopping: Arc<AtomicBool>,
-    finished: Arc<AtomicBool>,
-}
-
-impl StreamWorker {
-    fn run(mut self, units: Receiver<IngestEvent>, control: Receiver<Control>) {
-        // Once ingest has ended, its channel is replaced by one that never delivers, and the
-        // loop waits for the decoder to drain (or for a stop).
-        let never = crossbeam_channel::never();
-        let mut units = Some(units);
-        loop {
-            select! {
-                recv(units.as_ref().unwrap_or(&never)) -> ev => match ev {
-                    Ok(IngestEvent::Unit(au)) => self.on_unit(au),
-                    Ok(IngestEvent::End) | Err(_) => {
-                        tracing::info!(stream = %self.id, "stream ended");
-                        self.decoder.end_of_stream();
-                        units = None;
-                    }
-                },
-                recv(control) -> msg => match msg {
-                    Ok(Control::Stop) | Err(_) => break,
-                    Ok(Control::DecoderDone) if units.is_none() => break,
-                    Ok(Control::DecoderDone) => {}
-                    Ok(Control::Error(e)) => {
-                        tracing::error!(stream = %self.id, error = %e, "stream failed");
-                        break;
-                    }
-                },
-            }
-        }
-        self.stopping.store(true, Ordering::Relaxed);
-        drop(units);
-        let _ = self.pipeline.set_state(gst::State::Null);
-        let _ = self.decoder.pipeline.set_state(gst::State::Null);
-        self.finished.store(true, Ordering::Release);
-    }
-
-    fn on_unit(&mut self, au: ingest::AccessUnit) {
-        let decision = self.sampler.decide(au.pts_ns, au.keyframe);
-        tracing::trace!(stream = %self.id, pts_ns = au.pts_ns, keyframe = au.keyframe, size = au.size, ?decision, "access unit");
-        if decision == Decision::Skip {
-            return;
-        }
-        let analyse = decision == Decision::Analyse;
-        self.stats.units_decoded.fetch_add(1, Ordering::Relaxed);
-        if analyse {
-            self.stats.frames_selected.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Err(e) = self.decoder.push(au.buffer, au.pts_ns, analyse) {
-            tracing::debug!(stream = %self.id, error = ?e, "decoder refused unit");
         }
     }
 }

@@ -12,10 +12,13 @@
 pub mod analysis;
 pub mod app;
 pub mod config;
+pub mod control;
 pub mod decode;
+pub mod discovery;
 pub mod http;
 pub mod ingest;
 pub mod moderation;
 pub mod policy;
 pub mod sampler;
+pub mod supervisor;
 pub mod telemetry;

@@ -36,7 +36,10 @@ fn readyz_is_503_until_banks_load_and_never_shows_contents() {
     }]);
     let server = HttpServer::start(
         "127.0.0.1:0".parse().unwrap(),
-        HttpState { banks: set.clone() },
+        HttpState {
+            banks: set.clone(),
+            control: None,
+        },
     )
     .unwrap();
     assert_eq!(get(server.addr, "/healthz"), (200, "ok\n".into()));
@@ -72,6 +75,7 @@ fn taken_port_is_a_clear_error() {
         addr,
         HttpState {
             banks: BankSet::new(&[]),
+            control: None,
         },
     )
     .err()

@@ -73,6 +73,13 @@ fn analyse(
         quality,
     };
     frame.stats.frames_analysed.fetch_add(1, Ordering::Relaxed);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    frame
+        .stats
+        .last_analysis_ms
+        .store(now_ms, Ordering::Relaxed);
     let pts = gst::ClockTime::from_nseconds(frame.pts_ns);
     if out.quality < min_quality {
         frame

@@ -11,6 +11,7 @@
 mod analysis;
 mod daemon;
 mod http;
+mod ingest;
 mod load;
 mod sampler;
 mod store;
@@ -19,6 +20,7 @@ mod streams;
 pub use analysis::{AnalysisConfig, BankAction, BankConfig, BankFormat};
 pub use daemon::DaemonConfig;
 pub use http::HttpConfig;
+pub use ingest::{ActuatorConfig, ActuatorKind, IngestConfig, IngestServer, SupervisorConfig};
 pub use load::{ConfigError, Problem, Source};
 pub use sampler::{SamplerConfig, SamplingMode};
 pub use store::StoreConfig;
@@ -45,6 +47,12 @@ pub struct Config {
     pub http: HttpConfig,
     /// `[store]`: the SQLite alert store.
     pub store: StoreConfig,
+    /// `[ingest]`: discovering live streams at the ingest server.
+    pub ingest: IngestConfig,
+    /// `[actuator]`: halting streams at the ingest server.
+    pub actuator: ActuatorConfig,
+    /// `[supervisor]`: restarting streams that fail or stall.
+    pub supervisor: SupervisorConfig,
     /// `[[streams]]`: streams watched from start-up, each built from a pipeline template.
     pub streams: Vec<StreamConfig>,
 }
@@ -60,6 +68,9 @@ impl Config {
         analysis::validate_banks(&self.banks, &mut problems);
         self.http.validate(&mut problems);
         self.store.validate(&mut problems);
+        self.ingest.validate(&mut problems);
+        self.actuator.validate(&mut problems);
+        self.supervisor.validate(&mut problems);
         streams::validate_streams(&self.streams, &mut problems);
         problems
     }

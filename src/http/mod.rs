@@ -1,21 +1,37 @@
-//! The HTTP server: `GET /healthz` (the process is up) and `GET /readyz` (every bank is
-//! loaded; 503 until then). It runs on a small Tokio runtime of its own thread, so nothing on
-//! the frame path ever waits on it. Bank contents are never served: only counts and versions.
+//! The HTTP server, on a small Tokio runtime of its own thread so that nothing on the frame
+//! path ever waits on it. Loopback only (no authentication yet; `http.listen` refuses other
+//! addresses). Bank contents are never served: only counts and versions.
+//!
+//! - `GET /healthz`: the process is up. `GET /readyz`: every bank is loaded (503 until then).
+//! - `GET|POST /ingest/nginx/on_publish`, `/ingest/nginx/on_publish_done`: nginx-rtmp's
+//!   callbacks (query string or form). 200 accepts; 403 refuses a halted stream key; 404 an
+//!   app that is not watched; 400 a malformed request. Refusals change nothing.
+//! - `GET /api/v1/streams`: every watched stream with its state and counters.
+//! - `POST /api/v1/streams/{id}/halt` and `/reinstate` (optional JSON body
+//!   `{"reason": "...", "actor": "..."}`); a discovered stream's id is `app/name`, sent
+//!   URL-encoded (`live%2Fkey`).
 
 use crate::analysis::bank::BankSet;
+use crate::control::{Control, ControlError};
+use crate::discovery::CallbackError;
 use axum::Router;
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::{Form, Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Json};
-use axum::routing::get;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 
 /// What the handlers can see.
 #[derive(Clone)]
 pub struct HttpState {
     pub banks: Arc<BankSet>,
+    /// The control plane; `None` serves health and readiness only.
+    pub control: Option<Arc<Control>>,
 }
 
 /// A running server; [`HttpServer::stop`] ends it.
@@ -29,7 +45,167 @@ pub fn router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/ingest/nginx/on_publish", get(on_publish).post(on_publish))
+        .route(
+            "/ingest/nginx/on_publish_done",
+            get(on_publish_done).post(on_publish_done),
+        )
+        .route("/api/v1/streams", get(streams))
+        .route("/api/v1/streams/{id}/halt", post(halt))
+        .route("/api/v1/streams/{id}/reinstate", post(reinstate))
         .with_state(state)
+}
+
+fn error_response(e: &ControlError) -> Response {
+    let code = match e {
+        ControlError::Callback(CallbackError::Malformed(_)) => StatusCode::BAD_REQUEST,
+        ControlError::Callback(CallbackError::UnknownApp(..)) => StatusCode::NOT_FOUND,
+        ControlError::Halted(_) => StatusCode::FORBIDDEN,
+        ControlError::UnknownStream(_) | ControlError::DiscoveryOff => StatusCode::NOT_FOUND,
+        ControlError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (code, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
+}
+
+fn no_control() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({ "error": "no control plane in this server" })),
+    )
+        .into_response()
+}
+
+/// Runs blocking control-plane work (SQLite, HTTP to the ingest server, joining threads) off
+/// the async runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("control-plane task panicked")
+}
+
+async fn on_publish(
+    State(s): State<HttpState>,
+    Form(params): Form<BTreeMap<String, String>>,
+) -> Response {
+    let Some(c) = s.control else {
+        return no_control();
+    };
+    match blocking(move || c.on_publish(&params)).await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn on_publish_done(
+    State(s): State<HttpState>,
+    Form(params): Form<BTreeMap<String, String>>,
+) -> Response {
+    let Some(c) = s.control else {
+        return no_control();
+    };
+    match blocking(move || c.on_publish_done(&params)).await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn streams(State(s): State<HttpState>) -> Response {
+    let Some(c) = s.control else {
+        return no_control();
+    };
+    let list = blocking(move || {
+        c.manager()
+            .list()
+            .iter()
+            .map(|i| {
+                let st = i.status();
+                let stats = &i.stats;
+                serde_json::json!({
+                    "id": i.spec.id,
+                    "origin": i.spec.origin,
+                    "pipeline": i.spec.pipeline,
+                    "mode": format!("{:?}", i.spec.sampler.mode).to_lowercase(),
+                    "interval_ms": i.spec.sampler.interval_ms,
+                    "state": st.state,
+                    "reason": st.reason,
+                    "halted": c.is_halted(&i.spec.id),
+                    "reconnects": st.restarts,
+                    "stalls": st.stalls,
+                    "started_at_ms": st.started_at_ms,
+                    "units_received": stats.units_received.load(Ordering::Relaxed),
+                    "frames_sampled": stats.frames_selected.load(Ordering::Relaxed),
+                    "frames_analysed": stats.frames_analysed.load(Ordering::Relaxed),
+                    "last_analysis_ms": match stats.last_analysis_ms.load(Ordering::Relaxed) {
+                        0 => None,
+                        t => Some(t),
+                    },
+                    "matches": stats.matches.load(Ordering::Relaxed),
+                    "metadata": i.spec.metadata,
+                })
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    Json(serde_json::json!({ "streams": list })).into_response()
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct ActionBody {
+    reason: Option<String>,
+    actor: Option<String>,
+}
+
+fn action_body(body: &Bytes) -> Result<ActionBody, Box<Response>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ActionBody::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(
+            (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": format!("body: {e} (expected {{\"reason\": ..., \"actor\": ...}})") })),
+            )
+                .into_response(),
+        )
+    })
+}
+
+async fn halt(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes) -> Response {
+    let Some(c) = s.control else {
+        return no_control();
+    };
+    let b = match action_body(&body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let actor = format!("api:{}", b.actor.unwrap_or_else(|| "anonymous".into()));
+    let reason = b.reason.unwrap_or_else(|| "halted through the API".into());
+    match blocking(move || c.halt(&id, &actor, &reason, None)).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn reinstate(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes) -> Response {
+    let Some(c) = s.control else {
+        return no_control();
+    };
+    let b = match action_body(&body) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let actor = format!("api:{}", b.actor.unwrap_or_else(|| "anonymous".into()));
+    let reason = b
+        .reason
+        .unwrap_or_else(|| "reinstated through the API".into());
+    let id2 = id.clone();
+    match blocking(move || c.reinstate(&id2, &actor, &reason)).await {
+        Ok(changed) => {
+            Json(serde_json::json!({ "stream": id, "reinstated": changed })).into_response()
+        }
+        Err(e) => error_response(&e),
+    }
 }
 
 async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {

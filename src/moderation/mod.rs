@@ -1,2 +1,3 @@
 //! Moderation: the durable alert store.
+pub mod actuator;
 pub mod store;

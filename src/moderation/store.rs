@@ -36,6 +36,27 @@ const MIGRATIONS: &[&str] = &[
     // 2: what the bank's configuration called for, and which rotation or mirror matched.
     "ALTER TABLE alerts ADD COLUMN action TEXT NOT NULL DEFAULT 'review';
     ALTER TABLE alerts ADD COLUMN variant TEXT NOT NULL DEFAULT 'original';",
+    // 3: halted streams (the deny list `on_publish` consults) and an audit log of every
+    // halt, reinstatement, refused publish and confirmation.
+    "CREATE TABLE stream_halts (
+        stream TEXT PRIMARY KEY,
+        halted INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        alert_id INTEGER,
+        updated_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE stream_events (
+        id INTEGER PRIMARY KEY,
+        stream TEXT NOT NULL,
+        event TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        alert_id INTEGER,
+        at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX stream_events_by_stream ON stream_events(stream, id);",
 ];
 
 /// A hash match to record.
@@ -70,6 +91,20 @@ pub struct AlertRow {
     pub state: String,
     pub action: String,
     pub variant: String,
+}
+
+/// One row of the stream audit log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StreamEvent {
+    pub id: i64,
+    pub stream: String,
+    /// `halt`, `reinstate`, `publish_refused`, `halt_confirmed`, `halt_failed`.
+    pub event: String,
+    pub actor: String,
+    pub reason: String,
+    pub detail: String,
+    pub alert_id: Option<i64>,
+    pub at_ms: i64,
 }
 
 /// Whether a match opened a new alert or attached to the open one of the same stream and item.
@@ -156,6 +191,123 @@ impl AlertStore {
         Ok(recorded)
     }
 
+    /// Marks `stream` halted (the deny list). Returns false, and records nothing, when it
+    /// already was: halts are idempotent.
+    pub fn halt(
+        &mut self,
+        stream: &str,
+        actor: &str,
+        reason: &str,
+        alert_id: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        self.set_halted(stream, true, actor, reason, alert_id)
+    }
+
+    /// Lifts a halt. Returns false, and records nothing, when the stream was not halted.
+    pub fn reinstate(
+        &mut self,
+        stream: &str,
+        actor: &str,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        self.set_halted(stream, false, actor, reason, None)
+    }
+
+    fn set_halted(
+        &mut self,
+        stream: &str,
+        halted: bool,
+        actor: &str,
+        reason: &str,
+        alert_id: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        let now = now_ms();
+        let was: bool = tx
+            .query_row(
+                "SELECT halted FROM stream_halts WHERE stream = ?1",
+                params![stream],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(false);
+        if was == halted {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO stream_halts (stream, halted, actor, reason, alert_id, updated_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(stream) DO UPDATE SET halted = ?2, actor = ?3, reason = ?4, alert_id = ?5, updated_at_ms = ?6",
+            params![stream, halted, actor, reason, alert_id, now],
+        )?;
+        tx.execute(
+            "INSERT INTO stream_events (stream, event, actor, reason, alert_id, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![stream, if halted { "halt" } else { "reinstate" }, actor, reason, alert_id, now],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Whether `stream` is halted.
+    pub fn is_halted(&self, stream: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT halted FROM stream_halts WHERE stream = ?1",
+                params![stream],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(false))
+    }
+
+    /// Every halted stream.
+    pub fn halted_streams(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT stream FROM stream_halts WHERE halted = 1 ORDER BY stream")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Appends an event other than a halt or reinstatement to the audit log.
+    pub fn record_event(
+        &mut self,
+        stream: &str,
+        event: &str,
+        actor: &str,
+        reason: &str,
+        detail: &str,
+        alert_id: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO stream_events (stream, event, actor, reason, detail, alert_id, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![stream, event, actor, reason, detail, alert_id, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// The audit log of one stream (or of all with `None`), oldest first.
+    pub fn events(&self, stream: Option<&str>) -> Result<Vec<StreamEvent>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, stream, event, actor, reason, detail, alert_id, at_ms FROM stream_events
+             WHERE ?1 IS NULL OR stream = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![stream], |r| {
+            Ok(StreamEvent {
+                id: r.get(0)?,
+                stream: r.get(1)?,
+                event: r.get(2)?,
+                actor: r.get(3)?,
+                reason: r.get(4)?,
+                detail: r.get(5)?,
+                alert_id: r.get(6)?,
+                at_ms: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// All alerts, oldest first.
     pub fn alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
         let mut stmt = self.conn.prepare(
@@ -234,6 +386,26 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn halts_are_idempotent_and_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = AlertStore::open(&dir.path().join("a.db")).unwrap();
+        assert!(s.halt("live/a", "policy", "bank demo", Some(7)).unwrap());
+        assert!(!s.halt("live/a", "api", "again", None).unwrap());
+        assert!(s.is_halted("live/a").unwrap());
+        assert_eq!(s.halted_streams().unwrap(), vec!["live/a".to_string()]);
+        assert!(s.reinstate("live/a", "api", "false positive").unwrap());
+        assert!(!s.reinstate("live/a", "api", "again").unwrap());
+        assert!(!s.is_halted("live/a").unwrap());
+        let ev = s.events(Some("live/a")).unwrap();
+        let kinds: Vec<_> = ev
+            .iter()
+            .map(|e| (e.event.as_str(), e.actor.as_str()))
+            .collect();
+        assert_eq!(kinds, vec![("halt", "policy"), ("reinstate", "api")]);
+        assert_eq!(ev[0].alert_id, Some(7));
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct StreamStats {
     pub matches: AtomicU64,
     /// Frames whose matches were suppressed because an `allow` bank matched them too.
     pub allowed: AtomicU64,
+    /// When a frame of this stream was last analysed (ms since the Unix epoch; 0: never).
+    pub last_analysis_ms: AtomicU64,
 }
 
 /// A plain copy of [`StreamStats`].

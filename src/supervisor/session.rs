@@ -1,0 +1,196 @@
+//! One run of a stream's pipelines: ingest → sampler thread → decoder. The supervisor
+//! starts a session, watches it, and starts another when it fails or stalls.
+
+use crate::decode::{Decoder, Frame};
+use crate::ingest::{self, IngestEvent};
+use crate::sampler::{Decision, FixedSampler};
+use crate::telemetry::StreamStats;
+use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+/// Control messages to a stream's sampler thread.
+enum Control {
+    Error(String),
+    DecoderDone,
+    Stop,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// The source ended (end of file; publisher gone).
+    Ended,
+    /// A pipeline reported an error.
+    Failed(String),
+    /// Asked to stop.
+    Stopped,
+}
+
+/// A running session.
+pub struct Session {
+    control: Sender<Control>,
+    thread: JoinHandle<Exit>,
+}
+
+impl Session {
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Stops the session (if still running) and returns how it ended.
+    pub fn finish(self) -> Exit {
+        let _ = self.control.send(Control::Stop);
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Exit::Failed("stream thread panicked".into()))
+    }
+}
+
+/// Starts the session of stream `id` on an ingest pipeline already built.
+pub fn start(
+    id: &str,
+    pipeline: gst::Pipeline,
+    sampler: FixedSampler,
+    queue: usize,
+    frames: Sender<Frame>,
+    stats: Arc<StreamStats>,
+) -> Result<Session, String> {
+    let setup = |e: String| e;
+    let stream: Arc<str> = Arc::from(id);
+    let stopping = Arc::new(AtomicBool::new(false));
+    let (units_tx, units_rx) = bounded::<IngestEvent>(queue);
+    let (control_tx, control_rx) = unbounded::<Control>();
+
+    watch_bus(&pipeline, control_tx.clone(), "ingest", false);
+    let live = ingest::attach(id, &pipeline, units_tx, stats.clone(), stopping.clone())
+        .map_err(|e| setup(e.to_string()))?;
+    let decoder = Decoder::new(
+        &stream,
+        sampler.mode(),
+        frames,
+        live,
+        stats.clone(),
+        stopping.clone(),
+    )
+    .map_err(|e| setup(e.to_string()))?;
+    watch_bus(&decoder.pipeline, control_tx.clone(), "decoder", true);
+    decoder
+        .pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| setup(format!("stream '{id}': decoder: {e}")))?;
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| setup(format!("stream '{id}': cannot start ingest pipeline: {e}")))?;
+    tracing::info!(stream = id, live, mode = ?sampler.mode(), "stream started");
+
+    let worker = StreamWorker {
+        id: stream,
+        sampler,
+        decoder,
+        pipeline,
+        stats,
+        stopping,
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("stream-{id}"))
+        .spawn(move || worker.run(units_rx, control_rx))
+        .map_err(|e| setup(e.to_string()))?;
+    Ok(Session {
+        control: control_tx,
+        thread,
+    })
+}
+
+/// Forwards errors (and, for the decoder, end of stream) from a pipeline's bus.
+fn watch_bus(
+    pipeline: &gst::Pipeline,
+    tx: Sender<Control>,
+    what: &'static str,
+    eos_means_done: bool,
+) {
+    let bus = pipeline.bus().expect("pipeline has a bus");
+    bus.set_sync_handler(move |_, msg| {
+        match msg.view() {
+            gst::MessageView::Error(e) => {
+                let src = msg
+                    .src()
+                    .map(|s| s.path_string().to_string())
+                    .unwrap_or_default();
+                let _ = tx.send(Control::Error(format!(
+                    "{what}: {src}: {} ({:?})",
+                    e.error(),
+                    e.debug()
+                )));
+            }
+            gst::MessageView::Eos(_) if eos_means_done => {
+                let _ = tx.send(Control::DecoderDone);
+            }
+            _ => {}
+        }
+        gst::BusSyncReply::Drop
+    });
+}
+
+struct StreamWorker {
+    id: Arc<str>,
+    sampler: FixedSampler,
+    decoder: Decoder,
+    pipeline: gst::Pipeline,
+    stats: Arc<StreamStats>,
+    stopping: Arc<AtomicBool>,
+}
+
+impl StreamWorker {
+    fn run(mut self, units: Receiver<IngestEvent>, control: Receiver<Control>) -> Exit {
+        // Once ingest has ended, its channel is replaced by one that never delivers, and the
+        // loop waits for the decoder to drain (or for a stop).
+        let never = crossbeam_channel::never();
+        let mut units = Some(units);
+        let exit = loop {
+            select! {
+                recv(units.as_ref().unwrap_or(&never)) -> ev => match ev {
+                    Ok(IngestEvent::Unit(au)) => self.on_unit(au),
+                    Ok(IngestEvent::End) | Err(_) => {
+                        tracing::info!(stream = %self.id, "stream ended");
+                        self.decoder.end_of_stream();
+                        units = None;
+                    }
+                },
+                recv(control) -> msg => match msg {
+                    Ok(Control::Stop) | Err(_) => break Exit::Stopped,
+                    Ok(Control::DecoderDone) if units.is_none() => break Exit::Ended,
+                    Ok(Control::DecoderDone) => {}
+                    Ok(Control::Error(e)) => {
+                        tracing::error!(stream = %self.id, error = %e, "stream failed");
+                        break Exit::Failed(e);
+                    }
+                },
+            }
+        };
+        self.stopping.store(true, Ordering::Relaxed);
+        drop(units);
+        let _ = self.pipeline.set_state(gst::State::Null);
+        let _ = self.decoder.pipeline.set_state(gst::State::Null);
+        exit
+    }
+
+    fn on_unit(&mut self, au: ingest::AccessUnit) {
+        let decision = self.sampler.decide(au.pts_ns, au.keyframe);
+        tracing::trace!(stream = %self.id, pts_ns = au.pts_ns, keyframe = au.keyframe, size = au.size, ?decision, "access unit");
+        if decision == Decision::Skip {
+            return;
+        }
+        let analyse = decision == Decision::Analyse;
+        self.stats.units_decoded.fetch_add(1, Ordering::Relaxed);
+        if analyse {
+            self.stats.frames_selected.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Err(e) = self.decoder.push(au.buffer, au.pts_ns, analyse) {
+            tracing::debug!(stream = %self.id, error = ?e, "decoder refused unit");
+        }
+    }
+}
