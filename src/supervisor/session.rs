@@ -120,10 +120,17 @@ fn watch_bus(
                     .src()
                     .map(|s| s.path_string().to_string())
                     .unwrap_or_default();
+                let debug = e.debug().map(|d| d.to_string()).unwrap_or_default();
+                // A demuxer with nothing linked means the stream has no track the pipeline
+                // can use: say so before GStreamer's generic wording.
+                let hint = if debug.contains("not-linked") {
+                    "no H.264 video in the stream: "
+                } else {
+                    ""
+                };
                 let _ = tx.send(Control::Error(format!(
-                    "{what}: {src}: {} ({:?})",
-                    e.error(),
-                    e.debug()
+                    "{hint}{what}: {src}: {} ({debug})",
+                    e.error()
                 )));
             }
             gst::MessageView::Eos(_) if eos_means_done => {
