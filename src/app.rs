@@ -78,6 +78,32 @@ pub fn preflight(cfg: &Config, load_banks: bool) -> Result<Checked, Vec<String>>
         }
         Err(e) => problems.push(e.to_string()),
     }
+    if cfg.ingest.server != IngestServer::None
+        && let Ok(templates) = Templates::load(cfg.daemon.pipelines_dir.as_deref())
+    {
+        // A discovered stream's pipeline, with a sample app and name filled in.
+        let params = cfg
+            .ingest
+            .params
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.replace("{app}", "app").replace("{name}", "name"),
+                )
+            })
+            .collect();
+        let built = templates
+            .get(&cfg.ingest.pipeline)
+            .and_then(|t| t.render(&params))
+            .map_err(|e| format!("ingest.pipeline: {e}"))
+            .and_then(|d| {
+                ingest::build("app/name", &d).map_err(|e| format!("ingest.pipeline: {e}"))
+            });
+        if let Err(e) = built {
+            problems.push(e);
+        }
+    }
     let banks = BankSet::new(&cfg.banks);
     if load_banks && let Err(errs) = banks.load_all() {
         problems.extend(errs.into_iter().map(|e| e.to_string()));

@@ -8,7 +8,7 @@ use std::time::Duration;
 use streamguard::analysis::bank::BankSet;
 use streamguard::analysis::pdq::{PdqHasher, RgbImage};
 use streamguard::app::{self, App};
-use streamguard::config::Source;
+use streamguard::config::{IngestServer, Source};
 use streamguard::moderation::store::AlertStore;
 use streamguard::telemetry;
 
@@ -34,7 +34,7 @@ enum Command {
     /// prints every problem and exits non-zero if there is any.
     CheckConfig { file: Option<PathBuf> },
     /// Runs the daemon on a configuration (default: the embedded demo one) until Ctrl-C
-    /// (or SIGTERM), or until every stream has ended.
+    /// (or SIGTERM), or, without stream discovery, until every stream has ended.
     Run {
         #[arg(long)]
         config: Option<PathBuf>,
@@ -270,7 +270,7 @@ fn run(config: Option<PathBuf>) -> ExitCode {
             tracing::info!("stopping");
             break;
         }
-        if app.wait_streams_finished(Duration::ZERO) {
+        if cfg.ingest.server == IngestServer::None && app.wait_streams_finished(Duration::ZERO) {
             tracing::info!("every stream has ended");
             break;
         }

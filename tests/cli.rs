@@ -147,7 +147,10 @@ fn every_builtin_template_builds() {
         "[[streams]]\nid = \"a\"\npipeline = \"testsrc\"\n\
          [[streams]]\nid = \"b\"\npipeline = \"testsrc-image\"\nparams = {{ image = \"{}\" }}\n\
          [[streams]]\nid = \"c\"\npipeline = \"file\"\nparams = {{ location = \"/tmp/x.mp4\" }}\n\
-         [[streams]]\nid = \"d\"\npipeline = \"rtmp\"\nparams = {{ url = \"rtmp://127.0.0.1:1935/live/x\" }}\n",
+         [[streams]]\nid = \"d\"\npipeline = \"rtmp\"\nparams = {{ url = \"rtmp://127.0.0.1:1935/live/x\" }}\n\
+         [[streams]]\nid = \"e\"\npipeline = \"srt\"\nparams = {{ uri = \"srt://127.0.0.1:7001\" }}\n\
+         [[streams]]\nid = \"f\"\npipeline = \"rtsp\"\nparams = {{ url = \"rtsp://127.0.0.1:8554/cam\" }}\n\
+         [[streams]]\nid = \"g\"\npipeline = \"hls\"\nparams = {{ url = \"http://127.0.0.1:8080/hls/x.m3u8\" }}\n",
         img.display()
     );
     std::fs::write(dir.path().join("c.toml"), config).unwrap();

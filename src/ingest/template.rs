@@ -15,6 +15,9 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("file", include_str!("../../pipelines/file.pipeline")),
     ("rtmp", include_str!("../../pipelines/rtmp.pipeline")),
+    ("srt", include_str!("../../pipelines/srt.pipeline")),
+    ("rtsp", include_str!("../../pipelines/rtsp.pipeline")),
+    ("hls", include_str!("../../pipelines/hls.pipeline")),
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

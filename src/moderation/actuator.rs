@@ -190,6 +190,112 @@ impl Actuator for HttpActuator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    /// Serves one request with `status` and `body`; returns the request line and body.
+    fn one_shot(
+        status: u16,
+        body: &'static str,
+    ) -> (u16, std::thread::JoinHandle<(String, String)>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut r = BufReader::new(s.try_clone().unwrap());
+            let mut first = String::new();
+            r.read_line(&mut first).unwrap();
+            let mut len = 0;
+            loop {
+                let mut h = String::new();
+                r.read_line(&mut h).unwrap();
+                if h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut b = vec![0; len];
+            std::io::Read::read_exact(&mut r, &mut b).unwrap();
+            write!(
+                s,
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+            (first.trim().to_string(), String::from_utf8(b).unwrap())
+        });
+        (port, t)
+    }
+
+    fn key() -> StreamKey {
+        StreamKey {
+            app: "live".into(),
+            name: "k1".into(),
+        }
+    }
+
+    #[test]
+    fn generic_http_actuator_sends_templates_and_checks_status() {
+        for (status, ok) in [(204, true), (500, false)] {
+            let (port, server) = one_shot(status, "nope");
+            let a = from_config(&ActuatorConfig {
+                kind: ActuatorKind::Http,
+                method: "POST".into(),
+                url: format!("http://127.0.0.1:{port}/kick/{{app}}/{{name}}"),
+                body: r#"{"stream":"{id}"}"#.into(),
+                expect_status: 204,
+                ..ActuatorConfig::default()
+            });
+            let got = a.halt(&key());
+            let (line, body) = server.join().unwrap();
+            assert_eq!(line, "POST /kick/live/k1 HTTP/1.1");
+            assert_eq!(body, r#"{"stream":"live/k1"}"#);
+            if ok {
+                assert_eq!(got, Ok(HaltOutcome::Dropped));
+            } else {
+                let e = got.unwrap_err();
+                assert!(
+                    e.contains("HTTP 500 (expected 204)") && e.contains("nope"),
+                    "{e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn nginx_actuator_reads_the_answer_body() {
+        for (body, want) in [
+            ("1", Ok(HaltOutcome::Dropped)),
+            ("0", Ok(HaltOutcome::NotPublishing)),
+        ] {
+            let (port, server) = one_shot(200, body);
+            let a = from_config(&ActuatorConfig {
+                kind: ActuatorKind::NginxRtmp,
+                control_url: format!("http://127.0.0.1:{port}/control/"),
+                ..ActuatorConfig::default()
+            });
+            assert_eq!(a.halt(&key()), want);
+            let (line, _) = server.join().unwrap();
+            assert_eq!(
+                line,
+                "GET /control/drop/publisher?app=live&name=k1 HTTP/1.1"
+            );
+        }
+        let (port, server) = one_shot(200, "<html>not the control module</html>");
+        let a = from_config(&ActuatorConfig {
+            kind: ActuatorKind::NginxRtmp,
+            control_url: format!("http://127.0.0.1:{port}/control"),
+            ..ActuatorConfig::default()
+        });
+        let e = a.halt(&key()).unwrap_err();
+        assert!(
+            e.contains("expected 200 with the number of clients dropped"),
+            "{e}"
+        );
+        server.join().unwrap();
+    }
 
     #[test]
     fn templates_fill_and_encode() {
