@@ -158,6 +158,8 @@ impl App {
             if let Some(h) = http {
                 h.stop();
             }
+            // Callbacks may have started streams while the banks loaded.
+            manager.shutdown();
             return Err(AppError::Setup(
                 errs.into_iter().map(|e| e.to_string()).collect(),
             ));
@@ -289,7 +291,7 @@ impl App {
     }
 }
 
-/// Halts the stream an alert is about, retrying a failed actuator call a few times.
+/// Halts the stream an alert is about (the control plane retries a failed actuator call).
 fn halt_for(control: &Control, alert: &MatchAlert, alert_id: i64) {
     let reason = format!(
         "bank '{}' item '{}' at distance {} ({})",

@@ -45,6 +45,18 @@ pub struct Control {
     actuator: Box<dyn Actuator>,
     /// Halted streams not yet seen gone by reconciliation, with the alert that halted them.
     unconfirmed: Mutex<BTreeMap<String, Option<i64>>>,
+    /// Serialises "check the deny list, then start" against "add to the deny list", so that a
+    /// halt can never land between a publish's check and its start.
+    gate: Mutex<()>,
+    /// When each stream's last publish/publish-done callback arrived (ms since the epoch), so
+    /// that reconciliation does not act on a stream list older than the callback.
+    callbacks: Mutex<BTreeMap<String, u64>>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Control {
@@ -60,6 +72,8 @@ impl Control {
             store: Mutex::new(store),
             actuator,
             unconfirmed: Mutex::new(BTreeMap::new()),
+            gate: Mutex::new(()),
+            callbacks: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -100,6 +114,8 @@ impl Control {
         }
         let p = discovery::parse_callback(params, &self.cfg.ingest.apps)?;
         let id = p.key.id();
+        let _gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        self.note_callback(&id);
         if self.store().is_halted(&id)? {
             let detail = p.addr.clone().unwrap_or_default();
             self.store().record_event(
@@ -117,12 +133,20 @@ impl Control {
         Ok(())
     }
 
+    fn note_callback(&self, id: &str) {
+        self.callbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), now_ms());
+    }
+
     /// `on_publish_done`: stops watching the stream.
     pub fn on_publish_done(&self, params: &BTreeMap<String, String>) -> Result<(), ControlError> {
         if self.cfg.ingest.server == IngestServer::None {
             return Err(ControlError::DiscoveryOff);
         }
         let p = discovery::parse_callback(params, &self.cfg.ingest.apps)?;
+        self.note_callback(&p.key.id());
         self.manager.stop(&p.key.id(), "publish done");
         Ok(())
     }
@@ -139,12 +163,25 @@ impl Control {
         if known.is_none() && !self.store().is_halted(id)? && !id.contains('/') {
             return Err(ControlError::UnknownStream(id.to_string()));
         }
-        let newly_halted = self.store().halt(id, actor, reason, alert_id)?;
-        if let Some(info) = &known {
-            info.set_halted(true);
-        }
+        let newly_halted = {
+            let _gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+            let newly = self.store().halt(id, actor, reason, alert_id)?;
+            if let Some(info) = self.manager.get(id) {
+                info.set_halted(true);
+            }
+            newly
+        };
         let key = StreamKey::from_id(id);
-        let outcome = self.actuator.halt(&key);
+        // A failed request is retried a few times here (about 1.4 s of waits), then by
+        // reconciliation while the server still lists the stream.
+        let mut outcome = self.actuator.halt(&key);
+        for wait_ms in [200, 400, 800] {
+            if outcome.is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(wait_ms));
+            outcome = self.actuator.halt(&key);
+        }
         let actuator = match &outcome {
             Ok(HaltOutcome::Dropped) => "dropped".to_string(),
             Ok(HaltOutcome::NotPublishing) => "not_publishing".to_string(),
@@ -208,16 +245,26 @@ impl Control {
         self.store().is_halted(id).unwrap_or(false)
     }
 
-    /// Brings the watched set in line with what the server says is live: starts streams that
-    /// are live but not watched (and not halted), stops discovered streams that are gone,
-    /// confirms halts, and repeats the halt of a halted stream that is still publishing.
-    pub fn reconcile(&self, live: &[StreamKey]) {
+    /// Brings the watched set in line with what the server said was live at `listed_at_ms`
+    /// (when the request for the list was sent): starts streams that are live but not
+    /// watched (and not halted; a stream that failed stays failed until it is published
+    /// again), stops discovered streams that are gone, confirms halts, and repeats the halt of
+    /// a halted stream that is still publishing. A stream with a callback or a start newer
+    /// than the list is left alone: the list may predate it.
+    pub fn reconcile(&self, live: &[StreamKey], listed_at_ms: u64) {
         let apps = &self.cfg.ingest.apps;
         let live_ids: BTreeSet<String> = live
             .iter()
             .filter(|k| apps.contains(&k.app))
             .map(StreamKey::id)
             .collect();
+        let newer_than_list = |id: &str| {
+            self.callbacks
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(id)
+                .is_some_and(|&t| t >= listed_at_ms)
+        };
         for key in live.iter().filter(|k| apps.contains(&k.app)) {
             let id = key.id();
             if self.is_halted(&id) {
@@ -225,7 +272,11 @@ impl Control {
                 let _ = self.actuator.halt(key);
                 continue;
             }
-            if self.manager.get(&id).is_none_or(|i| i.is_done()) {
+            if newer_than_list(&id) {
+                continue;
+            }
+            let _gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+            if self.manager.get(&id).is_none() && !self.is_halted(&id) {
                 tracing::info!(stream = %id, "live at the server but not watched: picking it up");
                 let p = Publish {
                     key: key.clone(),
@@ -236,9 +287,13 @@ impl Control {
             }
         }
         for info in self.manager.list() {
-            if info.spec.origin == Origin::Discovered && !live_ids.contains(&info.spec.id) {
-                self.manager
-                    .stop(&info.spec.id, "no longer live at the server");
+            let id = &info.spec.id;
+            if info.spec.origin == Origin::Discovered
+                && !live_ids.contains(id)
+                && info.status().started_at_ms < listed_at_ms
+                && !newer_than_list(id)
+            {
+                self.manager.stop(id, "no longer live at the server");
             }
         }
         let confirmed: Vec<(String, Option<i64>)> = {
@@ -284,13 +339,14 @@ impl Control {
             .spawn(move || {
                 let mut failing = false;
                 loop {
+                    let listed_at = now_ms();
                     match discovery::fetch_stat(&url, Duration::from_secs(2)) {
                         Ok(live) => {
                             if failing {
                                 tracing::info!(%url, "stream list readable again");
                             }
                             failing = false;
-                            this.reconcile(&live);
+                            this.reconcile(&live, listed_at);
                         }
                         // The server being down says nothing about its streams: keep them.
                         Err(e) if !failing => {

@@ -253,7 +253,15 @@ mod tests {
         let t = Templates::load(None).unwrap();
         assert_eq!(
             t.names().collect::<Vec<_>>(),
-            vec!["file", "rtmp", "testsrc", "testsrc-image"]
+            vec![
+                "file",
+                "hls",
+                "rtmp",
+                "rtsp",
+                "srt",
+                "testsrc",
+                "testsrc-image"
+            ]
         );
         let e = t.get("srtx").unwrap_err().to_string();
         assert!(e.contains("'srtx'") && e.contains("testsrc"), "{e}");

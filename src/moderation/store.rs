@@ -1,7 +1,10 @@
 //! The alert store: SQLite (WAL, synchronous=FULL) as the system of record. The schema is
 //! created and migrated at open; every alert is committed before it is logged as raised.
+//! Several connections share the file (the moderation thread's, the control plane's), so
+//! every read-then-write transaction starts IMMEDIATE: it waits for the write lock (up to the
+//! busy timeout) instead of failing when another connection committed in between.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -150,7 +153,9 @@ impl AlertStore {
         let version: usize = self
             .conn
             .pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i + 1)?;
@@ -161,7 +166,9 @@ impl AlertStore {
     /// Records a match: a new open alert, or one more hit on the open alert for the same
     /// stream, bank and item. Committed durably before returning.
     pub fn record_match(&mut self, m: &MatchAlert) -> Result<Recorded, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now_ms();
         let open: Option<i64> = tx
             .query_row(
@@ -221,7 +228,9 @@ impl AlertStore {
         reason: &str,
         alert_id: Option<i64>,
     ) -> Result<bool, StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now_ms();
         let was: bool = tx
             .query_row(

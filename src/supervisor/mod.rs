@@ -310,6 +310,10 @@ fn supervise(ctx: &StreamContext, info: &StreamInfo, stop: &Receiver<()>) {
     let mut backoff = Duration::from_millis(cfg.backoff_initial_ms);
     let mut recent: VecDeque<Instant> = VecDeque::new();
     loop {
+        if info.is_halted() {
+            info.set("halted", Some("halted".into()));
+            return;
+        }
         info.set("starting", None);
         let started = Instant::now();
         let (reason, stalled) = match start_session(ctx, info) {

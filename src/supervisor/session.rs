@@ -66,25 +66,43 @@ pub fn start(
     let (control_tx, control_rx) = unbounded::<Control>();
 
     watch_bus(&pipeline, control_tx.clone(), "ingest", false);
-    let live = ingest::attach(id, &pipeline, units_tx, stats.clone(), stopping.clone())
-        .map_err(|e| setup(e.to_string()))?;
-    let decoder = Decoder::new(
-        &stream,
-        sampler.mode(),
-        frames,
-        live,
-        stats.clone(),
-        stopping.clone(),
-    )
-    .map_err(|e| setup(e.to_string()))?;
-    watch_bus(&decoder.pipeline, control_tx.clone(), "decoder", true);
-    decoder
-        .pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| setup(format!("stream '{id}': decoder: {e}")))?;
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| setup(format!("stream '{id}': cannot start ingest pipeline: {e}")))?;
+    let started = (|| {
+        let live = ingest::attach(id, &pipeline, units_tx, stats.clone(), stopping.clone())
+            .map_err(|e| e.to_string())?;
+        let decoder = Decoder::new(
+            &stream,
+            sampler.mode(),
+            frames,
+            live,
+            stats.clone(),
+            stopping.clone(),
+        )
+        .map_err(|e| e.to_string())?;
+        watch_bus(&decoder.pipeline, control_tx.clone(), "decoder", true);
+        let playing = decoder
+            .pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|e| format!("stream '{id}': decoder: {e}"))
+            .and_then(|_| {
+                pipeline
+                    .set_state(gst::State::Playing)
+                    .map_err(|e| format!("stream '{id}': cannot start ingest pipeline: {e}"))
+            });
+        if let Err(e) = playing {
+            let _ = decoder.pipeline.set_state(gst::State::Null);
+            return Err(e);
+        }
+        Ok((live, decoder))
+    })();
+    let (live, decoder) = match started {
+        Ok(v) => v,
+        Err(e) => {
+            // Nothing may keep running (threads, sockets) after a failed start.
+            stopping.store(true, Ordering::Relaxed);
+            let _ = pipeline.set_state(gst::State::Null);
+            return Err(setup(e));
+        }
+    };
     tracing::info!(stream = id, live, mode = ?sampler.mode(), "stream started");
 
     let worker = StreamWorker {

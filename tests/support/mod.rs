@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -91,6 +92,10 @@ impl Proc {
             std::thread::sleep(Duration::from_millis(50));
         }
         if self.exited().is_none() {
+            // Each process leads its own group (nginx's worker included): kill the group.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.pid())])
+                .status();
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
@@ -170,6 +175,7 @@ http {{
 
     pub fn start(&mut self) {
         let child = Command::new("nginx")
+            .process_group(0)
             .arg("-c")
             .arg(self.dir.join("nginx.conf"))
             .arg("-p")
@@ -250,6 +256,7 @@ pub fn publish(url: &str, content: Content) -> Proc {
     let marks = matches!(content, Content::DemoImageAt { .. });
     let args: Vec<String> = shell_words(&desc);
     let mut child = Command::new("gst-launch-1.0")
+        .process_group(0)
         .arg(if marks { "-v" } else { "-q" })
         .args(&args)
         .stdout(if marks { Stdio::piped() } else { Stdio::null() })
