@@ -5,6 +5,9 @@
 //! keyframe at or after each due time; `all` mode decodes every unit from the first keyframe
 //! and analyses the first frame at or after each due time.
 
+pub mod adaptive;
+pub mod budget;
+
 use crate::config::{SamplerConfig, SamplingMode};
 
 /// What to do with one access unit.

@@ -1,0 +1,553 @@
+//! The adaptive per-stream controller: cheap while calm, dense when suspicious.
+//!
+//! Pure logic driven by stream time (nanoseconds, the clock is whatever the caller passes),
+//! no GStreamer inside, so every behaviour is unit-tested with a fake clock.
+//!
+//! - *Calm*: keyframes only; analyse at most one frame per `base_interval` (or the longer
+//!   interval the global budget assigns), and at least one per `max_gap`: a keyframe due past
+//!   `max_gap` is analysed whatever the budget, and a gap longer than `max_gap` is counted.
+//! - *Dense*: every frame decoded from the next keyframe (or, after a trigger on a delta
+//!   frame, from the buffered keyframe of the current GOP: [`Decision::AnalyseFromKeyframe`]),
+//!   one analysed per `dense_interval`, until `hold` after the last trigger; then calm again.
+//! - Triggers: a classifier score in the grey zone below its alert threshold; a near-miss hash
+//!   (distance in a band above the bank threshold); a match; a compressed-domain spike (a delta
+//!   access unit much larger than that stream's running mean, seen without decoding); a scene
+//!   change between consecutive analysed frames; the warm-up of a new stream; stream risk from
+//!   metadata.
+//!
+//! Not wired into the pipeline yet: the decode stage's GOP buffer and run-time mode switch
+//! come with the rest of the adaptive-sampling issue.
+
+use crate::analysis::pdq::PdqHash;
+
+/// What to do with one access unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Neither decoded nor analysed.
+    Skip,
+    /// Decoded (a reference for later frames), not analysed.
+    Decode,
+    /// Decoded and analysed.
+    Analyse,
+    /// Decode the buffered access units of the current GOP from its keyframe, then analyse
+    /// this one: a trigger seen on a delta frame acts on that frame, not a GOP later.
+    AnalyseFromKeyframe,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Calm,
+    Dense,
+}
+
+/// Why a stream went dense.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    GreyZone,
+    NearMiss,
+    Match,
+    Spike,
+    SceneChange,
+    Warmup,
+    Risk,
+}
+
+impl Trigger {
+    pub const ALL: [Trigger; 7] = [
+        Trigger::GreyZone,
+        Trigger::NearMiss,
+        Trigger::Match,
+        Trigger::Spike,
+        Trigger::SceneChange,
+        Trigger::Warmup,
+        Trigger::Risk,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::GreyZone => "grey_zone",
+            Trigger::NearMiss => "near_miss",
+            Trigger::Match => "match",
+            Trigger::Spike => "spike",
+            Trigger::SceneChange => "scene_change",
+            Trigger::Warmup => "warmup",
+            Trigger::Risk => "risk",
+        }
+    }
+
+    fn index(self) -> usize {
+        Trigger::ALL.iter().position(|&t| t == self).unwrap_or(0)
+    }
+}
+
+/// Controller parameters (times in milliseconds of stream time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaptiveParams {
+    /// Calm: at most one analysed frame per this interval.
+    pub base_interval_ms: u64,
+    /// Calm: at least one analysed frame per this interval (the coverage guarantee).
+    pub max_gap_ms: u64,
+    /// Dense: analysed frames per second.
+    pub dense_rate: f64,
+    /// Dense lasts this long after the last trigger.
+    pub hold_ms: u64,
+    /// A new stream starts dense for this long (0: calm from the start).
+    pub warmup_ms: u64,
+    /// A delta access unit larger than this many times the running mean of delta units is a
+    /// spike (0: off).
+    pub spike_ratio: f64,
+    /// Delta units seen before spikes count (the mean needs some history).
+    pub spike_min_units: u64,
+    /// Hamming distance between consecutive analysed frames' hashes that counts as a scene
+    /// change (0: off).
+    pub scene_change_distance: u32,
+    /// Distances within this many bits above a bank's threshold are near misses (0: off).
+    pub near_miss_band: u32,
+    /// Classifier scores in `[grey_zone_low, alert threshold)` are in the grey zone.
+    pub grey_zone_low: f32,
+}
+
+impl Default for AdaptiveParams {
+    fn default() -> Self {
+        Self {
+            base_interval_ms: 2000,
+            max_gap_ms: 6000,
+            dense_rate: 5.0,
+            hold_ms: 10_000,
+            warmup_ms: 5000,
+            spike_ratio: 4.0,
+            spike_min_units: 30,
+            scene_change_distance: 80,
+            near_miss_band: 20,
+            grey_zone_low: 0.3,
+        }
+    }
+}
+
+impl AdaptiveParams {
+    /// Every problem with these values, each naming its key under `prefix`.
+    pub fn problems(&self, prefix: &str) -> Vec<(String, String)> {
+        let mut p = Vec::new();
+        let mut bad = |k: &str, m: &str| p.push((format!("{prefix}.{k}"), m.to_string()));
+        if self.base_interval_ms == 0 {
+            bad("base_interval_ms", "must be at least 1");
+        }
+        if self.base_interval_ms > self.max_gap_ms {
+            bad("base_interval_ms", "must not exceed max_gap_ms");
+        }
+        if !(self.dense_rate > 0.0 && self.dense_rate.is_finite()) {
+            bad(
+                "dense_rate",
+                "must be a positive number of frames per second",
+            );
+        }
+        if self.spike_ratio < 0.0 || (self.spike_ratio > 0.0 && self.spike_ratio <= 1.0) {
+            bad("spike_ratio", "must be 0 (off) or greater than 1");
+        }
+        if !(0.0..=1.0).contains(&self.grey_zone_low) {
+            bad("grey_zone_low", "must be between 0 and 1");
+        }
+        p
+    }
+}
+
+/// One stream's controller.
+#[derive(Debug, Clone)]
+pub struct Controller {
+    p: AdaptiveParams,
+    mode: Mode,
+    dense_until_ns: u64,
+    /// In dense mode: whether decoding has reached a keyframe (or was given the GOP buffer).
+    synced: bool,
+    /// The calm interval the global budget allows (at least `base_interval`).
+    calm_interval_ns: u64,
+    /// The dense interval the budget allows (at least `1 / dense_rate`).
+    dense_interval_ns: u64,
+    last_analysed_ns: Option<u64>,
+    /// Gap already counted as missed, by the analysed frame it started from.
+    gap_counted_from: Option<u64>,
+    last_hash: Option<PdqHash>,
+    delta_mean: f64,
+    delta_units: u64,
+    triggers: [u64; Trigger::ALL.len()],
+    missed_gaps: u64,
+    high_risk: bool,
+}
+
+const MS: u64 = 1_000_000;
+/// A frame this close to its due time counts as due: keyframes exactly one interval apart
+/// carry timestamps rounded a few nanoseconds either way, and must not be skipped for it.
+const SLACK_NS: u64 = 10 * MS;
+
+impl Controller {
+    /// A controller for a stream whose first access unit has time `start_ns`.
+    pub fn new(p: AdaptiveParams, start_ns: u64) -> Controller {
+        let dense_interval_ns = (1e9 / p.dense_rate) as u64;
+        let mut c = Controller {
+            calm_interval_ns: p.base_interval_ms * MS,
+            dense_interval_ns,
+            p,
+            mode: Mode::Calm,
+            dense_until_ns: 0,
+            synced: false,
+            last_analysed_ns: None,
+            gap_counted_from: None,
+            last_hash: None,
+            delta_mean: 0.0,
+            delta_units: 0,
+            triggers: [0; Trigger::ALL.len()],
+            missed_gaps: 0,
+            high_risk: false,
+        };
+        if c.p.warmup_ms > 0 {
+            c.trigger_for(Trigger::Warmup, start_ns, c.p.warmup_ms * MS);
+        }
+        c
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    pub fn is_high_risk(&self) -> bool {
+        self.high_risk
+    }
+
+    /// How often each trigger fired, in [`Trigger::ALL`] order.
+    pub fn trigger_counts(&self) -> [(Trigger, u64); Trigger::ALL.len()] {
+        std::array::from_fn(|i| (Trigger::ALL[i], self.triggers[i]))
+    }
+
+    /// Gaps between analysed frames longer than `max_gap`.
+    pub fn missed_gaps(&self) -> u64 {
+        self.missed_gaps
+    }
+
+    /// The interval between analysed frames in the current mode, in milliseconds.
+    pub fn current_interval_ms(&self) -> u64 {
+        match self.mode {
+            Mode::Calm => self.calm_interval_ns / MS,
+            Mode::Dense => self.dense_interval_ns / MS,
+        }
+    }
+
+    /// The analysis rate (frames per second) this stream asks for now, and the least it
+    /// must get (`1 / max_gap`), for the global budget.
+    pub fn demand(&self) -> (f64, f64) {
+        let want = match self.mode {
+            Mode::Calm => 1000.0 / self.p.base_interval_ms as f64,
+            Mode::Dense => self.p.dense_rate,
+        };
+        (want, 1000.0 / self.p.max_gap_ms as f64)
+    }
+
+    /// The rate the global budget grants (frames per second): stretches the calm interval
+    /// towards `max_gap` and the dense interval beyond `1 / dense_rate`.
+    pub fn set_granted_rate(&mut self, rate: f64) {
+        let interval = if rate > 0.0 {
+            (1e9 / rate) as u64
+        } else {
+            u64::MAX
+        };
+        self.calm_interval_ns = interval
+            .max(self.p.base_interval_ms * MS)
+            .min(self.p.max_gap_ms * MS);
+        self.dense_interval_ns = interval.max((1e9 / self.p.dense_rate) as u64);
+    }
+
+    /// Stream risk from metadata or the API: high risk goes dense now and is served first
+    /// by the budget.
+    pub fn set_risk(&mut self, high: bool, now_ns: u64) {
+        if high && !self.high_risk {
+            self.trigger(Trigger::Risk, now_ns);
+        }
+        self.high_risk = high;
+    }
+
+    fn trigger(&mut self, t: Trigger, now_ns: u64) {
+        self.trigger_for(t, now_ns, self.p.hold_ms * MS);
+    }
+
+    fn trigger_for(&mut self, t: Trigger, now_ns: u64, hold_ns: u64) {
+        self.triggers[t.index()] += 1;
+        self.dense_until_ns = self.dense_until_ns.max(now_ns.saturating_add(hold_ns));
+        if self.mode == Mode::Calm {
+            self.mode = Mode::Dense;
+            self.synced = false;
+        }
+    }
+
+    /// Decides what to do with an access unit (`size` bytes, at stream time `pts_ns`).
+    pub fn on_unit(&mut self, pts_ns: u64, size: usize, keyframe: bool) -> Decision {
+        // Compressed-domain activity, measured on every delta unit without decoding it.
+        let mut spike = false;
+        if !keyframe {
+            let s = size as f64;
+            if self.p.spike_ratio > 0.0
+                && self.delta_units >= self.p.spike_min_units
+                && s > self.p.spike_ratio * self.delta_mean
+            {
+                spike = true;
+            }
+            self.delta_units += 1;
+            // A running mean that adapts over about 100 units.
+            let k = 1.0 / (self.delta_units.min(100) as f64);
+            self.delta_mean += k * (s - self.delta_mean);
+        }
+        if self.mode == Mode::Dense && pts_ns >= self.dense_until_ns {
+            self.mode = Mode::Calm;
+        }
+        let retro = spike && (self.mode == Mode::Calm || !self.synced);
+        if spike {
+            self.trigger(Trigger::Spike, pts_ns);
+        }
+        if let Some(last) = self.last_analysed_ns
+            && pts_ns.saturating_sub(last) > self.p.max_gap_ms * MS
+            && self.gap_counted_from != Some(last)
+        {
+            self.missed_gaps += 1;
+            self.gap_counted_from = Some(last);
+        }
+        let since = self.last_analysed_ns.map_or(u64::MAX, |l| {
+            pts_ns.saturating_sub(l).saturating_add(SLACK_NS)
+        });
+        let decision = match self.mode {
+            Mode::Calm => {
+                let due = since >= self.calm_interval_ns;
+                if keyframe && due {
+                    Decision::Analyse
+                } else {
+                    Decision::Skip
+                }
+            }
+            Mode::Dense => {
+                if retro {
+                    self.synced = true;
+                    Decision::AnalyseFromKeyframe
+                } else {
+                    if keyframe {
+                        self.synced = true;
+                    }
+                    if !self.synced {
+                        Decision::Skip
+                    } else if since >= self.dense_interval_ns {
+                        Decision::Analyse
+                    } else {
+                        Decision::Decode
+                    }
+                }
+            }
+        };
+        if matches!(decision, Decision::Analyse | Decision::AnalyseFromKeyframe) {
+            self.last_analysed_ns = Some(pts_ns);
+        }
+        decision
+    }
+
+    /// What analysis found on the frame at `pts_ns`: its hash, and the closest bank distance
+    /// with that bank's threshold (if any bank was within threshold + near-miss band).
+    pub fn on_hash(&mut self, pts_ns: u64, hash: PdqHash, nearest: Option<(u32, u32)>) {
+        if let Some((distance, threshold)) = nearest {
+            if distance <= threshold {
+                self.trigger(Trigger::Match, pts_ns);
+            } else if self.p.near_miss_band > 0 && distance <= threshold + self.p.near_miss_band {
+                self.trigger(Trigger::NearMiss, pts_ns);
+            }
+        }
+        if self.p.scene_change_distance > 0
+            && let Some(prev) = self.last_hash
+            && prev.distance(&hash) >= self.p.scene_change_distance
+        {
+            self.trigger(Trigger::SceneChange, pts_ns);
+        }
+        self.last_hash = Some(hash);
+    }
+
+    /// A classifier score for a label whose alert threshold is `alert_threshold`.
+    pub fn on_score(&mut self, pts_ns: u64, score: f32, alert_threshold: f32) {
+        if score >= self.p.grey_zone_low && score < alert_threshold {
+            self.trigger(Trigger::GreyZone, pts_ns);
+        } else if score >= alert_threshold {
+            self.trigger(Trigger::Match, pts_ns);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000_000;
+    const FRAME: u64 = S / 30;
+
+    fn calm_params() -> AdaptiveParams {
+        AdaptiveParams {
+            warmup_ms: 0,
+            ..AdaptiveParams::default()
+        }
+    }
+
+    /// Feeds `secs` of a 30 fps stream with a keyframe every `gop` frames, from `from` ns;
+    /// returns the decisions with their times.
+    fn run(c: &mut Controller, from: u64, secs: u64, gop: u64) -> Vec<(u64, Decision)> {
+        (0..secs * 30)
+            .map(|i| {
+                let t = from + i * FRAME;
+                let key = (from / FRAME + i).is_multiple_of(gop);
+                (t, c.on_unit(t, if key { 20_000 } else { 2_000 }, key))
+            })
+            .collect()
+    }
+
+    /// Frame times are rounded to whole nanoseconds: compare to within a frame.
+    fn near(a: u64, b: u64) -> bool {
+        a.abs_diff(b) < FRAME
+    }
+
+    fn analysed(d: &[(u64, Decision)]) -> Vec<u64> {
+        d.iter()
+            .filter(|(_, d)| matches!(d, Decision::Analyse | Decision::AnalyseFromKeyframe))
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    #[test]
+    fn calm_analyses_one_keyframe_per_base_interval_and_decodes_nothing_else() {
+        let mut c = Controller::new(calm_params(), 0);
+        let d = run(&mut c, 0, 20, 30); // keyframe every second
+        let a = analysed(&d);
+        assert_eq!(a.len(), 10, "{a:?}");
+        assert!(a.windows(2).all(|w| near(w[1] - w[0], 2 * S)), "{a:?}");
+        assert!(d.iter().all(|(_, d)| *d != Decision::Decode));
+        assert_eq!(c.mode(), Mode::Calm);
+        assert_eq!(c.missed_gaps(), 0);
+    }
+
+    #[test]
+    fn warmup_starts_dense_then_decays_to_calm() {
+        let p = AdaptiveParams {
+            warmup_ms: 3000,
+            ..AdaptiveParams::default()
+        };
+        let mut c = Controller::new(p, 0);
+        assert_eq!(c.mode(), Mode::Dense);
+        let d = run(&mut c, 0, 3, 60);
+        // 5 per second for 3 s, every frame decoded in between.
+        assert_eq!(analysed(&d).len(), 15);
+        assert!(d.iter().any(|(_, d)| *d == Decision::Decode));
+        run(&mut c, 3 * S, 1, 60);
+        assert_eq!(c.mode(), Mode::Calm);
+        assert_eq!(c.trigger_counts()[5], (Trigger::Warmup, 1));
+    }
+
+    #[test]
+    fn dense_waits_for_a_keyframe_unless_given_the_gop() {
+        let mut c = Controller::new(calm_params(), 0);
+        run(&mut c, 0, 1, 60);
+        // A near miss at 1 s (mid-GOP): dense, but delta frames are skipped until the keyframe
+        // at 2 s, from which every frame is decoded.
+        c.on_hash(S, PdqHash::default(), Some((40, 31)));
+        assert_eq!(c.mode(), Mode::Dense);
+        let d = run(&mut c, S + FRAME, 2, 60);
+        let first_decoded = d.iter().find(|(_, d)| *d != Decision::Skip).unwrap().0;
+        assert!(near(first_decoded, 2 * S), "{first_decoded}");
+        assert!(
+            d.iter()
+                .filter(|(t, _)| *t >= first_decoded)
+                .all(|(_, d)| *d != Decision::Skip)
+        );
+        assert_eq!(c.trigger_counts()[1], (Trigger::NearMiss, 1));
+    }
+
+    #[test]
+    fn spike_on_a_delta_frame_is_analysed_at_once_from_the_buffered_keyframe() {
+        let mut c = Controller::new(calm_params(), 0);
+        run(&mut c, 0, 3, 60);
+        let t = 3 * S + 10 * FRAME;
+        assert_eq!(c.on_unit(t, 50_000, false), Decision::AnalyseFromKeyframe);
+        assert_eq!(c.mode(), Mode::Dense);
+        // Then every frame is decoded, one analysed per 200 ms.
+        assert_eq!(c.on_unit(t + FRAME, 2_000, false), Decision::Decode);
+        assert_eq!(c.on_unit(t + 6 * FRAME, 2_000, false), Decision::Analyse);
+        assert_eq!(c.trigger_counts()[3], (Trigger::Spike, 1));
+        // A unit merely larger than usual, below the ratio, is not a spike.
+        let mut calm = Controller::new(calm_params(), 0);
+        run(&mut calm, 0, 3, 60);
+        assert_eq!(calm.on_unit(t, 7_000, false), Decision::Skip);
+    }
+
+    #[test]
+    fn scene_change_and_match_and_grey_zone_trigger() {
+        let mut c = Controller::new(calm_params(), 0);
+        let a = PdqHash([0; 4]);
+        let b = PdqHash([u64::MAX, u64::MAX, 0, 0]); // 128 bits away
+        c.on_hash(0, a, None);
+        assert_eq!(c.mode(), Mode::Calm);
+        c.on_hash(2 * S, b, None);
+        assert_eq!(c.mode(), Mode::Dense);
+        let mut m = Controller::new(calm_params(), 0);
+        m.on_hash(0, a, Some((10, 31)));
+        assert_eq!(m.trigger_counts()[2], (Trigger::Match, 1));
+        let mut g = Controller::new(calm_params(), 0);
+        g.on_score(0, 0.1, 0.8);
+        assert_eq!(g.mode(), Mode::Calm);
+        g.on_score(0, 0.5, 0.8);
+        assert_eq!(
+            (g.mode(), g.trigger_counts()[0]),
+            (Mode::Dense, (Trigger::GreyZone, 1))
+        );
+    }
+
+    #[test]
+    fn dense_decays_hold_after_the_last_trigger() {
+        let mut c = Controller::new(calm_params(), 0);
+        c.on_score(0, 0.5, 0.8);
+        c.on_score(5 * S, 0.5, 0.8); // extends to 15 s
+        run(&mut c, 0, 14, 60);
+        assert_eq!(c.mode(), Mode::Dense);
+        run(&mut c, 14 * S, 2, 60);
+        assert_eq!(c.mode(), Mode::Calm);
+    }
+
+    #[test]
+    fn budget_stretches_calm_up_to_max_gap_and_no_further() {
+        let mut c = Controller::new(calm_params(), 0);
+        c.set_granted_rate(0.25); // every 4 s
+        let a = analysed(&run(&mut c, 0, 20, 30));
+        assert!(a.windows(2).all(|w| near(w[1] - w[0], 4 * S)), "{a:?}");
+        c.set_granted_rate(0.01); // 100 s asked; max_gap is 6 s
+        assert_eq!(c.current_interval_ms(), 6000);
+    }
+
+    #[test]
+    fn gaps_longer_than_max_gap_are_counted_once_each() {
+        let mut c = Controller::new(calm_params(), 0);
+        // Keyframes only every 10 s: each gap exceeds max_gap (6 s).
+        run(&mut c, 0, 31, 300);
+        assert_eq!(c.missed_gaps(), 3);
+    }
+
+    #[test]
+    fn risk_goes_dense_once() {
+        let mut c = Controller::new(calm_params(), 0);
+        c.set_risk(true, 0);
+        c.set_risk(true, S);
+        assert_eq!(
+            (c.mode(), c.trigger_counts()[6]),
+            (Mode::Dense, (Trigger::Risk, 1))
+        );
+        assert!(c.is_high_risk());
+    }
+
+    #[test]
+    fn bad_params_are_named() {
+        let p = AdaptiveParams {
+            base_interval_ms: 8000,
+            max_gap_ms: 6000,
+            dense_rate: 0.0,
+            ..AdaptiveParams::default()
+        };
+        let keys: Vec<String> = p.problems("sampler").into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, vec!["sampler.base_interval_ms", "sampler.dense_rate"]);
+    }
+}
