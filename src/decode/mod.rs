@@ -139,6 +139,20 @@ impl Decoder {
         })
     }
 
+    /// Switches between keyframes-only decoding (the segment carries `TRICKMODE_KEY_UNITS`)
+    /// and decoding every unit, at run time: the next unit pushed carries the new segment,
+    /// which appsrc (`handle-segment-change`) forwards to the decoder. The ingest pipeline is
+    /// not touched. Switching to every unit should start at a keyframe (or replay the GOP from
+    /// its keyframe): delta units whose references were never decoded decode wrongly.
+    pub fn set_keyframes_only(&mut self, on: bool) {
+        let flags = if on {
+            gst::SegmentFlags::TRICKMODE_KEY_UNITS
+        } else {
+            gst::SegmentFlags::empty()
+        };
+        self.segment.set_flags(flags);
+    }
+
     /// Pushes one access unit; `analyse` marks its frame for analysis.
     pub fn push(
         &self,

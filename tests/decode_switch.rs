@@ -1,0 +1,91 @@
+//! The decoder switches between keyframes-only and every-frame decoding at run time, without
+//! touching the ingest pipeline: the fact adaptive sampling rests on.
+use crossbeam_channel::{bounded, unbounded};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use streamguard::config::SamplingMode;
+use streamguard::decode::Decoder;
+use streamguard::ingest::{self, IngestEvent};
+use streamguard::telemetry::StreamStats;
+
+#[test]
+fn keyframes_then_every_frame_then_keyframes_again() {
+    gstreamer::init().unwrap();
+    use gstreamer::prelude::*;
+    // 300 frames at 30 fps, a keyframe exactly every 30 frames (no scene-cut keyframes), as
+    // fast as possible.
+    let desc = format!(
+        "videotestsrc num-buffers=300 pattern=ball ! video/x-raw,width=320,height=180,framerate=30/1 \
+         ! x264enc speed-preset=ultrafast key-int-max=30 option-string=scenecut=0 ! h264parse \
+         ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name={} sync=false",
+        ingest::template::AU_SINK_NAME
+    );
+    let pipeline = ingest::build("switch", &desc).unwrap();
+    let stats = Arc::new(StreamStats::default());
+    let stopping = Arc::new(AtomicBool::new(false));
+    let (units_tx, units_rx) = bounded::<IngestEvent>(1024);
+    let live = ingest::attach(
+        "switch",
+        &pipeline,
+        units_tx,
+        stats.clone(),
+        stopping.clone(),
+    )
+    .unwrap();
+    let (frames_tx, frames_rx) = unbounded();
+    let stream: Arc<str> = Arc::from("switch");
+    let mut dec = Decoder::new(
+        &stream,
+        SamplingMode::Keyframes,
+        frames_tx,
+        live,
+        stats,
+        stopping,
+    )
+    .unwrap();
+    dec.pipeline.set_state(gstreamer::State::Playing).unwrap();
+    pipeline.set_state(gstreamer::State::Playing).unwrap();
+
+    // Frames 0..100: keyframes only (0, 30, 60, 90). Frames 120..240: every frame, from the
+    // keyframe at 120. Frames 240..300: keyframes only again (240, 270).
+    let (mut pushed_analysed, mut index) = (Vec::new(), 0u64);
+    while let Ok(IngestEvent::Unit(au)) = units_rx.recv_timeout(Duration::from_secs(20)) {
+        let i = index;
+        index += 1;
+        let (push, keyframes_only) = match i {
+            0..100 => (au.keyframe, true),
+            100..120 => (false, true),
+            120..240 => (true, false),
+            _ => (au.keyframe, true),
+        };
+        if i == 120 {
+            assert!(au.keyframe, "frame 120 should be a keyframe (GOP 30)");
+        }
+        if !push {
+            continue;
+        }
+        dec.set_keyframes_only(keyframes_only);
+        dec.push(au.buffer, au.pts_ns, true).unwrap();
+        pushed_analysed.push(au.pts_ns);
+        if index == 300 {
+            break;
+        }
+    }
+    assert_eq!(index, 300, "ingest ended early");
+    dec.end_of_stream();
+    let mut got = Vec::new();
+    while let Ok(f) = frames_rx.recv_timeout(Duration::from_secs(5)) {
+        got.push(f.pts_ns);
+    }
+    let _ = pipeline.set_state(gstreamer::State::Null);
+    let _ = dec.pipeline.set_state(gstreamer::State::Null);
+    // 4 + 120 + 2 frames pushed, every one decoded and delivered.
+    assert_eq!(pushed_analysed.len(), 126);
+    got.sort_unstable();
+    pushed_analysed.sort_unstable();
+    assert_eq!(
+        got, pushed_analysed,
+        "decoded frames differ from those pushed"
+    );
+}
