@@ -279,3 +279,16 @@ fn bank_stats_and_match_mirrored_and_rotated_copies() {
         "{text}"
     );
 }
+
+#[test]
+fn bad_adaptive_sampling_settings_are_named() {
+    let (ok, text) = check(
+        "[sampler]\nmode = \"adaptive\"\n[sampler.adaptive]\nbase_interval_ms = 9000\nmax_gap_ms = 6000\ndense_rate = 0\n",
+    );
+    assert!(!ok);
+    assert!(
+        text.contains("sampler.adaptive.base_interval_ms: must not exceed max_gap_ms")
+            && text.contains("sampler.adaptive.dense_rate: must be a positive number"),
+        "{text}"
+    );
+}

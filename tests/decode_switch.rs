@@ -42,6 +42,7 @@ fn keyframes_then_every_frame_then_keyframes_again() {
         live,
         stats,
         stopping,
+        None,
     )
     .unwrap();
     dec.pipeline.set_state(gstreamer::State::Playing).unwrap();

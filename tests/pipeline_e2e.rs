@@ -95,3 +95,35 @@ fn all_frames_mode_samples_on_the_interval() {
         alerts[0]
     );
 }
+
+#[test]
+fn adaptive_mode_goes_dense_on_the_image_and_calm_again() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[sampler]\nmode = \"adaptive\"\n\
+                 [sampler.adaptive]\nbase_interval_ms = 2000\nmax_gap_ms = 6000\ndense_rate = 5\n\
+                 hold_ms = 1000\nwarmup_ms = 0\nscene_change_distance = 80\n";
+    // Real time, so that analysis feedback reaches the controller as it would live.
+    let streams = format!(
+        "[[streams]]\nid = \"adaptive\"\npipeline = \"testsrc-image\"\n\
+         params = {{ image = \"{}\", before = \"60\", show = \"45\", after = \"60\", realtime = \"true\" }}\n",
+        repo.join("config/demo-image.png").display()
+    );
+    let (stats, alerts) = run(dir.path(), extra, &streams);
+    let s = stats[0].1;
+    println!("adaptive: {s:?}, alerts {alerts:?}");
+    // Calm alone would analyse the keyframes at 0, 2 and 4 s. The image (a scene change and a
+    // match) makes the stream dense: more frames analysed, frames decoded that are not
+    // analysed, yet not every unit decoded.
+    assert!(s.frames_analysed > 3, "{s:?}");
+    assert!(s.units_decoded > s.frames_selected, "never dense: {s:?}");
+    assert!(s.units_decoded < 165, "decoded everything: {s:?}");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].frame_pts_ms, 2000, "{:?}", alerts[0]);
+    assert!(
+        alerts[0].hits >= 2,
+        "dense sampling saw the image more than once: {:?}",
+        alerts[0]
+    );
+    println!("adaptive: {s:?}, alert hits {}", alerts[0].hits);
+}

@@ -216,6 +216,15 @@ impl Bank {
         })
     }
 
+    /// The smallest distance from `hash` to an entry within the threshold plus `extra` bits
+    /// (for near-miss detection; the plain hash only).
+    pub fn nearest_within(&self, hash: &PdqHash, extra: u32) -> Option<u32> {
+        let mut hits = Vec::new();
+        self.index
+            .search_into(hash, self.threshold.saturating_add(extra), &mut hits);
+        hits.iter().map(|h| h.distance).min()
+    }
+
     pub fn stats(&self) -> BankStats {
         BankStats {
             name: self.name.clone(),

@@ -81,6 +81,25 @@ fn analyse(
         .last_analysis_ms
         .store(now_ms, Ordering::Relaxed);
     let pts = gst::ClockTime::from_nseconds(frame.pts_ns);
+    if let Some((tx, band)) = &frame.feedback {
+        // The closest bank within threshold + band, for the stream's adaptive controller
+        // (hashes below the quality gate still tell it about scene changes).
+        let nearest = if out.quality >= min_quality {
+            banks
+                .snapshot()
+                .iter()
+                .filter(|b| b.action != BankAction::Allow)
+                .filter_map(|b| b.nearest_within(&out.hash, *band).map(|d| (d, b.threshold)))
+                .min_by_key(|&(d, t)| (d.saturating_sub(t), d))
+        } else {
+            None
+        };
+        let _ = tx.send(crate::sampler::Feedback {
+            pts_ns: frame.pts_ns,
+            hash: out.hash,
+            nearest,
+        });
+    }
     if out.quality < min_quality {
         frame
             .stats

@@ -1,4 +1,5 @@
 use super::Problem;
+use crate::sampler::adaptive::AdaptiveParams;
 use serde::Deserialize;
 
 /// How a stream's frames are chosen for decoding.
@@ -11,6 +12,9 @@ pub enum SamplingMode {
     /// Decode every frame; analyse the first frame at or after each interval. Samples exactly
     /// on the interval whatever the keyframe spacing, at the cost of decoding every frame.
     All,
+    /// Keyframes only while calm, every frame while suspicious (see `[sampler.adaptive]` and
+    /// `src/sampler/adaptive.rs`); `interval_ms` is not used.
+    Adaptive,
 }
 
 /// `[sampler]` (and the optional per-stream overrides `streams.N.mode` / `streams.N.interval_ms`).
@@ -25,6 +29,9 @@ pub struct SamplerConfig {
     /// Access units buffered between a stream's parser and its sampler. When a live stream
     /// overruns it, units are dropped and counted (the pipeline never blocks). Default: 512.
     pub queue: usize,
+    /// `[sampler.adaptive]`: the adaptive controller's settings (used when `mode = "adaptive"`);
+    /// each key is documented on `AdaptiveParams`.
+    pub adaptive: AdaptiveParams,
 }
 
 impl Default for SamplerConfig {
@@ -33,6 +40,7 @@ impl Default for SamplerConfig {
             mode: SamplingMode::Keyframes,
             interval_ms: 1000,
             queue: 512,
+            adaptive: AdaptiveParams::default(),
         }
     }
 }
@@ -44,6 +52,11 @@ impl SamplerConfig {
                 format!("{path}.interval_ms"),
                 "must be between 1 and 3600000 (one hour)",
             ));
+        }
+        if self.mode == SamplingMode::Adaptive {
+            for (key, msg) in self.adaptive.problems(&format!("{path}.adaptive")) {
+                problems.push(Problem::new(key, msg));
+            }
         }
         if self.queue == 0 || self.queue > 100_000 {
             problems.push(Problem::new(

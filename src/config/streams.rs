@@ -27,6 +27,7 @@ impl StreamConfig {
             mode: self.mode.unwrap_or(global.mode),
             interval_ms: self.interval_ms.unwrap_or(global.interval_ms),
             queue: global.queue,
+            adaptive: global.adaptive.clone(),
         }
     }
 }

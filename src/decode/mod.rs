@@ -7,6 +7,7 @@
 //! at once (see DESIGN.md).
 
 use crate::config::SamplingMode;
+use crate::sampler::Feedback;
 use crate::telemetry::StreamStats;
 use crossbeam_channel::{Sender, TrySendError};
 use gstreamer as gst;
@@ -29,6 +30,9 @@ pub struct Frame {
     /// The converter's buffer, shared rather than copied.
     pub buffer: gst::Buffer,
     pub stats: Arc<StreamStats>,
+    /// Where analysis reports back to an adaptive stream's controller, with the near-miss
+    /// band to search.
+    pub feedback: Option<(Sender<Feedback>, u32)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +63,7 @@ impl Decoder {
         live: bool,
         stats: Arc<StreamStats>,
         stopping: Arc<AtomicBool>,
+        feedback: Option<(Sender<Feedback>, u32)>,
     ) -> Result<Decoder, DecodeError> {
         let err = |message: String| DecodeError {
             stream: stream.to_string(),
@@ -116,6 +121,7 @@ impl Decoder {
                         offset: info.offset()[0],
                         buffer,
                         stats: stats.clone(),
+                        feedback: feedback.clone(),
                     };
                     send_frame(&frames, frame, live, &stopping)
                 })
@@ -123,7 +129,7 @@ impl Decoder {
         );
 
         let mut segment = gst::FormattedSegment::<gst::ClockTime>::new();
-        if mode == SamplingMode::Keyframes {
+        if mode != SamplingMode::All {
             segment.set_flags(gst::SegmentFlags::TRICKMODE_KEY_UNITS);
         }
         let caps = gst::Caps::builder("video/x-h264")

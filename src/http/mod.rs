@@ -140,6 +140,20 @@ async fn streams(State(s): State<HttpState>) -> Response {
                         t => Some(t),
                     },
                     "matches": stats.matches.load(Ordering::Relaxed),
+                    "adaptive": (i.spec.sampler.mode == crate::config::SamplingMode::Adaptive).then(|| {
+                        let triggers: serde_json::Map<String, serde_json::Value> =
+                            crate::sampler::adaptive::Trigger::ALL
+                                .iter()
+                                .zip(&stats.triggers)
+                                .map(|(t, n)| (t.name().to_string(), n.load(Ordering::Relaxed).into()))
+                                .collect();
+                        serde_json::json!({
+                            "dense": stats.dense.load(Ordering::Relaxed),
+                            "current_interval_ms": stats.interval_ms.load(Ordering::Relaxed),
+                            "missed_gaps": stats.missed_gaps.load(Ordering::Relaxed),
+                            "triggers": triggers,
+                        })
+                    }),
                     "metadata": i.spec.metadata,
                 })
             })

@@ -15,24 +15,11 @@
 //!   change between consecutive analysed frames; the warm-up of a new stream; stream risk from
 //!   metadata.
 //!
-//! Not wired into the pipeline yet: the decode stage's GOP buffer and run-time mode switch
-//! come with the rest of the adaptive-sampling issue.
+//! `sampler.mode = "adaptive"` runs it in each stream's worker (`supervisor/session.rs`); the
+//! global budget (`budget.rs`) is not wired yet: every stream gets the rate it asks for.
 
+pub use super::Decision;
 use crate::analysis::pdq::PdqHash;
-
-/// What to do with one access unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Neither decoded nor analysed.
-    Skip,
-    /// Decoded (a reference for later frames), not analysed.
-    Decode,
-    /// Decoded and analysed.
-    Analyse,
-    /// Decode the buffered access units of the current GOP from its keyframe, then analyse
-    /// this one: a trigger seen on a delta frame acts on that frame, not a GOP later.
-    AnalyseFromKeyframe,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -80,30 +67,35 @@ impl Trigger {
     }
 }
 
-/// Controller parameters (times in milliseconds of stream time).
-#[derive(Debug, Clone, PartialEq)]
+/// Controller parameters (times in milliseconds of stream time): `[sampler.adaptive]`.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(default)]
 pub struct AdaptiveParams {
-    /// Calm: at most one analysed frame per this interval.
+    /// Calm: at most one analysed frame per this interval. Default: 2000.
     pub base_interval_ms: u64,
-    /// Calm: at least one analysed frame per this interval (the coverage guarantee).
+    /// Calm: at least one analysed frame per this interval (the coverage guarantee; the
+    /// budget never stretches calm sampling past it). Default: 6000.
     pub max_gap_ms: u64,
-    /// Dense: analysed frames per second.
+    /// Dense: analysed frames per second. Default: 5.
     pub dense_rate: f64,
-    /// Dense lasts this long after the last trigger.
+    /// Dense lasts this long after the last trigger. Default: 10000.
     pub hold_ms: u64,
-    /// A new stream starts dense for this long (0: calm from the start).
+    /// A new stream starts dense for this long (0: calm from the start). Default: 5000.
     pub warmup_ms: u64,
     /// A delta access unit larger than this many times the running mean of delta units is a
-    /// spike (0: off).
+    /// spike (0: off). Default: 4.
     pub spike_ratio: f64,
-    /// Delta units seen before spikes count (the mean needs some history).
+    /// Delta units seen before spikes count (the mean needs some history). Default: 30.
     pub spike_min_units: u64,
     /// Hamming distance between consecutive analysed frames' hashes that counts as a scene
-    /// change (0: off).
+    /// change (0: off). Default: 80.
     pub scene_change_distance: u32,
     /// Distances within this many bits above a bank's threshold are near misses (0: off).
+    /// Near-miss search runs on the frame's plain hash only, at the larger radius: cheap for
+    /// small banks, costlier for banks of millions. Default: 16.
     pub near_miss_band: u32,
     /// Classifier scores in `[grey_zone_low, alert threshold)` are in the grey zone.
+    /// Default: 0.3.
     pub grey_zone_low: f32,
 }
 
@@ -118,7 +110,7 @@ impl Default for AdaptiveParams {
             spike_ratio: 4.0,
             spike_min_units: 30,
             scene_change_distance: 80,
-            near_miss_band: 20,
+            near_miss_band: 16,
             grey_zone_low: 0.3,
         }
     }
@@ -278,7 +270,16 @@ impl Controller {
     }
 
     /// Decides what to do with an access unit (`size` bytes, at stream time `pts_ns`).
-    pub fn on_unit(&mut self, pts_ns: u64, size: usize, keyframe: bool) -> Decision {
+    /// `gop_buffered`: the caller holds the current GOP's units from its keyframe, so dense
+    /// decoding can start now ([`Decision::AnalyseFromKeyframe`]) instead of at the next
+    /// keyframe.
+    pub fn on_unit(
+        &mut self,
+        pts_ns: u64,
+        size: usize,
+        keyframe: bool,
+        gop_buffered: bool,
+    ) -> Decision {
         // Compressed-domain activity, measured on every delta unit without decoding it.
         let mut spike = false;
         if !keyframe {
@@ -297,7 +298,10 @@ impl Controller {
         if self.mode == Mode::Dense && pts_ns >= self.dense_until_ns {
             self.mode = Mode::Calm;
         }
-        let retro = spike && (self.mode == Mode::Calm || !self.synced);
+        let retro = gop_buffered
+            && !keyframe
+            && (spike || self.mode == Mode::Dense)
+            && (self.mode == Mode::Calm || !self.synced);
         if spike {
             self.trigger(Trigger::Spike, pts_ns);
         }
@@ -389,12 +393,23 @@ mod tests {
 
     /// Feeds `secs` of a 30 fps stream with a keyframe every `gop` frames, from `from` ns;
     /// returns the decisions with their times.
-    fn run(c: &mut Controller, from: u64, secs: u64, gop: u64) -> Vec<(u64, Decision)> {
+    fn run(c: &mut Controller, from: u64, secs: u64, gop_len: u64) -> Vec<(u64, Decision)> {
+        run_with(c, from, secs, gop_len, false)
+    }
+
+    /// [`run`], saying whether the caller buffers the GOP.
+    fn run_with(
+        c: &mut Controller,
+        from: u64,
+        secs: u64,
+        gop_len: u64,
+        gop: bool,
+    ) -> Vec<(u64, Decision)> {
         (0..secs * 30)
             .map(|i| {
                 let t = from + i * FRAME;
-                let key = (from / FRAME + i).is_multiple_of(gop);
-                (t, c.on_unit(t, if key { 20_000 } else { 2_000 }, key))
+                let key = (from / FRAME + i).is_multiple_of(gop_len);
+                (t, c.on_unit(t, if key { 20_000 } else { 2_000 }, key, gop))
             })
             .collect()
     }
@@ -464,16 +479,22 @@ mod tests {
         let mut c = Controller::new(calm_params(), 0);
         run(&mut c, 0, 3, 60);
         let t = 3 * S + 10 * FRAME;
-        assert_eq!(c.on_unit(t, 50_000, false), Decision::AnalyseFromKeyframe);
+        assert_eq!(
+            c.on_unit(t, 50_000, false, true),
+            Decision::AnalyseFromKeyframe
+        );
         assert_eq!(c.mode(), Mode::Dense);
         // Then every frame is decoded, one analysed per 200 ms.
-        assert_eq!(c.on_unit(t + FRAME, 2_000, false), Decision::Decode);
-        assert_eq!(c.on_unit(t + 6 * FRAME, 2_000, false), Decision::Analyse);
+        assert_eq!(c.on_unit(t + FRAME, 2_000, false, true), Decision::Decode);
+        assert_eq!(
+            c.on_unit(t + 6 * FRAME, 2_000, false, true),
+            Decision::Analyse
+        );
         assert_eq!(c.trigger_counts()[3], (Trigger::Spike, 1));
         // A unit merely larger than usual, below the ratio, is not a spike.
         let mut calm = Controller::new(calm_params(), 0);
         run(&mut calm, 0, 3, 60);
-        assert_eq!(calm.on_unit(t, 7_000, false), Decision::Skip);
+        assert_eq!(calm.on_unit(t, 7_000, false, true), Decision::Skip);
     }
 
     #[test]

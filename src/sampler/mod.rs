@@ -8,6 +8,18 @@
 pub mod adaptive;
 pub mod budget;
 
+use crate::analysis::pdq::PdqHash;
+
+/// What analysis tells a stream's adaptive controller about one of its frames.
+#[derive(Debug, Clone, Copy)]
+pub struct Feedback {
+    pub pts_ns: u64,
+    pub hash: PdqHash,
+    /// The closest bank distance within the bank's threshold plus the near-miss band, with
+    /// that bank's threshold.
+    pub nearest: Option<(u32, u32)>,
+}
+
 use crate::config::{SamplerConfig, SamplingMode};
 
 /// What to do with one access unit.
@@ -18,6 +30,10 @@ pub enum Decision {
     Decode,
     /// Decode and analyse it.
     Analyse,
+    /// Decode the buffered access units of the current GOP from its keyframe, then analyse
+    /// this one: a trigger seen on a delta frame acts on that frame, not a GOP later
+    /// (adaptive sampling only).
+    AnalyseFromKeyframe,
 }
 
 #[derive(Debug, Clone)]
@@ -51,8 +67,8 @@ impl FixedSampler {
         }
         let due = self.next_due_ns.is_none_or(|d| pts_ns >= d);
         match (self.mode, keyframe, due) {
-            (SamplingMode::Keyframes, false, _) => Decision::Skip,
-            (SamplingMode::Keyframes, true, false) => Decision::Skip,
+            (SamplingMode::Keyframes | SamplingMode::Adaptive, false, _) => Decision::Skip,
+            (SamplingMode::Keyframes | SamplingMode::Adaptive, true, false) => Decision::Skip,
             (SamplingMode::All, _, false) => Decision::Decode,
             (_, _, true) => {
                 // Due times follow the schedule, not the frame that happened to be picked,
@@ -86,6 +102,7 @@ mod tests {
             mode,
             interval_ms,
             queue: 1,
+            adaptive: Default::default(),
         });
         (0..frames)
             .map(|i| {
@@ -135,6 +152,7 @@ mod tests {
             mode: SamplingMode::All,
             interval_ms: 1,
             queue: 1,
+            adaptive: Default::default(),
         });
         assert_eq!(s.decide(0, false), Decision::Skip);
         assert_eq!(s.decide(40 * MS, true), Decision::Analyse);

@@ -9,7 +9,6 @@ pub mod session;
 use crate::config::{SamplerConfig, SupervisorConfig};
 use crate::decode::Frame;
 use crate::ingest::{self, template::Templates};
-use crate::sampler::FixedSampler;
 use crate::telemetry::StreamStats;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use serde::Serialize;
@@ -257,7 +256,7 @@ fn start_session(ctx: &StreamContext, info: &StreamInfo) -> Result<session::Sess
     session::start(
         &spec.id,
         pipeline,
-        FixedSampler::new(&spec.sampler),
+        spec.sampler.clone(),
         ctx.queue,
         frames,
         info.stats.clone(),

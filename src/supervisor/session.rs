@@ -1,9 +1,11 @@
 //! One run of a stream's pipelines: ingest → sampler thread → decoder. The supervisor
 //! starts a session, watches it, and starts another when it fails or stalls.
 
+use crate::config::{SamplerConfig, SamplingMode};
 use crate::decode::{Decoder, Frame};
 use crate::ingest::{self, IngestEvent};
-use crate::sampler::{Decision, FixedSampler};
+use crate::sampler::adaptive::{self, Controller, Mode, Trigger};
+use crate::sampler::{Decision, Feedback, FixedSampler};
 use crate::telemetry::StreamStats;
 use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
 use gstreamer as gst;
@@ -54,7 +56,7 @@ impl Session {
 pub fn start(
     id: &str,
     pipeline: gst::Pipeline,
-    sampler: FixedSampler,
+    sampler: SamplerConfig,
     queue: usize,
     frames: Sender<Frame>,
     stats: Arc<StreamStats>,
@@ -66,16 +68,20 @@ pub fn start(
     let (control_tx, control_rx) = unbounded::<Control>();
 
     watch_bus(&pipeline, control_tx.clone(), "ingest", false);
+    let feedback = (sampler.mode == SamplingMode::Adaptive).then(unbounded::<Feedback>);
     let started = (|| {
         let live = ingest::attach(id, &pipeline, units_tx, stats.clone(), stopping.clone())
             .map_err(|e| e.to_string())?;
         let decoder = Decoder::new(
             &stream,
-            sampler.mode(),
+            sampler.mode,
             frames,
             live,
             stats.clone(),
             stopping.clone(),
+            feedback
+                .as_ref()
+                .map(|(tx, _)| (tx.clone(), sampler.adaptive.near_miss_band)),
         )
         .map_err(|e| e.to_string())?;
         watch_bus(&decoder.pipeline, control_tx.clone(), "decoder", true);
@@ -103,11 +109,21 @@ pub fn start(
             return Err(setup(e));
         }
     };
-    tracing::info!(stream = id, live, mode = ?sampler.mode(), "stream started");
+    tracing::info!(stream = id, live, mode = ?sampler.mode, "stream started");
 
+    let sampling = match sampler.mode {
+        SamplingMode::Adaptive => Sampling::Adaptive {
+            params: sampler.adaptive.clone(),
+            ctl: None,
+            gop: Vec::new(),
+        },
+        _ => Sampling::Fixed(FixedSampler::new(&sampler)),
+    };
+    let feedback_rx = feedback.map(|(_, rx)| rx);
     let worker = StreamWorker {
         id: stream,
-        sampler,
+        sampling,
+        feedback: feedback_rx,
         decoder,
         pipeline,
         stats,
@@ -160,9 +176,27 @@ fn watch_bus(
     });
 }
 
+/// How a stream's units are chosen.
+enum Sampling {
+    Fixed(FixedSampler),
+    Adaptive {
+        params: adaptive::AdaptiveParams,
+        /// Created at the first access unit (its time starts the warm-up).
+        ctl: Option<Box<Controller>>,
+        /// The current GOP's units while calm (keyframe first), for a retroactive decode.
+        gop: Vec<(gst::Buffer, u64)>,
+    },
+}
+
+/// Longest GOP kept for a retroactive decode (units); longer GOPs decode from the next
+/// keyframe instead.
+const GOP_BUFFER_MAX: usize = 600;
+
 struct StreamWorker {
     id: Arc<str>,
-    sampler: FixedSampler,
+    sampling: Sampling,
+    /// Analysis results for the adaptive controller.
+    feedback: Option<Receiver<Feedback>>,
     decoder: Decoder,
     pipeline: gst::Pipeline,
     stats: Arc<StreamStats>,
@@ -174,9 +208,16 @@ impl StreamWorker {
         // Once ingest has ended, its channel is replaced by one that never delivers, and the
         // loop waits for the decoder to drain (or for a stop).
         let never = crossbeam_channel::never();
+        let never_fb = crossbeam_channel::never();
         let mut units = Some(units);
+        let feedback = self.feedback.take();
         let exit = loop {
             select! {
+                recv(feedback.as_ref().unwrap_or(&never_fb)) -> fb => {
+                    if let (Ok(fb), Sampling::Adaptive { ctl: Some(ctl), .. }) = (fb, &mut self.sampling) {
+                        ctl.on_hash(fb.pts_ns, fb.hash, fb.nearest);
+                    }
+                },
                 recv(units.as_ref().unwrap_or(&never)) -> ev => match ev {
                     Ok(IngestEvent::Unit(au)) => self.on_unit(au),
                     Ok(IngestEvent::End) | Err(_) => {
@@ -204,17 +245,89 @@ impl StreamWorker {
     }
 
     fn on_unit(&mut self, au: ingest::AccessUnit) {
-        let decision = self.sampler.decide(au.pts_ns, au.keyframe);
-        tracing::trace!(stream = %self.id, pts_ns = au.pts_ns, keyframe = au.keyframe, size = au.size, ?decision, "access unit");
-        if decision == Decision::Skip {
-            return;
+        match &mut self.sampling {
+            Sampling::Fixed(sampler) => {
+                let decision = sampler.decide(au.pts_ns, au.keyframe);
+                tracing::trace!(stream = %self.id, pts_ns = au.pts_ns, keyframe = au.keyframe, size = au.size, ?decision, "access unit");
+                if decision != Decision::Skip {
+                    let analyse = decision == Decision::Analyse;
+                    self.push(au.buffer, au.pts_ns, analyse);
+                }
+            }
+            Sampling::Adaptive { .. } => self.on_unit_adaptive(au),
         }
-        let analyse = decision == Decision::Analyse;
+    }
+
+    fn on_unit_adaptive(&mut self, au: ingest::AccessUnit) {
+        let Sampling::Adaptive { params, ctl, gop } = &mut self.sampling else {
+            return;
+        };
+        let ctl = ctl.get_or_insert_with(|| Box::new(Controller::new(params.clone(), au.pts_ns)));
+        let before = ctl.mode();
+        // The buffer holds the GOP from its keyframe (cleared at every keyframe, kept while calm).
+        let buffered = !au.keyframe && !gop.is_empty() && gop.len() < GOP_BUFFER_MAX;
+        let decision = ctl.on_unit(au.pts_ns, au.size, au.keyframe, buffered);
+        let after = ctl.mode();
+        tracing::trace!(stream = %self.id, pts_ns = au.pts_ns, keyframe = au.keyframe, size = au.size, ?decision, ?after, "access unit");
+        if au.keyframe {
+            gop.clear();
+        }
+        let retro: Vec<(gst::Buffer, u64)> = match decision {
+            Decision::AnalyseFromKeyframe => std::mem::take(gop),
+            _ => Vec::new(),
+        };
+        if after == Mode::Calm && gop.len() < GOP_BUFFER_MAX {
+            gop.push((au.buffer.clone(), au.pts_ns));
+        } else if after == Mode::Dense {
+            gop.clear();
+        }
+        let (interval, missed) = (ctl.current_interval_ms(), ctl.missed_gaps());
+        let counts = ctl.trigger_counts();
+        if before != after {
+            let fired: Vec<String> = counts
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(t, n)| format!("{}={n}", t.name()))
+                .collect();
+            tracing::info!(stream = %self.id, mode = ?after, interval_ms = interval, triggers = %fired.join(","), "sampling mode changed");
+        }
+        let stats = &self.stats;
+        stats.dense.store(after == Mode::Dense, Ordering::Relaxed);
+        stats.interval_ms.store(interval, Ordering::Relaxed);
+        stats.missed_gaps.store(missed, Ordering::Relaxed);
+        for (i, (_, n)) in counts.iter().enumerate().take(Trigger::ALL.len()) {
+            stats.triggers[i].store(*n, Ordering::Relaxed);
+        }
+        match decision {
+            Decision::Skip => {}
+            Decision::Decode => {
+                self.decoder.set_keyframes_only(false);
+                self.push(au.buffer, au.pts_ns, false);
+            }
+            Decision::Analyse => {
+                self.decoder.set_keyframes_only(after == Mode::Calm);
+                self.push(au.buffer, au.pts_ns, true);
+            }
+            Decision::AnalyseFromKeyframe => {
+                // Decode the GOP from its keyframe, then analyse this unit: the trigger acts on
+                // the frame that caused it.
+                self.decoder.set_keyframes_only(false);
+                for (b, pts) in retro {
+                    if pts != au.pts_ns {
+                        self.push(b, pts, false);
+                    }
+                }
+                self.push(au.buffer, au.pts_ns, true);
+            }
+        }
+    }
+
+    fn push(&mut self, buffer: gst::Buffer, pts_ns: u64, analyse: bool) {
         self.stats.units_decoded.fetch_add(1, Ordering::Relaxed);
         if analyse {
             self.stats.frames_selected.fetch_add(1, Ordering::Relaxed);
         }
-        if let Err(e) = self.decoder.push(au.buffer, au.pts_ns, analyse) {
+        if let Err(e) = self.decoder.push(buffer, pts_ns, analyse) {
             tracing::debug!(stream = %self.id, error = ?e, "decoder refused unit");
         }
     }

@@ -25,6 +25,13 @@ pub struct StreamStats {
     pub allowed: AtomicU64,
     /// When a frame of this stream was last analysed (ms since the Unix epoch; 0: never).
     pub last_analysis_ms: AtomicU64,
+    /// Adaptive sampling: whether the stream is dense now, its current interval between
+    /// analysed frames, how often each trigger fired (in `Trigger::ALL` order) and the gaps
+    /// longer than `max_gap`.
+    pub dense: std::sync::atomic::AtomicBool,
+    pub interval_ms: AtomicU64,
+    pub triggers: [AtomicU64; 7],
+    pub missed_gaps: AtomicU64,
 }
 
 /// A plain copy of [`StreamStats`].
