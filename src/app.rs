@@ -43,6 +43,8 @@ pub struct App {
     watcher: Option<JoinHandle<()>>,
     reconcile_stop: Option<Sender<()>>,
     reconciler: Option<JoinHandle<()>>,
+    budget_stop: Option<Sender<()>>,
+    budget: Option<JoinHandle<()>>,
     http: Option<HttpServer>,
 }
 
@@ -205,6 +207,15 @@ impl App {
                 metadata: Default::default(),
             });
         }
+        let (budget_stop, budget) = if cfg.analysis.capacity_fps > 0.0 {
+            let (tx, rx) = bounded::<()>(1);
+            (
+                Some(tx),
+                Some(spawn_budget(manager.clone(), cfg.analysis.capacity_fps, rx)),
+            )
+        } else {
+            (None, None)
+        };
         let (reconcile_stop, reconcile_rx) = bounded::<()>(1);
         let reconciler = control.spawn_reconciler(reconcile_rx);
         if cfg.ingest.server != IngestServer::None {
@@ -222,6 +233,8 @@ impl App {
             watcher,
             reconcile_stop: Some(reconcile_stop),
             reconciler,
+            budget_stop,
+            budget,
             http,
         })
     }
@@ -267,6 +280,10 @@ impl App {
 
     /// Stops every stage in reverse order; frames already queued are analysed and recorded.
     pub fn shutdown(mut self) {
+        drop(self.budget_stop.take());
+        if let Some(b) = self.budget.take() {
+            let _ = b.join();
+        }
         drop(self.reconcile_stop.take());
         if let Some(r) = self.reconciler.take() {
             let _ = r.join();
@@ -289,6 +306,47 @@ impl App {
             let _ = w.join();
         }
     }
+}
+
+/// Shares `capacity` analysed frames per second among the adaptive streams every 250 ms
+/// (`sampler::budget::allocate`), through each stream's counters: streams publish what they
+/// ask for, the budget writes what they get.
+fn spawn_budget(
+    manager: Arc<StreamManager>,
+    capacity: f64,
+    stop: crossbeam_channel::Receiver<()>,
+) -> JoinHandle<()> {
+    use crate::sampler::budget::{Demand, allocate};
+    use std::sync::atomic::Ordering::Relaxed;
+    std::thread::Builder::new()
+        .name("budget".into())
+        .spawn(move || {
+            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                stop.recv_timeout(Duration::from_millis(250))
+            {
+                let streams: Vec<_> = manager
+                    .list()
+                    .into_iter()
+                    .filter(|i| !i.is_done() && i.stats.want_mfps.load(Relaxed) > 0)
+                    .collect();
+                let demands: Vec<Demand> = streams
+                    .iter()
+                    .map(|i| Demand {
+                        want: i.stats.want_mfps.load(Relaxed) as f64 / 1000.0,
+                        floor: i.stats.floor_mfps.load(Relaxed) as f64 / 1000.0,
+                        dense: i.stats.dense.load(Relaxed),
+                        risk: i.stats.risk.load(Relaxed).min(255) as u8,
+                    })
+                    .collect();
+                for (info, rate) in streams.iter().zip(allocate(capacity, &demands)) {
+                    // 0 means "no budget": a stream granted nothing still gets 1 mfps.
+                    info.stats
+                        .granted_mfps
+                        .store(((rate * 1000.0) as u64).max(1), Relaxed);
+                }
+            }
+        })
+        .expect("spawn budget thread")
 }
 
 /// Halts the stream an alert is about (the control plane retries a failed actuator call).

@@ -127,3 +127,29 @@ fn adaptive_mode_goes_dense_on_the_image_and_calm_again() {
     );
     println!("adaptive: {s:?}, alert hits {}", alerts[0].hits);
 }
+
+#[test]
+fn global_budget_stretches_calm_streams_towards_max_gap() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    // Two calm streams want one frame per 2 s each (1.0 fps together); the daemon can afford
+    // 0.3 fps, less than even their guaranteed one per 6 s: each gets 0.15 fps, so the calm
+    // interval stretches to max_gap (6 s) and the 5.5 s clips get one analysed frame each.
+    let extra = "[analysis]\ncapacity_fps = 0.3\n[sampler]\nmode = \"adaptive\"\n\
+                 [sampler.adaptive]\nbase_interval_ms = 2000\nmax_gap_ms = 6000\nwarmup_ms = 0\n\
+                 spike_ratio = 0\nscene_change_distance = 0\n";
+    let streams: String = ["a", "b"]
+        .iter()
+        .map(|id| {
+            format!(
+                "[[streams]]\nid = \"{id}\"\npipeline = \"testsrc-image\"\n\
+                 params = {{ image = \"{}\", before = \"60\", show = \"45\", after = \"60\", realtime = \"true\" }}\n",
+                repo.join("tests/data/pdq/images/chelsea_333x222.png").display()
+            )
+        })
+        .collect();
+    let (stats, _) = run(dir.path(), extra, &streams);
+    for (id, s) in &stats {
+        assert_eq!(s.frames_analysed, 1, "{id}: {s:?}");
+    }
+}

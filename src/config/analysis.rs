@@ -21,6 +21,11 @@ pub struct AnalysisConfig {
     /// off the hot path and swapped in atomically, and a file that fails to load leaves the
     /// previous index in place. 0 disables reloading. Default: 2000.
     pub bank_poll_ms: u64,
+    /// Analysed frames per second the whole daemon can afford, shared by the adaptive streams
+    /// by risk (`src/sampler/budget.rs`): every stream first gets one frame per `max_gap`,
+    /// then dense streams their rate (high risk first), then calm streams up to their base
+    /// interval. 0 means no limit: every stream gets what it asks for. Default: 0.
+    pub capacity_fps: f64,
 }
 
 impl Default for AnalysisConfig {
@@ -30,6 +35,7 @@ impl Default for AnalysisConfig {
             queue: 32,
             min_quality: 50,
             bank_poll_ms: 2000,
+            capacity_fps: 0.0,
         }
     }
 }
@@ -46,6 +52,12 @@ impl AnalysisConfig {
             problems.push(Problem::new(
                 "analysis.queue",
                 "must be between 1 and 100000",
+            ));
+        }
+        if !(self.capacity_fps >= 0.0 && self.capacity_fps.is_finite()) {
+            problems.push(Problem::new(
+                "analysis.capacity_fps",
+                "must be 0 (no limit) or a positive number of frames per second",
             ));
         }
         if self.min_quality > 100 {

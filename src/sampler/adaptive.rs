@@ -15,8 +15,8 @@
 //!   change between consecutive analysed frames; the warm-up of a new stream; stream risk from
 //!   metadata.
 //!
-//! `sampler.mode = "adaptive"` runs it in each stream's worker (`supervisor/session.rs`); the
-//! global budget (`budget.rs`) is not wired yet: every stream gets the rate it asks for.
+//! `sampler.mode = "adaptive"` runs it in each stream's worker (`supervisor/session.rs`); with
+//! `analysis.capacity_fps` set, the global budget (`budget.rs`) grants each stream its rate.
 
 pub use super::Decision;
 use crate::analysis::pdq::PdqHash;
@@ -298,10 +298,17 @@ impl Controller {
         if self.mode == Mode::Dense && pts_ns >= self.dense_until_ns {
             self.mode = Mode::Calm;
         }
+        // A retroactive decode analyses this unit only if it is due at the dense rate (which
+        // the budget may have stretched), so the budget is never overrun; otherwise it only
+        // decodes, to catch up.
+        let since_last = self.last_analysed_ns.map_or(u64::MAX, |l| {
+            pts_ns.saturating_sub(l).saturating_add(SLACK_NS)
+        });
         let retro = gop_buffered
             && !keyframe
             && (spike || self.mode == Mode::Dense)
             && (self.mode == Mode::Calm || !self.synced);
+        let retro_due = since_last >= self.dense_interval_ns;
         if spike {
             self.trigger(Trigger::Spike, pts_ns);
         }
@@ -327,7 +334,11 @@ impl Controller {
             Mode::Dense => {
                 if retro {
                     self.synced = true;
-                    Decision::AnalyseFromKeyframe
+                    if retro_due {
+                        Decision::AnalyseFromKeyframe
+                    } else {
+                        Decision::DecodeFromKeyframe
+                    }
                 } else {
                     if keyframe {
                         self.synced = true;
@@ -495,6 +506,20 @@ mod tests {
         let mut calm = Controller::new(calm_params(), 0);
         run(&mut calm, 0, 3, 60);
         assert_eq!(calm.on_unit(t, 7_000, false, true), Decision::Skip);
+    }
+
+    #[test]
+    fn a_trigger_right_after_an_analysed_frame_catches_up_without_analysing() {
+        let mut c = Controller::new(calm_params(), 0);
+        assert_eq!(c.on_unit(0, 20_000, true, false), Decision::Analyse);
+        c.on_hash(0, PdqHash::default(), Some((10, 31))); // a match on that frame
+        // The next unit is only 33 ms later: not due at 5 fps, but decoding catches up.
+        assert_eq!(
+            c.on_unit(FRAME, 2_000, false, true),
+            Decision::DecodeFromKeyframe
+        );
+        assert_eq!(c.on_unit(2 * FRAME, 2_000, false, true), Decision::Decode);
+        assert_eq!(c.on_unit(6 * FRAME, 2_000, false, true), Decision::Analyse);
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub enum Decision {
     /// this one: a trigger seen on a delta frame acts on that frame, not a GOP later
     /// (adaptive sampling only).
     AnalyseFromKeyframe,
+    /// Decode the buffered GOP from its keyframe and this unit, analysing nothing: dense
+    /// decoding catches up now, and the next due frame is analysed (adaptive sampling only).
+    DecodeFromKeyframe,
 }
 
 #[derive(Debug, Clone)]

@@ -273,7 +273,7 @@ impl StreamWorker {
             gop.clear();
         }
         let retro: Vec<(gst::Buffer, u64)> = match decision {
-            Decision::AnalyseFromKeyframe => std::mem::take(gop),
+            Decision::AnalyseFromKeyframe | Decision::DecodeFromKeyframe => std::mem::take(gop),
             _ => Vec::new(),
         };
         if after == Mode::Calm && gop.len() < GOP_BUFFER_MAX {
@@ -292,6 +292,21 @@ impl StreamWorker {
             tracing::info!(stream = %self.id, mode = ?after, interval_ms = interval, triggers = %fired.join(","), "sampling mode changed");
         }
         let stats = &self.stats;
+        // The global budget: publish what this stream asks for, apply what it granted.
+        let (want, floor) = ctl.demand();
+        stats
+            .want_mfps
+            .store((want * 1000.0) as u64, Ordering::Relaxed);
+        stats
+            .floor_mfps
+            .store((floor * 1000.0) as u64, Ordering::Relaxed);
+        stats
+            .risk
+            .store(u64::from(ctl.is_high_risk()), Ordering::Relaxed);
+        let granted = stats.granted_mfps.load(Ordering::Relaxed);
+        if granted > 0 {
+            ctl.set_granted_rate(granted as f64 / 1000.0);
+        }
         stats.dense.store(after == Mode::Dense, Ordering::Relaxed);
         stats.interval_ms.store(interval, Ordering::Relaxed);
         stats.missed_gaps.store(missed, Ordering::Relaxed);
@@ -308,16 +323,17 @@ impl StreamWorker {
                 self.decoder.set_keyframes_only(after == Mode::Calm);
                 self.push(au.buffer, au.pts_ns, true);
             }
-            Decision::AnalyseFromKeyframe => {
-                // Decode the GOP from its keyframe, then analyse this unit: the trigger acts on
-                // the frame that caused it.
+            Decision::AnalyseFromKeyframe | Decision::DecodeFromKeyframe => {
+                // Decode the GOP from its keyframe, then this unit (analysed when due): dense
+                // decoding starts now, and a trigger acts on the frame that caused it.
                 self.decoder.set_keyframes_only(false);
                 for (b, pts) in retro {
                     if pts != au.pts_ns {
                         self.push(b, pts, false);
                     }
                 }
-                self.push(au.buffer, au.pts_ns, true);
+                let analyse = decision == Decision::AnalyseFromKeyframe;
+                self.push(au.buffer, au.pts_ns, analyse);
             }
         }
     }

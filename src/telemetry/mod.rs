@@ -32,6 +32,13 @@ pub struct StreamStats {
     pub interval_ms: AtomicU64,
     pub triggers: [AtomicU64; 7],
     pub missed_gaps: AtomicU64,
+    /// Adaptive sampling and the global budget, in milli-frames per second: the rate the
+    /// stream asks for, the least it must get, and what the budget granted (0: no budget).
+    pub want_mfps: AtomicU64,
+    pub floor_mfps: AtomicU64,
+    pub granted_mfps: AtomicU64,
+    /// 1 when the stream is high-risk (served first among dense streams).
+    pub risk: AtomicU64,
 }
 
 /// A plain copy of [`StreamStats`].
