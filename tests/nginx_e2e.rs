@@ -26,12 +26,29 @@ impl Daemon {
         callbacks_expected: bool,
         extra: &str,
     ) -> Daemon {
+        Self::start_with(
+            dir,
+            port,
+            nginx,
+            callbacks_expected,
+            "[sampler]\nmode = \"keyframes\"\ninterval_ms = 2000\n",
+            extra,
+        )
+    }
+
+    /// [`Daemon::start`] with another `[sampler]` section.
+    fn start_with(
+        dir: &Path,
+        port: u16,
+        nginx: &Nginx,
+        callbacks_expected: bool,
+        sampler: &str,
+        extra: &str,
+    ) -> Daemon {
         let repo = support::repo();
         let db = dir.join("alerts.db");
         let config = format!(
-            r#"[sampler]
-mode = "keyframes"
-interval_ms = 2000
+            r#"{sampler}
 [analysis]
 bank_poll_ms = 0
 [[banks]]
@@ -350,4 +367,46 @@ fn survives_a_server_restart_and_reports_a_stream_that_is_not_h264() {
     std::thread::sleep(Duration::from_secs(2));
     assert!(units(&daemon.stream("live/good").unwrap()) > u1);
     good2.stop();
+}
+
+#[test]
+fn adaptive_sampling_switches_decode_mode_on_a_live_stream_without_reconnecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let nginx = Nginx::new(dir.path(), Some(port));
+    // Test pattern only (no banked image): this test watches sampling, not halts.
+    let sampler = "[sampler]\nmode = \"adaptive\"\n[sampler.adaptive]\nbase_interval_ms = 2000\n\
+                   max_gap_ms = 2100\ndense_rate = 5\nhold_ms = 2000\nwarmup_ms = 0\n\
+                   risk_args = [\"new_account\"]\n";
+    let daemon = Daemon::start_with(dir.path(), port, &nginx, true, sampler, "");
+    // A pattern stream whose publish URL marks a new account: high risk, dense at once.
+    let mut risky = publish(&(nginx.url("risky") + "?new_account=1"), Content::Pattern);
+    let mut calm = publish(&nginx.url("calm"), Content::Pattern);
+    wait_until("both streams watched", Duration::from_secs(20), || {
+        ["live/risky", "live/calm"]
+            .iter()
+            .all(|id| daemon.stream(id).is_some_and(|s| units(&s) > 60))
+    });
+    // Let both run through several GOPs: the risky one dense then calm again (hold 2 s).
+    std::thread::sleep(Duration::from_secs(6));
+    let r = daemon.stream("live/risky").unwrap();
+    let c = daemon.stream("live/calm").unwrap();
+    println!("risky: {}\ncalm: {}", r["adaptive"], c["adaptive"]);
+    assert_eq!(r["adaptive"]["triggers"]["risk"], 1, "{r}");
+    assert_eq!(c["adaptive"]["triggers"]["risk"], 0, "{c}");
+    // Dense then calm: more frames analysed than the calm stream, no reconnect, and never a
+    // gap between analysed frames longer than max_gap (2.1 s, just over one 2 s GOP), across
+    // both switches.
+    assert!(
+        r["frames_analysed"].as_u64() > c["frames_analysed"].as_u64(),
+        "{r}\n{c}"
+    );
+    assert_eq!(r["adaptive"]["dense"], false, "should be calm again: {r}");
+    for s in [&r, &c] {
+        assert_eq!(s["reconnects"], 0, "{s}");
+        assert_eq!(s["adaptive"]["missed_gaps"], 0, "{s}");
+    }
+    assert!(risky.exited().is_none() && calm.exited().is_none());
+    risky.stop();
+    calm.stop();
 }

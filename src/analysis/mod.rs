@@ -98,6 +98,7 @@ fn analyse(
             pts_ns: frame.pts_ns,
             hash: out.hash,
             nearest,
+            usable: out.quality >= min_quality,
         });
     }
     if out.quality < min_quality {

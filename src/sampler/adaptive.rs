@@ -97,6 +97,10 @@ pub struct AdaptiveParams {
     /// Classifier scores in `[grey_zone_low, alert threshold)` are in the grey zone.
     /// Default: 0.3.
     pub grey_zone_low: f32,
+    /// Publish-URL arguments that mark a stream high-risk (dense from the start, served
+    /// first by the budget) when present with a value other than empty, `0` or `false`:
+    /// for example `["new_account"]` for `rtmp://host/live/key?new_account=1`. Default: none.
+    pub risk_args: Vec<String>,
 }
 
 impl Default for AdaptiveParams {
@@ -112,11 +116,21 @@ impl Default for AdaptiveParams {
             scene_change_distance: 80,
             near_miss_band: 16,
             grey_zone_low: 0.3,
+            risk_args: Vec::new(),
         }
     }
 }
 
 impl AdaptiveParams {
+    /// Whether stream metadata (publish-URL arguments) marks the stream high-risk.
+    pub fn is_high_risk(&self, metadata: &std::collections::BTreeMap<String, String>) -> bool {
+        self.risk_args.iter().any(|k| {
+            metadata
+                .get(k)
+                .is_some_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+        })
+    }
+
     /// Every problem with these values, each naming its key under `prefix`.
     pub fn problems(&self, prefix: &str) -> Vec<(String, String)> {
         let mut p = Vec::new();
@@ -161,6 +175,9 @@ pub struct Controller {
     last_hash: Option<PdqHash>,
     delta_mean: f64,
     delta_units: u64,
+    /// The last keyframe's time and the spacing between the last two (the GOP length).
+    last_keyframe_ns: Option<u64>,
+    gop_ns: u64,
     triggers: [u64; Trigger::ALL.len()],
     missed_gaps: u64,
     high_risk: bool,
@@ -187,6 +204,8 @@ impl Controller {
             last_hash: None,
             delta_mean: 0.0,
             delta_units: 0,
+            last_keyframe_ns: None,
+            gop_ns: 0,
             triggers: [0; Trigger::ALL.len()],
             missed_gaps: 0,
             high_risk: false,
@@ -322,9 +341,18 @@ impl Controller {
         let since = self.last_analysed_ns.map_or(u64::MAX, |l| {
             pts_ns.saturating_sub(l).saturating_add(SLACK_NS)
         });
+        if keyframe {
+            if let Some(k) = self.last_keyframe_ns {
+                self.gop_ns = pts_ns.saturating_sub(k);
+            }
+            self.last_keyframe_ns = Some(pts_ns);
+        }
         let decision = match self.mode {
             Mode::Calm => {
-                let due = since >= self.calm_interval_ns;
+                // Due after the calm interval, or earlier when waiting for the next keyframe
+                // (one GOP on) would break the max-gap guarantee.
+                let due = since >= self.calm_interval_ns
+                    || since.saturating_add(self.gop_ns) > self.p.max_gap_ms * MS + SLACK_NS;
                 if keyframe && due {
                     Decision::Analyse
                 } else {
@@ -359,15 +387,26 @@ impl Controller {
         decision
     }
 
-    /// What analysis found on the frame at `pts_ns`: its hash, and the closest bank distance
-    /// with that bank's threshold (if any bank was within threshold + near-miss band).
-    pub fn on_hash(&mut self, pts_ns: u64, hash: PdqHash, nearest: Option<(u32, u32)>) {
+    /// What analysis found on the frame at `pts_ns`: its hash, the closest bank distance
+    /// with that bank's threshold (if any bank was within threshold + near-miss band), and
+    /// whether the hash is usable (quality gate): scene changes are judged between usable
+    /// hashes only, since a flat frame's hash flips at random.
+    pub fn on_hash(
+        &mut self,
+        pts_ns: u64,
+        hash: PdqHash,
+        nearest: Option<(u32, u32)>,
+        usable: bool,
+    ) {
         if let Some((distance, threshold)) = nearest {
             if distance <= threshold {
                 self.trigger(Trigger::Match, pts_ns);
             } else if self.p.near_miss_band > 0 && distance <= threshold + self.p.near_miss_band {
                 self.trigger(Trigger::NearMiss, pts_ns);
             }
+        }
+        if !usable {
+            return;
         }
         if self.p.scene_change_distance > 0
             && let Some(prev) = self.last_hash
@@ -472,7 +511,7 @@ mod tests {
         run(&mut c, 0, 1, 60);
         // A near miss at 1 s (mid-GOP): dense, but delta frames are skipped until the keyframe
         // at 2 s, from which every frame is decoded.
-        c.on_hash(S, PdqHash::default(), Some((40, 31)));
+        c.on_hash(S, PdqHash::default(), Some((40, 31)), true);
         assert_eq!(c.mode(), Mode::Dense);
         let d = run(&mut c, S + FRAME, 2, 60);
         let first_decoded = d.iter().find(|(_, d)| *d != Decision::Skip).unwrap().0;
@@ -512,7 +551,7 @@ mod tests {
     fn a_trigger_right_after_an_analysed_frame_catches_up_without_analysing() {
         let mut c = Controller::new(calm_params(), 0);
         assert_eq!(c.on_unit(0, 20_000, true, false), Decision::Analyse);
-        c.on_hash(0, PdqHash::default(), Some((10, 31))); // a match on that frame
+        c.on_hash(0, PdqHash::default(), Some((10, 31)), true); // a match on that frame
         // The next unit is only 33 ms later: not due at 5 fps, but decoding catches up.
         assert_eq!(
             c.on_unit(FRAME, 2_000, false, true),
@@ -527,12 +566,15 @@ mod tests {
         let mut c = Controller::new(calm_params(), 0);
         let a = PdqHash([0; 4]);
         let b = PdqHash([u64::MAX, u64::MAX, 0, 0]); // 128 bits away
-        c.on_hash(0, a, None);
+        c.on_hash(0, a, None, true);
         assert_eq!(c.mode(), Mode::Calm);
-        c.on_hash(2 * S, b, None);
+        // A flat frame's hash says nothing about the scene.
+        c.on_hash(S, b, None, false);
+        assert_eq!(c.mode(), Mode::Calm);
+        c.on_hash(2 * S, b, None, true);
         assert_eq!(c.mode(), Mode::Dense);
         let mut m = Controller::new(calm_params(), 0);
-        m.on_hash(0, a, Some((10, 31)));
+        m.on_hash(0, a, Some((10, 31)), true);
         assert_eq!(m.trigger_counts()[2], (Trigger::Match, 1));
         let mut g = Controller::new(calm_params(), 0);
         g.on_score(0, 0.1, 0.8);
@@ -574,6 +616,28 @@ mod tests {
     }
 
     #[test]
+    fn calm_takes_an_early_keyframe_rather_than_break_max_gap() {
+        let p = AdaptiveParams {
+            max_gap_ms: 2100,
+            hold_ms: 1500,
+            ..calm_params()
+        };
+        let mut c = Controller::new(p, 0);
+        // Keyframes every 2 s; a trigger at 1 s leaves the stream dense until 2.5 s (the last
+        // dense frame analysed at ~2.4 s); the calm keyframe at 4 s is only 1.6 s later but
+        // the next (6 s) would be 3.6 s later: take 4 s.
+        let mut d = run(&mut c, 0, 1, 60);
+        c.on_score(S, 0.5, 0.8);
+        d.extend(run(&mut c, S, 11, 60));
+        let a = analysed(&d);
+        assert!(
+            a.windows(2).all(|w| w[1] - w[0] <= 2100 * 1_000_000),
+            "{a:?}"
+        );
+        assert_eq!(c.missed_gaps(), 0);
+    }
+
+    #[test]
     fn risk_goes_dense_once() {
         let mut c = Controller::new(calm_params(), 0);
         c.set_risk(true, 0);
@@ -583,6 +647,23 @@ mod tests {
             (Mode::Dense, (Trigger::Risk, 1))
         );
         assert!(c.is_high_risk());
+    }
+
+    #[test]
+    fn risk_from_metadata() {
+        let p = AdaptiveParams {
+            risk_args: vec!["new_account".into()],
+            ..AdaptiveParams::default()
+        };
+        let m = |v: &str| {
+            [("new_account".to_string(), v.to_string())]
+                .into_iter()
+                .collect()
+        };
+        assert!(p.is_high_risk(&m("1")));
+        assert!(!p.is_high_risk(&m("0")));
+        assert!(!p.is_high_risk(&m("false")));
+        assert!(!p.is_high_risk(&Default::default()));
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub struct Feedback {
     /// The closest bank distance within the bank's threshold plus the near-miss band, with
     /// that bank's threshold.
     pub nearest: Option<(u32, u32)>,
+    /// Whether the hash's quality passed `analysis.min_quality`: scene changes are only
+    /// judged between usable hashes (a flat or near-flat frame's hash flips at random).
+    pub usable: bool,
 }
 
 use crate::config::{SamplerConfig, SamplingMode};

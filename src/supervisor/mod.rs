@@ -260,6 +260,7 @@ fn start_session(ctx: &StreamContext, info: &StreamInfo) -> Result<session::Sess
         ctx.queue,
         frames,
         info.stats.clone(),
+        spec.sampler.adaptive.is_high_risk(&spec.metadata),
     )
 }
 

@@ -60,6 +60,7 @@ pub fn start(
     queue: usize,
     frames: Sender<Frame>,
     stats: Arc<StreamStats>,
+    high_risk: bool,
 ) -> Result<Session, String> {
     let setup = |e: String| e;
     let stream: Arc<str> = Arc::from(id);
@@ -116,6 +117,7 @@ pub fn start(
             params: sampler.adaptive.clone(),
             ctl: None,
             gop: Vec::new(),
+            high_risk,
         },
         _ => Sampling::Fixed(FixedSampler::new(&sampler)),
     };
@@ -185,6 +187,8 @@ enum Sampling {
         ctl: Option<Box<Controller>>,
         /// The current GOP's units while calm (keyframe first), for a retroactive decode.
         gop: Vec<(gst::Buffer, u64)>,
+        /// From the stream's metadata (`sampler.adaptive.risk_args`).
+        high_risk: bool,
     },
 }
 
@@ -215,7 +219,7 @@ impl StreamWorker {
             select! {
                 recv(feedback.as_ref().unwrap_or(&never_fb)) -> fb => {
                     if let (Ok(fb), Sampling::Adaptive { ctl: Some(ctl), .. }) = (fb, &mut self.sampling) {
-                        ctl.on_hash(fb.pts_ns, fb.hash, fb.nearest);
+                        ctl.on_hash(fb.pts_ns, fb.hash, fb.nearest, fb.usable);
                     }
                 },
                 recv(units.as_ref().unwrap_or(&never)) -> ev => match ev {
@@ -259,10 +263,20 @@ impl StreamWorker {
     }
 
     fn on_unit_adaptive(&mut self, au: ingest::AccessUnit) {
-        let Sampling::Adaptive { params, ctl, gop } = &mut self.sampling else {
+        let Sampling::Adaptive {
+            params,
+            ctl,
+            gop,
+            high_risk,
+        } = &mut self.sampling
+        else {
             return;
         };
-        let ctl = ctl.get_or_insert_with(|| Box::new(Controller::new(params.clone(), au.pts_ns)));
+        let ctl = ctl.get_or_insert_with(|| {
+            let mut c = Controller::new(params.clone(), au.pts_ns);
+            c.set_risk(*high_risk, au.pts_ns);
+            Box::new(c)
+        });
         let before = ctl.mode();
         // The buffer holds the GOP from its keyframe (cleared at every keyframe, kept while calm).
         let buffered = !au.keyframe && !gop.is_empty() && gop.len() < GOP_BUFFER_MAX;
