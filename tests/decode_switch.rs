@@ -90,3 +90,59 @@ fn keyframes_then_every_frame_then_keyframes_again() {
         "decoded frames differ from those pushed"
     );
 }
+
+#[test]
+fn every_frame_mode_outputs_each_frame_before_the_next_is_pushed() {
+    gstreamer::init().unwrap();
+    use gstreamer::prelude::*;
+    let desc = format!(
+        "videotestsrc num-buffers=120 pattern=ball ! video/x-raw,width=320,height=180,framerate=30/1 \
+         ! x264enc speed-preset=ultrafast key-int-max=30 option-string=scenecut=0 ! h264parse \
+         ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name={} sync=false",
+        ingest::template::AU_SINK_NAME
+    );
+    let pipeline = ingest::build("prompt", &desc).unwrap();
+    let stats = Arc::new(StreamStats::default());
+    let stopping = Arc::new(AtomicBool::new(false));
+    let (units_tx, units_rx) = bounded::<IngestEvent>(1024);
+    let live = ingest::attach(
+        "prompt",
+        &pipeline,
+        units_tx,
+        stats.clone(),
+        stopping.clone(),
+    )
+    .unwrap();
+    let (frames_tx, frames_rx) = unbounded();
+    let stream: Arc<str> = Arc::from("prompt");
+    let mut dec = Decoder::new(
+        &stream,
+        SamplingMode::All,
+        frames_tx,
+        live,
+        stats,
+        stopping,
+        None,
+    )
+    .unwrap();
+    dec.set_keyframes_only(false);
+    dec.pipeline.set_state(gstreamer::State::Playing).unwrap();
+    pipeline.set_state(gstreamer::State::Playing).unwrap();
+    // Adaptive sampling's feedback (and a replay that waits for it) needs each frame out of
+    // the decoder before the next unit goes in.
+    let (mut prompt, mut total) = (0, 0);
+    while let Ok(IngestEvent::Unit(au)) = units_rx.recv_timeout(Duration::from_secs(10)) {
+        let pts = au.pts_ns;
+        total += 1;
+        dec.push(au.buffer, pts, true).unwrap();
+        if frames_rx
+            .recv_timeout(Duration::from_secs(2))
+            .is_ok_and(|f| f.pts_ns == pts)
+        {
+            prompt += 1;
+        }
+    }
+    let _ = pipeline.set_state(gstreamer::State::Null);
+    let _ = dec.pipeline.set_state(gstreamer::State::Null);
+    assert_eq!((prompt, total), (120, 120));
+}
