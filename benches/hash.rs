@@ -13,13 +13,7 @@ fn pdq(c: &mut Criterion) {
         "/tests/data/pdq/images/camera_orig.png"
     );
     let img = image::open(path).unwrap().into_rgb8();
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let input = RgbImage {
-        data: img.as_raw(),
-        width: w,
-        height: h,
-        stride: 3 * w,
-    };
+    let input = RgbImage::packed(img.as_raw(), img.width() as usize, img.height() as usize);
     let mut hasher = PdqHasher::new();
     let mut g = c.benchmark_group("pdq_512x512");
     g.bench_function("hash", |b| {

@@ -22,13 +22,7 @@ fn main() {
         let img = image::open(&path)
             .unwrap_or_else(|e| panic!("{path}: {e}"))
             .into_rgb8();
-        let (w, h) = (img.width() as usize, img.height() as usize);
-        let input = RgbImage {
-            data: img.as_raw(),
-            width: w,
-            height: h,
-            stride: 3 * w,
-        };
+        let input = RgbImage::packed(img.as_raw(), img.width() as usize, img.height() as usize);
         let one = median_ms(|| {
             std::hint::black_box(hasher.hash_rgb(input));
         });
@@ -36,7 +30,9 @@ fn main() {
             std::hint::black_box(hasher.hash_rgb_dihedral(input));
         });
         println!(
-            "streamguard {w}x{h} median_ms={one:.3} dihedral8_median_ms={all8:.3} ratio={:.2} {path}",
+            "streamguard {}x{} median_ms={one:.3} dihedral8_median_ms={all8:.3} ratio={:.2} {path}",
+            input.width,
+            input.height,
             all8 / one
         );
     }

@@ -1,7 +1,7 @@
 //! The `streamguard` command line: thin; the work is in the library.
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,21 +132,19 @@ fn bank_match(config: Option<PathBuf>, images: &[PathBuf]) -> ExitCode {
     let mut failed = false;
     println!("image\tquality\tbank\tid\tlabel\tdistance\tvariant\taction");
     for file in images {
-        let img = match image::open(file) {
-            Ok(img) => img.into_rgb8(),
+        let img = match read_rgb(file) {
+            Ok(img) => img,
             Err(e) => {
-                eprintln!("error: {}: cannot read image: {e}", file.display());
+                eprintln!("error: {e:#}");
                 failed = true;
                 continue;
             }
         };
-        let (w, h) = (img.width() as usize, img.height() as usize);
-        let d = hasher.hash_rgb_dihedral(RgbImage {
-            data: img.as_raw(),
-            width: w,
-            height: h,
-            stride: 3 * w,
-        });
+        let d = hasher.hash_rgb_dihedral(RgbImage::packed(
+            img.as_raw(),
+            img.width() as usize,
+            img.height() as usize,
+        ));
         let mut any = false;
         for bank in &banks {
             if let Some(m) = bank.best_match(&d.hashes) {
@@ -194,17 +192,20 @@ fn hash(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn hash_one(hasher: &mut PdqHasher, file: &PathBuf) -> anyhow::Result<String> {
-    let img = image::open(file)
+/// Reads an image file (PNG, JPEG, BMP) as 8-bit RGB, naming the file on failure.
+fn read_rgb(file: &Path) -> anyhow::Result<image::RgbImage> {
+    Ok(image::open(file)
         .with_context(|| format!("{}: cannot read image", file.display()))?
-        .into_rgb8();
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let out = hasher.hash_rgb(RgbImage {
-        data: img.as_raw(),
-        width: w,
-        height: h,
-        stride: 3 * w,
-    });
+        .into_rgb8())
+}
+
+fn hash_one(hasher: &mut PdqHasher, file: &Path) -> anyhow::Result<String> {
+    let img = read_rgb(file)?;
+    let out = hasher.hash_rgb(RgbImage::packed(
+        img.as_raw(),
+        img.width() as usize,
+        img.height() as usize,
+    ));
     Ok(format!("{} {} {}", out.hash, out.quality, file.display()))
 }
 

@@ -19,32 +19,18 @@ struct Daemon {
 impl Daemon {
     /// Starts the daemon with discovery from `nginx`, the demo bank set to halt, keyframe
     /// sampling every 2 s, and `extra` TOML appended.
-    fn start(
-        dir: &Path,
-        port: u16,
-        nginx: &Nginx,
-        callbacks_expected: bool,
-        extra: &str,
-    ) -> Daemon {
+    fn start(dir: &Path, port: u16, nginx: &Nginx, extra: &str) -> Daemon {
         Self::start_with(
             dir,
             port,
             nginx,
-            callbacks_expected,
             "[sampler]\nmode = \"keyframes\"\ninterval_ms = 2000\n",
             extra,
         )
     }
 
     /// [`Daemon::start`] with another `[sampler]` section.
-    fn start_with(
-        dir: &Path,
-        port: u16,
-        nginx: &Nginx,
-        callbacks_expected: bool,
-        sampler: &str,
-        extra: &str,
-    ) -> Daemon {
+    fn start_with(dir: &Path, port: u16, nginx: &Nginx, sampler: &str, extra: &str) -> Daemon {
         let repo = support::repo();
         let db = dir.join("alerts.db");
         let config = format!(
@@ -78,7 +64,6 @@ backoff_max_ms = 1000
             h = nginx.http_port,
             r = nginx.rtmp_port,
         );
-        let _ = callbacks_expected;
         let path = dir.join("daemon.toml");
         std::fs::write(&path, config).unwrap();
         let cfg = Source::File(path).load_with_env(Vec::new()).unwrap();
@@ -130,7 +115,7 @@ fn halts_marked_stream_refuses_its_return_until_reinstated_and_spares_the_other(
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     let nginx = Nginx::new(dir.path(), Some(port));
-    let daemon = Daemon::start(dir.path(), port, &nginx, true, "");
+    let daemon = Daemon::start(dir.path(), port, &nginx, "");
 
     // `src=callback` in the publish URL comes back as metadata only through on_publish.
     // 9 s: off the 2 s sampling grid, so the first image keyframe is not the one analysed.
@@ -260,7 +245,7 @@ fn picks_up_live_streams_by_reconciliation_and_refuses_bad_callbacks() {
     let nginx = Nginx::new(dir.path(), None);
     let mut early = publish(&nginx.url("early"), Content::Pattern);
     std::thread::sleep(Duration::from_secs(2));
-    let daemon = Daemon::start(dir.path(), port, &nginx, false, "");
+    let daemon = Daemon::start(dir.path(), port, &nginx, "");
     wait_until(
         "reconciliation to pick up the live stream",
         Duration::from_secs(20),
@@ -309,7 +294,7 @@ fn survives_a_server_restart_and_reports_a_stream_that_is_not_h264() {
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     let mut nginx = Nginx::new(dir.path(), Some(port));
-    let daemon = Daemon::start(dir.path(), port, &nginx, true, "");
+    let daemon = Daemon::start(dir.path(), port, &nginx, "");
     let mut good = publish(&nginx.url("good"), Content::Pattern);
     let mut audio = publish(&nginx.url("audio"), Content::AudioOnly);
     wait_until(
@@ -378,7 +363,7 @@ fn adaptive_sampling_switches_decode_mode_on_a_live_stream_without_reconnecting(
     let sampler = "[sampler]\nmode = \"adaptive\"\n[sampler.adaptive]\nbase_interval_ms = 2000\n\
                    max_gap_ms = 2100\ndense_rate = 5\nhold_ms = 2000\nwarmup_ms = 0\n\
                    risk_args = [\"new_account\"]\n";
-    let daemon = Daemon::start_with(dir.path(), port, &nginx, true, sampler, "");
+    let daemon = Daemon::start_with(dir.path(), port, &nginx, sampler, "");
     // A pattern stream whose publish URL marks a new account: high risk, dense at once.
     let mut risky = publish(&(nginx.url("risky") + "?new_account=1"), Content::Pattern);
     let mut calm = publish(&nginx.url("calm"), Content::Pattern);

@@ -8,13 +8,11 @@ fn hash_file(hasher: &mut PdqHasher, path: &Path) -> (PdqHash, u32) {
     let img = image::open(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .into_rgb8();
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let out = hasher.hash_rgb(RgbImage {
-        data: img.as_raw(),
-        width: w,
-        height: h,
-        stride: 3 * w,
-    });
+    let out = hasher.hash_rgb(RgbImage::packed(
+        img.as_raw(),
+        img.width() as usize,
+        img.height() as usize,
+    ));
     (out.hash, out.quality)
 }
 
@@ -57,13 +55,11 @@ fn dihedral_variants_equal_reference_vectors() {
         let want: Vec<&str> = f[3].split('|').collect();
         assert_eq!(want.len(), 8, "{file}: vectors.csv needs 8 dihedral hashes");
         let img = image::open(root.join(file)).unwrap().into_rgb8();
-        let (w, h) = (img.width() as usize, img.height() as usize);
-        let got = hasher.hash_rgb_dihedral(RgbImage {
-            data: img.as_raw(),
-            width: w,
-            height: h,
-            stride: 3 * w,
-        });
+        let got = hasher.hash_rgb_dihedral(RgbImage::packed(
+            img.as_raw(),
+            img.width() as usize,
+            img.height() as usize,
+        ));
         assert_eq!(got.quality, want_quality, "{file}");
         for (k, (hash, want)) in got.hashes.iter().zip(&want).enumerate() {
             if hash.to_string() != *want {

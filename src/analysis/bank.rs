@@ -486,9 +486,7 @@ impl<'a> Parser<'a> {
             build_ms,
             version: BankVersion {
                 fingerprint: format!("{fingerprint:016x}"),
-                loaded_at: SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
+                loaded_at: crate::telemetry::unix_ms() / 1000,
             },
         })
     }

@@ -73,20 +73,19 @@ fn analyse(
         quality,
     };
     frame.stats.frames_analysed.fetch_add(1, Ordering::Relaxed);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
     frame
         .stats
         .last_analysis_ms
-        .store(now_ms, Ordering::Relaxed);
+        .store(crate::telemetry::unix_ms(), Ordering::Relaxed);
     let pts = gst::ClockTime::from_nseconds(frame.pts_ns);
+    // One view of the banks for the whole frame: the feedback and the matches agree.
+    let loaded = banks.snapshot();
+    let usable = out.quality >= min_quality;
     if let Some((tx, band)) = &frame.feedback {
         // The closest bank within threshold + band, for the stream's adaptive controller
         // (hashes below the quality gate still tell it about scene changes).
-        let nearest = if out.quality >= min_quality {
-            banks
-                .snapshot()
+        let nearest = if usable {
+            loaded
                 .iter()
                 .filter(|b| b.action != BankAction::Allow)
                 .filter_map(|b| b.nearest_within(&out.hash, *band).map(|d| (d, b.threshold)))
@@ -98,10 +97,10 @@ fn analyse(
             pts_ns: frame.pts_ns,
             hash: out.hash,
             nearest,
-            usable: out.quality >= min_quality,
+            usable,
         });
     }
-    if out.quality < min_quality {
+    if !usable {
         frame
             .stats
             .frames_low_quality
@@ -110,8 +109,7 @@ fn analyse(
         return;
     }
     tracing::debug!(stream = %frame.stream, %pts, hash = %out.hash, quality = out.quality, "frame hashed");
-    let matches: Vec<_> = banks
-        .snapshot()
+    let matches: Vec<_> = loaded
         .iter()
         .filter_map(|bank| bank.best_match(&variants))
         .collect();

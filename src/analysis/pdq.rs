@@ -180,6 +180,18 @@ pub struct RgbImage<'a> {
     pub stride: usize,
 }
 
+impl<'a> RgbImage<'a> {
+    /// Tightly packed pixels: `stride` is `3 * width`.
+    pub fn packed(data: &'a [u8], width: usize, height: usize) -> Self {
+        RgbImage {
+            data,
+            width,
+            height,
+            stride: 3 * width,
+        }
+    }
+}
+
 /// Rows filtered side by side by [`box_rows`]: each lane is one row's running sum, so the
 /// sequential dependency of one row's sum is spread over independent SIMD lanes.
 const LANES: usize = 8;
@@ -935,12 +947,7 @@ mod tests {
     fn dihedral_original_is_the_plain_hash() {
         let (w, h) = (120, 90);
         let data: Vec<u8> = (0..w * h * 3).map(|i| ((i * 31) % 253) as u8).collect();
-        let img = RgbImage {
-            data: &data,
-            width: w,
-            height: h,
-            stride: 3 * w,
-        };
+        let img = RgbImage::packed(&data, w, h);
         let mut hasher = PdqHasher::new();
         let plain = hasher.hash_rgb(img);
         let all = hasher.hash_rgb_dihedral(img);

@@ -8,6 +8,7 @@ use crate::discovery::{self, CallbackError, Publish};
 use crate::moderation::actuator::{Actuator, HaltOutcome, StreamKey};
 use crate::moderation::store::{AlertStore, StoreError};
 use crate::supervisor::{Origin, StreamManager, StreamSpec};
+use crate::telemetry::unix_ms;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -51,12 +52,6 @@ pub struct Control {
     /// When each stream's last publish/publish-done callback arrived (ms since the epoch), so
     /// that reconciliation does not act on a stream list older than the callback.
     callbacks: Mutex<BTreeMap<String, u64>>,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Control {
@@ -137,7 +132,7 @@ impl Control {
         self.callbacks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_string(), now_ms());
+            .insert(id.to_string(), unix_ms());
     }
 
     /// `on_publish_done`: stops watching the stream.
@@ -339,7 +334,7 @@ impl Control {
             .spawn(move || {
                 let mut failing = false;
                 loop {
-                    let listed_at = now_ms();
+                    let listed_at = unix_ms();
                     match discovery::fetch_stat(&url, Duration::from_secs(2)) {
                         Ok(live) => {
                             if failing {

@@ -83,30 +83,29 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .expect("control-plane task panicked")
 }
 
-async fn on_publish(
-    State(s): State<HttpState>,
-    Form(params): Form<BTreeMap<String, String>>,
+type CallbackParams = BTreeMap<String, String>;
+
+/// Runs an ingest callback on the control plane: 200 `ok`, or the refusal's 4xx.
+async fn callback(
+    s: HttpState,
+    params: CallbackParams,
+    handle: fn(&Control, &CallbackParams) -> Result<(), ControlError>,
 ) -> Response {
     let Some(c) = s.control else {
         return no_control();
     };
-    match blocking(move || c.on_publish(&params)).await {
+    match blocking(move || handle(&c, &params)).await {
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),
         Err(e) => error_response(&e),
     }
 }
 
-async fn on_publish_done(
-    State(s): State<HttpState>,
-    Form(params): Form<BTreeMap<String, String>>,
-) -> Response {
-    let Some(c) = s.control else {
-        return no_control();
-    };
-    match blocking(move || c.on_publish_done(&params)).await {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => error_response(&e),
-    }
+async fn on_publish(State(s): State<HttpState>, Form(p): Form<CallbackParams>) -> Response {
+    callback(s, p, Control::on_publish).await
+}
+
+async fn on_publish_done(State(s): State<HttpState>, Form(p): Form<CallbackParams>) -> Response {
+    callback(s, p, Control::on_publish_done).await
 }
 
 async fn streams(State(s): State<HttpState>) -> Response {

@@ -9,7 +9,7 @@ pub mod session;
 use crate::config::{SamplerConfig, SupervisorConfig};
 use crate::decode::Frame;
 use crate::ingest::{self, template::Templates};
-use crate::telemetry::StreamStats;
+use crate::telemetry::{StreamStats, unix_ms};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use serde::Serialize;
 use session::Exit;
@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Where a stream came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -123,12 +123,6 @@ pub struct StreamManager {
     streams: Mutex<BTreeMap<String, Managed>>,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 impl StreamManager {
     pub fn new(ctx: StreamContext) -> Arc<StreamManager> {
         Arc::new(StreamManager {
@@ -158,7 +152,7 @@ impl StreamManager {
                 reason: None,
                 restarts: 0,
                 stalls: 0,
-                started_at_ms: now_ms(),
+                started_at_ms: unix_ms(),
             }),
             halted: AtomicBool::new(false),
         });
