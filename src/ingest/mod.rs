@@ -101,7 +101,10 @@ pub fn attach(
                 let pts_ns = running_time_ns(&sample, &buffer);
                 let au = AccessUnit {
                     pts_ns,
-                    keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+                    keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT)
+                        && buffer
+                            .map_readable()
+                            .map_or(true, |m| nal_sync_point(m.as_slice()) != Some(false)),
                     size: buffer.size(),
                     buffer,
                 };
@@ -125,6 +128,28 @@ pub fn attach(
             .build(),
     );
     Ok(live)
+}
+
+/// Whether an H.264 access unit (byte-stream) is a decoder sync point: `Some(true)` when its
+/// first slice is an IDR slice (NAL type 5), `Some(false)` when it is another slice (an
+/// I-frame an encoder put in for a scene cut, say: later frames may still refer to frames
+/// before it, so decoding cannot start there after skipped units; measured with x264's
+/// scene-cut I-frames: avdec_h264 outputs nothing until the next IDR or for several
+/// frames), `None` when no slice is found. The parser flags both kinds as keyframes.
+pub fn nal_sync_point(au: &[u8]) -> Option<bool> {
+    let mut i = 0;
+    while i + 3 < au.len() {
+        if au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1 {
+            match au[i + 3] & 0x1f {
+                5 => return Some(true),
+                1..=4 => return Some(false),
+                _ => i += 3,
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
 }
 
 /// The buffer's running time: zero-based and continuous across segment changes (a source
@@ -158,5 +183,24 @@ pub(crate) fn send_waiting<T>(
             }
             Err(_) => return Err(gst::FlowError::Flushing),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nal_sync_point;
+
+    #[test]
+    fn sync_points_are_idr_slices() {
+        // AUD, SPS, PPS, then an IDR slice (4-byte and 3-byte start codes).
+        let idr = [
+            0, 0, 0, 1, 9, 0xf0, 0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 1, 0x65, 0x88,
+        ];
+        assert_eq!(nal_sync_point(&idr), Some(true));
+        // AUD, SEI, then a non-IDR slice (an I-frame put in at a scene cut, or a P-frame).
+        let non_idr = [0, 0, 0, 1, 9, 0x10, 0, 0, 1, 6, 5, 0, 0, 1, 0x41, 0x9a];
+        assert_eq!(nal_sync_point(&non_idr), Some(false));
+        assert_eq!(nal_sync_point(&[0, 0, 1, 9, 0x10]), None);
+        assert_eq!(nal_sync_point(&[]), None);
     }
 }

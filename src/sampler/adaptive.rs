@@ -78,17 +78,30 @@ pub struct AdaptiveParams {
     pub max_gap_ms: u64,
     /// Dense: analysed frames per second. Default: 5.
     pub dense_rate: f64,
-    /// Dense lasts this long after the last trigger. Default: 10000.
+    /// Dense lasts this long after the last match, near miss, grey-zone score or risk
+    /// signal. Default: 6000.
     pub hold_ms: u64,
+    /// Dense lasts this long after a spike or scene change: signs that the picture changed,
+    /// not that anything suspicious is in it. The changed frame itself is analysed at once
+    /// (from the buffered GOP), so a short hold is enough to look again. Default: 1500.
+    pub activity_hold_ms: u64,
     /// A new stream starts dense for this long (0: calm from the start). Default: 5000.
     pub warmup_ms: u64,
-    /// A delta access unit larger than this many times the running mean of delta units is a
-    /// spike (0: off). Default: 4.
+    /// A delta access unit larger than this many times the running mean of delta units,
+    /// and by more than `spike_sigma` standard deviations, is a spike (0: off). Constant
+    /// bitrate encoders keep a cut's first frame small (measured: 1.8 times the mean for an
+    /// image cut into a test pattern at 2 Mbit/s), hence the low ratio. Default: 1.5.
     pub spike_ratio: f64,
+    /// How many running standard deviations above the running mean a spike must be. Busy
+    /// content (pans, zooms) varies a lot and needs a larger jump. Default: 4.
+    pub spike_sigma: f64,
     /// Delta units seen before spikes count (the mean needs some history). Default: 30.
     pub spike_min_units: u64,
+    /// A keyframe that comes well before the stream's keyframe cadence (under 3/4 of the
+    /// last regular GOP: the encoder cut the scene) counts as a spike too. Default: true.
+    pub scene_cut_keyframes: bool,
     /// Hamming distance between consecutive analysed frames' hashes that counts as a scene
-    /// change (0: off). Default: 80.
+    /// change, judged while calm (0: off). Default: 80.
     pub scene_change_distance: u32,
     /// Distances within this many bits above a bank's threshold are near misses (0: off).
     /// Near-miss search runs on the frame's plain hash only, at the larger radius: cheap for
@@ -109,10 +122,13 @@ impl Default for AdaptiveParams {
             base_interval_ms: 2000,
             max_gap_ms: 6000,
             dense_rate: 5.0,
-            hold_ms: 10_000,
+            hold_ms: 6000,
+            activity_hold_ms: 1500,
             warmup_ms: 5000,
-            spike_ratio: 4.0,
+            spike_ratio: 1.5,
+            spike_sigma: 4.0,
             spike_min_units: 30,
+            scene_cut_keyframes: true,
             scene_change_distance: 80,
             near_miss_band: 16,
             grey_zone_low: 0.3,
@@ -150,6 +166,9 @@ impl AdaptiveParams {
         if self.spike_ratio < 0.0 || (self.spike_ratio > 0.0 && self.spike_ratio <= 1.0) {
             bad("spike_ratio", "must be 0 (off) or greater than 1");
         }
+        if !(self.spike_sigma >= 0.0 && self.spike_sigma.is_finite()) {
+            bad("spike_sigma", "must be a number >= 0");
+        }
         if !(0.0..=1.0).contains(&self.grey_zone_low) {
             bad("grey_zone_low", "must be between 0 and 1");
         }
@@ -174,10 +193,13 @@ pub struct Controller {
     gap_counted_from: Option<u64>,
     last_hash: Option<PdqHash>,
     delta_mean: f64,
+    delta_var: f64,
     delta_units: u64,
     /// The last keyframe's time and the spacing between the last two (the GOP length).
     last_keyframe_ns: Option<u64>,
     gop_ns: u64,
+    /// Early keyframes in a row: after three, the shorter spacing is the new cadence.
+    early_keyframes: u32,
     triggers: [u64; Trigger::ALL.len()],
     missed_gaps: u64,
     high_risk: bool,
@@ -203,9 +225,11 @@ impl Controller {
             gap_counted_from: None,
             last_hash: None,
             delta_mean: 0.0,
+            delta_var: 0.0,
             delta_units: 0,
             last_keyframe_ns: None,
             gop_ns: 0,
+            early_keyframes: 0,
             triggers: [0; Trigger::ALL.len()],
             missed_gaps: 0,
             high_risk: false,
@@ -276,7 +300,11 @@ impl Controller {
     }
 
     fn trigger(&mut self, t: Trigger, now_ns: u64) {
-        self.trigger_for(t, now_ns, self.p.hold_ms * MS);
+        let hold = match t {
+            Trigger::Spike | Trigger::SceneChange => self.p.activity_hold_ms,
+            _ => self.p.hold_ms,
+        };
+        self.trigger_for(t, now_ns, hold * MS);
     }
 
     fn trigger_for(&mut self, t: Trigger, now_ns: u64, hold_ns: u64) {
@@ -306,13 +334,16 @@ impl Controller {
             if self.p.spike_ratio > 0.0
                 && self.delta_units >= self.p.spike_min_units
                 && s > self.p.spike_ratio * self.delta_mean
+                && s > self.delta_mean + self.p.spike_sigma * self.delta_var.sqrt()
             {
                 spike = true;
             }
             self.delta_units += 1;
-            // A running mean that adapts over about 100 units.
+            // A running mean and variance that adapt over about 100 units.
             let k = 1.0 / (self.delta_units.min(100) as f64);
-            self.delta_mean += k * (s - self.delta_mean);
+            let d = s - self.delta_mean;
+            self.delta_mean += k * d;
+            self.delta_var = (1.0 - k) * (self.delta_var + k * d * d);
         }
         if self.mode == Mode::Dense && pts_ns >= self.dense_until_ns {
             self.mode = Mode::Calm;
@@ -343,7 +374,18 @@ impl Controller {
         });
         if keyframe {
             if let Some(k) = self.last_keyframe_ns {
-                self.gop_ns = pts_ns.saturating_sub(k);
+                let spacing = pts_ns.saturating_sub(k);
+                if self.gop_ns > 0 && spacing < self.gop_ns / 4 * 3 && self.early_keyframes < 2 {
+                    // A scene cut the encoder marked with an unscheduled keyframe; the
+                    // cadence stays (unless it really changed: three early ones in a row).
+                    self.early_keyframes += 1;
+                    if self.p.scene_cut_keyframes {
+                        self.trigger(Trigger::Spike, pts_ns);
+                    }
+                } else {
+                    self.early_keyframes = 0;
+                    self.gop_ns = spacing;
+                }
             }
             self.last_keyframe_ns = Some(pts_ns);
         }
@@ -408,7 +450,11 @@ impl Controller {
         if !usable {
             return;
         }
+        // Judged only while calm: dense frames are a fifth of a second apart, where a pan
+        // over fine texture moves the hash as much as a cut, and each such "change" would
+        // keep the stream dense for ever.
         if self.p.scene_change_distance > 0
+            && self.mode == Mode::Calm
             && let Some(prev) = self.last_hash
             && prev.distance(&hash) >= self.p.scene_change_distance
         {
@@ -544,7 +590,52 @@ mod tests {
         // A unit merely larger than usual, below the ratio, is not a spike.
         let mut calm = Controller::new(calm_params(), 0);
         run(&mut calm, 0, 3, 60);
-        assert_eq!(calm.on_unit(t, 7_000, false, true), Decision::Skip);
+        assert_eq!(calm.on_unit(t, 2_900, false, true), Decision::Skip);
+        // Nor is one above the ratio when sizes vary that much anyway (busy content):
+        // deltas alternating 1,000 and 3,000 bytes have a standard deviation of 1,000.
+        let mut busy = Controller::new(calm_params(), 0);
+        for i in 0..90u64 {
+            let size = if i % 2 == 0 { 1_000 } else { 3_000 };
+            busy.on_unit(i * FRAME, size, i % 60 == 0, true);
+        }
+        assert_eq!(busy.on_unit(t, 5_000, false, true), Decision::Skip);
+        assert_eq!(
+            busy.on_unit(t + FRAME, 9_000, false, true),
+            Decision::AnalyseFromKeyframe
+        );
+    }
+
+    #[test]
+    fn an_unscheduled_keyframe_is_a_scene_cut_analysed_at_once() {
+        let mut c = Controller::new(calm_params(), 0);
+        run(&mut c, 0, 3, 60); // keyframes at 0 and 2 s (analysed)
+        // The encoder cuts the scene at 2.5 s, 1.5 s before the next keyframe is due: a
+        // spike, analysed now.
+        let t = 2 * S + 15 * FRAME;
+        assert_eq!(c.on_unit(t, 20_000, true, false), Decision::Analyse);
+        assert_eq!(c.mode(), Mode::Dense);
+        assert_eq!(c.trigger_counts()[3], (Trigger::Spike, 1));
+        // The next keyframe a whole GOP later is regular again.
+        let mut d = c.clone();
+        d.on_unit(t + 2 * S, 20_000, true, false);
+        assert_eq!(d.trigger_counts()[3], (Trigger::Spike, 1));
+        // A cadence that really shortens stops counting after three early keyframes.
+        let mut e = Controller::new(calm_params(), 0);
+        run(&mut e, 0, 3, 60);
+        for i in 1..=5 {
+            e.on_unit(2 * S + i * 20 * FRAME, 20_000, true, false);
+        }
+        assert_eq!(e.trigger_counts()[3], (Trigger::Spike, 2));
+        // Off when asked.
+        let mut off = Controller::new(
+            AdaptiveParams {
+                scene_cut_keyframes: false,
+                ..calm_params()
+            },
+            0,
+        );
+        run(&mut off, 0, 3, 60);
+        assert_eq!(off.on_unit(t, 20_000, true, false), Decision::Skip);
     }
 
     #[test]
@@ -573,6 +664,13 @@ mod tests {
         assert_eq!(c.mode(), Mode::Calm);
         c.on_hash(2 * S, b, None, true);
         assert_eq!(c.mode(), Mode::Dense);
+        // While dense, consecutive frames are too close for "change" to mean anything: no
+        // new trigger, and the stream decays back to calm after the activity hold.
+        c.on_hash(2 * S + S / 5, a, None, true);
+        c.on_hash(2 * S + 2 * S / 5, b, None, true);
+        assert_eq!(c.trigger_counts()[4], (Trigger::SceneChange, 1));
+        run(&mut c, 2 * S + S / 2, 2, 60);
+        assert_eq!(c.mode(), Mode::Calm);
         let mut m = Controller::new(calm_params(), 0);
         m.on_hash(0, a, Some((10, 31)), true);
         assert_eq!(m.trigger_counts()[2], (Trigger::Match, 1));
@@ -590,11 +688,20 @@ mod tests {
     fn dense_decays_hold_after_the_last_trigger() {
         let mut c = Controller::new(calm_params(), 0);
         c.on_score(0, 0.5, 0.8);
-        c.on_score(5 * S, 0.5, 0.8); // extends to 15 s
-        run(&mut c, 0, 14, 60);
+        c.on_score(5 * S, 0.5, 0.8); // extends to 5 s + hold_ms (6 s)
+        run(&mut c, 0, 10, 60);
         assert_eq!(c.mode(), Mode::Dense);
-        run(&mut c, 14 * S, 2, 60);
+        run(&mut c, 10 * S, 2, 60);
         assert_eq!(c.mode(), Mode::Calm);
+        // A spike holds only activity_hold_ms (1.5 s).
+        let mut a = Controller::new(calm_params(), 0);
+        run(&mut a, 0, 3, 60);
+        a.on_unit(3 * S, 50_000, false, true);
+        assert_eq!(a.mode(), Mode::Dense);
+        run(&mut a, 3 * S + FRAME, 1, 60);
+        assert_eq!(a.mode(), Mode::Dense);
+        run(&mut a, 4 * S + FRAME, 1, 60);
+        assert_eq!(a.mode(), Mode::Calm);
     }
 
     #[test]
