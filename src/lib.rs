@@ -8,6 +8,7 @@
 //! - [`analysis`]: PDQ hashing (bit-exact with Meta's reference), hash banks, worker pool;
 //! - [`policy`]: findings to alerts;
 //! - [`moderation`]: the SQLite alert store;
+//! - [`replay`]: recorded files through the same code, scored against labels;
 //! - [`app`]: wiring; [`telemetry`]: logs and counters.
 pub mod analysis;
 pub mod app;
@@ -19,6 +20,7 @@ pub mod http;
 pub mod ingest;
 pub mod moderation;
 pub mod policy;
+pub mod replay;
 pub mod sampler;
 pub mod supervisor;
 pub mod telemetry;

@@ -44,6 +44,29 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Replays recorded H.264 files through the daemon's own ingest, sampling, analysis and
+    /// policy code, as fast as the machine allows (stream time drives every clock; nothing is
+    /// stored or halted), and scores the alerts against labelled intervals: per file and
+    /// overall, items detected or missed, time to detect, frames decoded and analysed,
+    /// CPU-seconds. Each `--compare` policy replays every file again, side by side.
+    Replay {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// JSON file: file name -> list of [start_s, end_s] in which prohibited content (a
+        /// synthetic stand-in) is visible; names relative to this file's folder.
+        #[arg(long)]
+        labels: PathBuf,
+        /// Print the results as JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// Another sampling policy to replay with: `adaptive` (the config's
+        /// [sampler.adaptive]), `all:MS` (decode every frame, analyse one per MS ms, as
+        /// fixed-interval tools do) or `keyframes:MS`. Repeatable.
+        #[arg(long = "compare", value_name = "POLICY")]
+        compare: Vec<String>,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Hash banks: sizes and costs, and matching images against them.
     Bank {
         #[command(subcommand)]
@@ -76,6 +99,13 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(file),
         Command::Run { config } => run(config),
         Command::Alerts { config } => alerts(config),
+        Command::Replay {
+            config,
+            labels,
+            json,
+            compare,
+            files,
+        } => replay(config, &labels, json, &compare, &files),
         Command::Bank {
             command: BankCommand::Stats { config },
         } => bank_stats(config),
@@ -279,6 +309,126 @@ fn run(config: Option<PathBuf>) -> ExitCode {
     app.shutdown();
     tracing::info!("stopped cleanly");
     ExitCode::SUCCESS
+}
+
+fn replay(
+    config: Option<PathBuf>,
+    labels: &Path,
+    json: bool,
+    compare: &[String],
+    files: &[PathBuf],
+) -> ExitCode {
+    use std::io::{IsTerminal, Write};
+    use streamguard::replay::{Policy, Replayer, labels::Labels, report, score};
+    let source = config.map_or(Source::Embedded, Source::File);
+    let cfg = match load(&source) {
+        Ok(cfg) => cfg,
+        Err(code) => return code,
+    };
+    telemetry::init_logging("warn");
+    // Every input is checked before the first replay starts.
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    };
+    let labels = match Labels::load(labels) {
+        Ok(l) => l,
+        Err(e) => return fail(&e),
+    };
+    let mut intervals = Vec::new();
+    for f in files {
+        match labels.intervals(f) {
+            Ok(i) => intervals.push(i.to_vec()),
+            Err(e) => return fail(&e),
+        }
+    }
+    let mut policies = vec![Policy::from_config(&cfg)];
+    for spec in compare {
+        match Policy::parse(spec, &cfg.sampler) {
+            Ok(p) => policies.push(p),
+            Err(e) => return fail(&e),
+        }
+    }
+    for p in &policies[1..] {
+        if p.sampler.mode == streamguard::config::SamplingMode::Adaptive {
+            let problems = p.sampler.adaptive.problems("sampler.adaptive");
+            if let Some((k, m)) = problems.first() {
+                return fail(&format!("--compare {}: {k}: {m}", p.name));
+            }
+        }
+    }
+    let replayer = match Replayer::new(&cfg) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    let tty = std::io::stderr().is_terminal();
+    let total = files.len() * policies.len();
+    let mut outcomes = Vec::new();
+    for (f, iv) in files.iter().zip(&intervals) {
+        for p in &policies {
+            let n = outcomes.len() + 1;
+            let name = f.display().to_string();
+            let mut bar = |pr: streamguard::replay::Progress| {
+                if tty {
+                    let pos = match pr.duration_s {
+                        Some(d) if d > 0.0 => format!(
+                            "{:5.1}/{d:.1} s {:3.0}%",
+                            pr.position_s,
+                            100.0 * pr.position_s / d
+                        ),
+                        _ => format!("{:5.1} s", pr.position_s),
+                    };
+                    eprint!("\r\x1b[2K[{n}/{total}] {name} {} {pos}", p.name);
+                    let _ = std::io::stderr().flush();
+                }
+            };
+            let result = match replayer.run_file(f, p, &mut bar) {
+                Ok(run) => {
+                    let (items, false_matches) = score(iv, &run.detections);
+                    report::RunResult::Done {
+                        run,
+                        items,
+                        false_matches,
+                    }
+                }
+                Err(e) => {
+                    if tty {
+                        eprint!("\r\x1b[2K");
+                    }
+                    eprintln!("error: {e}");
+                    report::RunResult::Failed {
+                        error: e.to_string(),
+                    }
+                }
+            };
+            outcomes.push(report::Outcome {
+                file: name,
+                policy: p.name.clone(),
+                result,
+            });
+        }
+    }
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    let summaries: Vec<_> = policies
+        .iter()
+        .map(|p| report::summarise(p, &outcomes))
+        .collect();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report::json(&outcomes, &summaries))
+                .expect("report serialises")
+        );
+    } else {
+        print!("{}", report::text(&outcomes, &summaries));
+    }
+    if summaries.iter().any(|s| s.failed_files > 0) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn alerts(config: Option<PathBuf>) -> ExitCode {

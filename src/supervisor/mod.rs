@@ -251,10 +251,13 @@ fn start_session(ctx: &StreamContext, info: &StreamInfo) -> Result<session::Sess
         &spec.id,
         pipeline,
         spec.sampler.clone(),
-        ctx.queue,
         frames,
         info.stats.clone(),
-        spec.sampler.adaptive.is_high_risk(&spec.metadata),
+        session::SessionOptions {
+            queue: ctx.queue,
+            high_risk: spec.sampler.adaptive.is_high_risk(&spec.metadata),
+            lockstep: false,
+        },
     )
 }
 

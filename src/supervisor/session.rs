@@ -13,6 +13,7 @@ use gstreamer::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Control messages to a stream's sampler thread.
 enum Control {
@@ -52,16 +53,36 @@ impl Session {
     }
 }
 
+/// How a session runs, besides its sampler settings.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionOptions {
+    /// Access units buffered between the parser and the sampler thread.
+    pub queue: usize,
+    /// The stream is high-risk (adaptive sampling: dense from the start, served first).
+    pub high_risk: bool,
+    /// Replay: after pushing a frame for analysis, wait for its analysis result before
+    /// reading on, so an adaptive controller sees results at the stream time it would see
+    /// them live (as fast as the machine allows, analysis never lags behind the stream).
+    pub lockstep: bool,
+}
+
+/// Longest a lockstep session waits for one frame's analysis result.
+const LOCKSTEP_WAIT: Duration = Duration::from_secs(2);
+
 /// Starts the session of stream `id` on an ingest pipeline already built.
 pub fn start(
     id: &str,
     pipeline: gst::Pipeline,
     sampler: SamplerConfig,
-    queue: usize,
     frames: Sender<Frame>,
     stats: Arc<StreamStats>,
-    high_risk: bool,
+    opts: SessionOptions,
 ) -> Result<Session, String> {
+    let SessionOptions {
+        queue,
+        high_risk,
+        lockstep,
+    } = opts;
     let setup = |e: String| e;
     let stream: Arc<str> = Arc::from(id);
     let stopping = Arc::new(AtomicBool::new(false));
@@ -126,6 +147,7 @@ pub fn start(
         id: stream,
         sampling,
         feedback: feedback_rx,
+        lockstep,
         decoder,
         pipeline,
         stats,
@@ -201,6 +223,8 @@ struct StreamWorker {
     sampling: Sampling,
     /// Analysis results for the adaptive controller.
     feedback: Option<Receiver<Feedback>>,
+    /// Wait for each analysed frame's result (replay).
+    lockstep: bool,
     decoder: Decoder,
     pipeline: gst::Pipeline,
     stats: Arc<StreamStats>,
@@ -214,12 +238,12 @@ impl StreamWorker {
         let never = crossbeam_channel::never();
         let never_fb = crossbeam_channel::never();
         let mut units = Some(units);
-        let feedback = self.feedback.take();
+        let feedback = self.feedback.clone();
         let exit = loop {
             select! {
                 recv(feedback.as_ref().unwrap_or(&never_fb)) -> fb => {
-                    if let (Ok(fb), Sampling::Adaptive { ctl: Some(ctl), .. }) = (fb, &mut self.sampling) {
-                        ctl.on_hash(fb.pts_ns, fb.hash, fb.nearest, fb.usable);
+                    if let Ok(fb) = fb {
+                        self.on_feedback(fb);
                     }
                 },
                 recv(units.as_ref().unwrap_or(&never)) -> ev => match ev {
@@ -248,7 +272,45 @@ impl StreamWorker {
         exit
     }
 
+    fn on_feedback(&mut self, fb: Feedback) {
+        if let Sampling::Adaptive { ctl: Some(ctl), .. } = &mut self.sampling {
+            let before = ctl.mode();
+            ctl.on_hash(fb.pts_ns, fb.hash, fb.nearest, fb.usable);
+            if before != ctl.mode() {
+                tracing::info!(stream = %self.id, mode = ?ctl.mode(), pts_ms = fb.pts_ns / 1_000_000,
+                    nearest = ?fb.nearest, "sampling mode changed by an analysis result");
+            }
+        }
+    }
+
+    /// Lockstep (replay): waits for the analysis result of the frame at `pts_ns`, applying
+    /// every result that arrives meanwhile.
+    fn await_feedback(&mut self, pts_ns: u64) {
+        let Some(rx) = self.feedback.clone() else {
+            return;
+        };
+        let deadline = Instant::now() + LOCKSTEP_WAIT;
+        loop {
+            match rx.recv_deadline(deadline) {
+                Ok(fb) => {
+                    self.on_feedback(fb);
+                    if fb.pts_ns == pts_ns {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    self.stats.feedback_timeouts.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(stream = %self.id, pts_ns, "no analysis result for a frame within 2 s; reading on");
+                    return;
+                }
+            }
+        }
+    }
+
     fn on_unit(&mut self, au: ingest::AccessUnit) {
+        self.stats
+            .position_ms
+            .store(au.pts_ns / 1_000_000, Ordering::Relaxed);
         match &mut self.sampling {
             Sampling::Fixed(sampler) => {
                 let decision = sampler.decide(au.pts_ns, au.keyframe);
@@ -359,6 +421,8 @@ impl StreamWorker {
         }
         if let Err(e) = self.decoder.push(buffer, pts_ns, analyse) {
             tracing::debug!(stream = %self.id, error = ?e, "decoder refused unit");
+        } else if analyse && self.lockstep {
+            self.await_feedback(pts_ns);
         }
     }
 }

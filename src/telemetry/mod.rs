@@ -39,6 +39,10 @@ pub struct StreamStats {
     pub granted_mfps: AtomicU64,
     /// 1 when the stream is high-risk (served first among dense streams).
     pub risk: AtomicU64,
+    /// Stream time of the last access unit seen, in milliseconds.
+    pub position_ms: AtomicU64,
+    /// Replay (lockstep): analysed frames whose result did not come back in time.
+    pub feedback_timeouts: AtomicU64,
 }
 
 /// A plain copy of [`StreamStats`].

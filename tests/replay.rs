@@ -1,0 +1,220 @@
+//! `streamguard replay` on real recorded files (made here with GStreamer's x264enc): the same
+//! sampling, decoding, analysis and policy code as the daemon, scored against labels.
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn streamguard(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_streamguard"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+/// An MP4 at 25 fps, 640x360: `before` frames of test pattern, `show` frames of the demo
+/// image (the stand-in bank's item), cut in, then `after` frames of another pattern.
+/// Keyframes every 2 s, no B-frames.
+fn record(path: &Path, before: u32, show: u32, after: u32) {
+    let caps = "video/x-raw,format=I420,width=640,height=360,framerate=25/1,pixel-aspect-ratio=1/1";
+    let image = repo().join("config/demo-image.png");
+    let desc = format!(
+        "videotestsrc pattern=smpte num-buffers={before} ! {caps} ! parts. \
+         filesrc location={} ! decodebin ! videoconvert ! videoscale ! imagefreeze num-buffers={show} ! {caps} ! parts. \
+         videotestsrc pattern=bar num-buffers={after} ! {caps} ! parts. \
+         concat name=parts ! x264enc speed-preset=veryfast key-int-max=50 bframes=0 threads=1 \
+         ! h264parse ! mp4mux ! filesink location={}",
+        image.display(),
+        path.display()
+    );
+    let status = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(desc.split_whitespace())
+        .status()
+        .expect("gst-launch-1.0 (scripts/setup.sh installs it)");
+    assert!(status.success(), "could not record {}", path.display());
+}
+
+/// A folder with the demo bank (action halt), a replay config and two recordings.
+fn fixture() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(repo().join("config/demo-bank.txt"), d.join("bank.txt")).unwrap();
+    std::fs::write(
+        d.join("replay.toml"),
+        "[sampler]\nmode = \"adaptive\"\n\n[[banks]]\nname = \"demo\"\npath = \"bank.txt\"\naction = \"halt\"\n",
+    )
+    .unwrap();
+    // The image from 5.0 s to 6.52 s; nothing in the second file.
+    record(&d.join("with-item.mp4"), 125, 38, 100);
+    record(&d.join("clean.mp4"), 100, 0, 100);
+    std::fs::write(
+        d.join("labels.json"),
+        r#"{"with-item.mp4": [[5.0, 6.52]], "clean.mp4": []}"#,
+    )
+    .unwrap();
+    dir
+}
+
+fn json(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn adaptive_and_fixed_side_by_side() {
+    let dir = fixture();
+    let out = streamguard(
+        &[
+            "replay",
+            "--config",
+            "replay.toml",
+            "--labels",
+            "labels.json",
+            "--json",
+            "--compare",
+            "all:2000",
+            "--compare",
+            "keyframes:2000",
+            "with-item.mp4",
+            "clean.mp4",
+        ],
+        dir.path(),
+    );
+    let v = json(&out);
+    let overall = v["overall"].as_array().unwrap();
+    let by = |name: &str| {
+        overall
+            .iter()
+            .find(|s| s["policy"].as_str().unwrap().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {v}"))
+            .clone()
+    };
+    let (adaptive, all, key) = (by("config"), by("all:2000"), by("keyframes:2000"));
+    for s in [&adaptive, &all, &key] {
+        assert_eq!(s["items"], 1, "{s}");
+        assert_eq!(s["false_matches"], 0, "{s}");
+        assert_eq!(s["failed_files"], 0, "{s}");
+    }
+    // Keyframes-only sampling every 2 s may miss a 1.5 s item (its keyframes fall outside).
+    for s in [&adaptive, &all] {
+        assert_eq!(s["detected"], 1, "{s}");
+        assert_eq!(s["false_matches"], 0, "{s}");
+        assert_eq!(s["failed_files"], 0, "{s}");
+    }
+    // Decode every frame of both files (263 + 200 units) vs keyframes only.
+    assert_eq!(all["frames_decoded"], 463, "{all}");
+    assert!(key["frames_decoded"].as_u64().unwrap() <= 12, "{key}");
+    // The encoder cut the scene (an IDR where the image appears): the adaptive controller
+    // analyses that very frame; the fixed policies wait for their next due frame.
+    assert_eq!(adaptive["ttd_median_s"].as_f64(), Some(0.0), "{adaptive}");
+    assert!(all["ttd_median_s"].as_f64().unwrap() > 0.5, "{all}");
+    assert_eq!(adaptive["mode"], "adaptive");
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 6);
+    let first = &runs[0];
+    assert_eq!(first["file"], "with-item.mp4");
+    assert_eq!(first["detections"][0]["bank"], "demo");
+    assert_eq!(first["detections"][0]["item"], "demo-coffee");
+    assert_eq!(first["detections"][0]["action"], "halt");
+    assert!(first["triggers"]["warmup"].as_u64() == Some(1), "{first}");
+    assert_eq!(first["feedback_timeouts"], 0);
+    assert!(first["cpu_s"].as_f64().unwrap() > 0.0);
+
+    // The same run as tables.
+    let out = streamguard(
+        &[
+            "replay",
+            "--config",
+            "replay.toml",
+            "--labels",
+            "labels.json",
+            "--compare",
+            "all:2000",
+            "with-item.mp4",
+        ],
+        dir.path(),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("with-item.mp4") && text.contains("config (adaptive)"));
+    assert!(
+        text.contains("overall") && text.contains("ttd_median"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_labels_and_policies_are_named_before_anything_runs() {
+    let dir = fixture();
+    let d = dir.path();
+    let run = |labels: &str, extra: &[&str]| {
+        std::fs::write(d.join("l.json"), labels).unwrap();
+        let mut args = vec!["replay", "--config", "replay.toml", "--labels", "l.json"];
+        args.extend_from_slice(extra);
+        let out = streamguard(&args, d);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(out.stdout.is_empty(), "nothing replayed");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = run(r#"{"gone.mp4": [[1, 2]]}"#, &["clean.mp4"]);
+    assert!(e.contains("l.json: 'gone.mp4': no such file"), "{e}");
+    let e = run(r#"{"with-item.mp4": [[7, 5]]}"#, &["with-item.mp4"]);
+    assert!(
+        e.contains("l.json: 'with-item.mp4': interval 1 [7, 5]: inverted"),
+        "{e}"
+    );
+    let e = run(r#"{"with-item.mp4": []}"#, &["clean.mp4"]);
+    assert!(e.contains("clean.mp4: no entry in l.json"), "{e}");
+    let e = run("{not json", &["clean.mp4"]);
+    assert!(e.contains("l.json: not a labels file"), "{e}");
+    let e = run(r#"{"clean.mp4": []}"#, &["--compare", "all:0", "clean.mp4"]);
+    assert!(e.contains("--compare 'all:0'"), "{e}");
+    let out = streamguard(&["replay", "--labels", "nope.json", "clean.mp4"], d);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.json: cannot read labels"));
+}
+
+#[test]
+fn a_broken_file_fails_alone() {
+    let dir = fixture();
+    let d = dir.path();
+    std::fs::write(d.join("broken.mp4"), b"this is not a video").unwrap();
+    std::fs::write(
+        d.join("l.json"),
+        r#"{"broken.mp4": [], "with-item.mp4": [[5.0, 6.52]]}"#,
+    )
+    .unwrap();
+    let out = streamguard(
+        &[
+            "replay",
+            "--config",
+            "replay.toml",
+            "--labels",
+            "l.json",
+            "--json",
+            "broken.mp4",
+            "with-item.mp4",
+        ],
+        d,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    assert!(
+        runs[0]["error"].as_str().unwrap().contains("broken.mp4"),
+        "{v}"
+    );
+    assert_eq!(runs[1]["items"][0]["detected_s"], 5.0, "{v}");
+    assert_eq!(v["overall"][0]["failed_files"], 1);
+    assert_eq!(v["overall"][0]["detected"], 1);
+}
