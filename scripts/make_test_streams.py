@@ -20,7 +20,7 @@ without scene-cut keyframes (as fixed-GOP hardware encoders do). Keyframes every
 B-frames (a low-latency live setup).
 
 Writes to OUT: stream-NN.mp4, labels.json (file -> [[start_s, end_s], ...], the span in which
-an item is visible at half opacity or more), bank.csv (the stand-in bank), items.json (per
+an item is visible at all, from the first frame of a fade), bank.csv (the stand-in bank), items.json (per
 item: bank id, transform, appearance, PDQ distance of its fully visible frame to its bank
 entry before encoding) and replay.toml (a config for `streamguard replay`).
 
@@ -208,9 +208,9 @@ def make(args):
     if enc.wait() != 0:
         raise SystemExit("%s: encoder failed" % name)
     for a in appearances:
-        # Visible from the first frame at half opacity or more, to the end of the last one.
-        first = a["start"] + (a["fade"] // 2 - 1 if a["fade"] else 0)
-        labels.append([round(first / FPS, 3), round((a["start"] + a["frames"]) / FPS, 3)])
+        # Visible from its first frame (the first of a fade, at 10% opacity) to the end of
+        # its last one: a hash may match a faint copy, and a match is never "early".
+        labels.append([round(a["start"] / FPS, 3), round((a["start"] + a["frames"]) / FPS, 3)])
         manifest.append(
             {
                 "start_s": labels[-1][0],

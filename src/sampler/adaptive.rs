@@ -6,6 +6,7 @@
 //! - *Calm*: keyframes only; analyse at most one frame per `base_interval` (or the longer
 //!   interval the global budget assigns), and at least one per `max_gap`: a keyframe due past
 //!   `max_gap` is analysed whatever the budget, and a gap longer than `max_gap` is counted.
+//!   After a dense period, calm resumes at the next keyframe (back on the keyframe grid).
 //! - *Dense*: every frame decoded from the next keyframe (or, after a trigger on a delta
 //!   frame, from the buffered keyframe of the current GOP: [`Decision::AnalyseFromKeyframe`]),
 //!   one analysed per `dense_interval`, until `hold` after the last trigger; then calm again.
@@ -97,8 +98,8 @@ pub struct AdaptiveParams {
     pub spike_sigma: f64,
     /// Delta units seen before spikes count (the mean needs some history). Default: 30.
     pub spike_min_units: u64,
-    /// A keyframe that comes well before the stream's keyframe cadence (under 3/4 of the
-    /// last regular GOP: the encoder cut the scene) counts as a spike too. Default: true.
+    /// A keyframe that comes before the stream's keyframe cadence (under 95% of the last
+    /// regular GOP: the encoder cut the scene) counts as a spike too. Default: true.
     pub scene_cut_keyframes: bool,
     /// Hamming distance between consecutive analysed frames' hashes that counts as a scene
     /// change, judged while calm (0: off). Default: 80.
@@ -192,9 +193,9 @@ pub struct Controller {
     /// Gap already counted as missed, by the analysed frame it started from.
     gap_counted_from: Option<u64>,
     last_hash: Option<PdqHash>,
-    delta_mean: f64,
-    delta_var: f64,
-    delta_units: u64,
+    /// Sizes of delta units and of keyframes, each with its own running statistics.
+    delta_sizes: SizeStats,
+    key_sizes: SizeStats,
     /// The last keyframe's time and the spacing between the last two (the GOP length).
     last_keyframe_ns: Option<u64>,
     gop_ns: u64,
@@ -203,12 +204,36 @@ pub struct Controller {
     triggers: [u64; Trigger::ALL.len()],
     missed_gaps: u64,
     high_risk: bool,
+    /// Just back from dense: the next keyframe is analysed whatever the calm interval, so
+    /// calm sampling resumes on the keyframe grid instead of up to a GOP late.
+    resume_calm: bool,
 }
 
 const MS: u64 = 1_000_000;
 /// A frame this close to its due time counts as due: keyframes exactly one interval apart
 /// carry timestamps rounded a few nanoseconds either way, and must not be skipped for it.
 const SLACK_NS: u64 = 10 * MS;
+
+/// Keyframes seen before a keyframe's size can be a spike (they come every few seconds).
+const KEYFRAMES_BEFORE_SPIKES: u64 = 5;
+
+/// Running mean and variance of access-unit sizes, adapting over about 100 units.
+#[derive(Debug, Clone, Default)]
+struct SizeStats {
+    n: u64,
+    mean: f64,
+    var: f64,
+}
+
+impl SizeStats {
+    fn add(&mut self, s: f64) {
+        self.n += 1;
+        let k = 1.0 / (self.n.min(100) as f64);
+        let d = s - self.mean;
+        self.mean += k * d;
+        self.var = (1.0 - k) * (self.var + k * d * d);
+    }
+}
 
 impl Controller {
     /// A controller for a stream whose first access unit has time `start_ns`.
@@ -224,15 +249,15 @@ impl Controller {
             last_analysed_ns: None,
             gap_counted_from: None,
             last_hash: None,
-            delta_mean: 0.0,
-            delta_var: 0.0,
-            delta_units: 0,
+            delta_sizes: SizeStats::default(),
+            key_sizes: SizeStats::default(),
             last_keyframe_ns: None,
             gop_ns: 0,
             early_keyframes: 0,
             triggers: [0; Trigger::ALL.len()],
             missed_gaps: 0,
             high_risk: false,
+            resume_calm: false,
         };
         if c.p.warmup_ms > 0 {
             c.trigger_for(Trigger::Warmup, start_ns, c.p.warmup_ms * MS);
@@ -313,6 +338,7 @@ impl Controller {
         if self.mode == Mode::Calm {
             self.mode = Mode::Dense;
             self.synced = false;
+            self.resume_calm = false;
         }
     }
 
@@ -327,26 +353,23 @@ impl Controller {
         keyframe: bool,
         gop_buffered: bool,
     ) -> Decision {
-        // Compressed-domain activity, measured on every delta unit without decoding it.
-        let mut spike = false;
-        if !keyframe {
-            let s = size as f64;
-            if self.p.spike_ratio > 0.0
-                && self.delta_units >= self.p.spike_min_units
-                && s > self.p.spike_ratio * self.delta_mean
-                && s > self.delta_mean + self.p.spike_sigma * self.delta_var.sqrt()
-            {
-                spike = true;
-            }
-            self.delta_units += 1;
-            // A running mean and variance that adapt over about 100 units.
-            let k = 1.0 / (self.delta_units.min(100) as f64);
-            let d = s - self.delta_mean;
-            self.delta_mean += k * d;
-            self.delta_var = (1.0 - k) * (self.delta_var + k * d * d);
-        }
+        // Compressed-domain activity, measured on every unit without decoding it: delta units
+        // against delta units, keyframes against keyframes (a cut that lands on a scheduled
+        // keyframe makes it larger than the others).
+        let s = size as f64;
+        let (stats, min_units) = if keyframe {
+            (&mut self.key_sizes, KEYFRAMES_BEFORE_SPIKES)
+        } else {
+            (&mut self.delta_sizes, self.p.spike_min_units)
+        };
+        let spike = self.p.spike_ratio > 0.0
+            && stats.n >= min_units
+            && s > self.p.spike_ratio * stats.mean
+            && s > stats.mean + self.p.spike_sigma * stats.var.sqrt();
+        stats.add(s);
         if self.mode == Mode::Dense && pts_ns >= self.dense_until_ns {
             self.mode = Mode::Calm;
+            self.resume_calm = true;
         }
         // A retroactive decode analyses this unit only if it is due at the dense rate (which
         // the budget may have stretched), so the budget is never overrun; otherwise it only
@@ -375,11 +398,11 @@ impl Controller {
         if keyframe {
             if let Some(k) = self.last_keyframe_ns {
                 let spacing = pts_ns.saturating_sub(k);
-                if self.gop_ns > 0 && spacing < self.gop_ns / 4 * 3 && self.early_keyframes < 2 {
+                if self.gop_ns > 0 && spacing < self.gop_ns / 20 * 19 && self.early_keyframes < 2 {
                     // A scene cut the encoder marked with an unscheduled keyframe; the
                     // cadence stays (unless it really changed: three early ones in a row).
                     self.early_keyframes += 1;
-                    if self.p.scene_cut_keyframes {
+                    if self.p.scene_cut_keyframes && !spike {
                         self.trigger(Trigger::Spike, pts_ns);
                     }
                 } else {
@@ -394,8 +417,10 @@ impl Controller {
                 // Due after the calm interval, or earlier when waiting for the next keyframe
                 // (one GOP on) would break the max-gap guarantee.
                 let due = since >= self.calm_interval_ns
+                    || self.resume_calm
                     || since.saturating_add(self.gop_ns) > self.p.max_gap_ms * MS + SLACK_NS;
                 if keyframe && due {
+                    self.resume_calm = false;
                     Decision::Analyse
                 } else {
                     Decision::Skip
@@ -626,6 +651,12 @@ mod tests {
             e.on_unit(2 * S + i * 20 * FRAME, 20_000, true, false);
         }
         assert_eq!(e.trigger_counts()[3], (Trigger::Spike, 2));
+        // A scheduled keyframe much larger than the stream's other keyframes (a cut that
+        // fell on it) is a spike as well.
+        let mut k = Controller::new(calm_params(), 0);
+        run(&mut k, 0, 13, 60); // seven keyframes of 20,000 bytes
+        assert_eq!(k.on_unit(14 * S, 70_000, true, false), Decision::Analyse);
+        assert_eq!(k.trigger_counts()[3], (Trigger::Spike, 1));
         // Off when asked.
         let mut off = Controller::new(
             AdaptiveParams {
@@ -702,6 +733,21 @@ mod tests {
         assert_eq!(a.mode(), Mode::Dense);
         run(&mut a, 4 * S + FRAME, 1, 60);
         assert_eq!(a.mode(), Mode::Calm);
+    }
+
+    #[test]
+    fn calm_resumes_at_the_next_keyframe_after_dense() {
+        // A spike at 3.5 s: dense until 5 s (activity hold 1.5 s), analysed up to 4.9 s.
+        let mut c = Controller::new(calm_params(), 0);
+        run(&mut c, 0, 3, 60);
+        c.on_unit(3 * S + 15 * FRAME, 50_000, false, true);
+        let d = run(&mut c, 3 * S + 16 * FRAME, 5, 60);
+        let a = analysed(&d);
+        // The keyframe at 6 s is analysed though only ~1.1 s after the last dense frame;
+        // then one keyframe per base interval again.
+        let calm: Vec<u64> = a.into_iter().filter(|&t| t > 5 * S).collect();
+        assert_eq!(calm.len(), 2, "{calm:?}");
+        assert!(near(calm[0], 6 * S) && near(calm[1], 8 * S), "{calm:?}");
     }
 
     #[test]
