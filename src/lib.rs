@@ -9,6 +9,7 @@
 //! - [`policy`]: findings to alerts;
 //! - [`moderation`]: the SQLite alert store;
 //! - [`replay`]: recorded files through the same code, scored against labels;
+//! - [`tune`]: replay per combination of swept settings, the cost/latency frontier;
 //! - [`app`]: wiring; [`telemetry`]: logs and counters.
 pub mod analysis;
 pub mod app;
@@ -24,3 +25,4 @@ pub mod replay;
 pub mod sampler;
 pub mod supervisor;
 pub mod telemetry;
+pub mod tune;

@@ -67,6 +67,30 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Replays the files once per combination of swept config values (any key, e.g.
+    /// `sampler.adaptive.hold_ms=2000,6000`; `banks.0.threshold` for a bank), in parallel,
+    /// and writes to OUT: results.csv, results.json, frontier.png/svg (time to detect against
+    /// CPU, the Pareto frontier and the current config marked) and report.md (the frontier
+    /// configurations with their config snippets). With --estimate-capacity, also prints how
+    /// many such streams one core watches at each frontier point; with it and no --sweep,
+    /// reads OUT/results.json of an earlier run.
+    Tune {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// KEY=V1,V2,...: one config key and its values. Repeatable: every combination runs.
+        #[arg(long = "sweep", value_name = "KEY=V1,V2,...")]
+        sweeps: Vec<String>,
+        #[arg(long, default_value = "tune-out")]
+        out: PathBuf,
+        /// Replays at once (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        #[arg(long)]
+        estimate_capacity: bool,
+        files: Vec<PathBuf>,
+    },
     /// Hash banks: sizes and costs, and matching images against them.
     Bank {
         #[command(subcommand)]
@@ -99,6 +123,15 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(file),
         Command::Run { config } => run(config),
         Command::Alerts { config } => alerts(config),
+        Command::Tune {
+            config,
+            labels,
+            sweeps,
+            out,
+            jobs,
+            estimate_capacity,
+            files,
+        } => tune(config, labels, &sweeps, out, jobs, estimate_capacity, files),
         Command::Replay {
             config,
             labels,
@@ -429,6 +462,141 @@ fn replay(
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn tune(
+    config: Option<PathBuf>,
+    labels: Option<PathBuf>,
+    sweeps: &[String],
+    out: PathBuf,
+    jobs: Option<usize>,
+    estimate_capacity: bool,
+    files: Vec<PathBuf>,
+) -> ExitCode {
+    use streamguard::replay::labels::Labels;
+    use streamguard::tune::{self, Plan, Sweep, frontier, output};
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    };
+    if sweeps.is_empty() {
+        if !estimate_capacity {
+            return fail(&"give at least one --sweep KEY=V1,V2,...");
+        }
+        let path = out.join("results.json");
+        return match tune::load_results(&path) {
+            Ok((rows, front)) => {
+                print!("{}", output::capacity(&rows, &front));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        };
+    }
+    // Every input is checked before the first replay starts.
+    let mut parsed = Vec::new();
+    for s in sweeps {
+        match Sweep::parse(s) {
+            Ok(s) => parsed.push(s),
+            Err(e) => return fail(&e),
+        }
+    }
+    let Some(labels) = labels else {
+        return fail(&"--labels is required with --sweep");
+    };
+    if files.is_empty() {
+        return fail(&"give the files to replay");
+    }
+    let l = match Labels::load(&labels) {
+        Ok(l) => l,
+        Err(e) => return fail(&e),
+    };
+    for f in &files {
+        if let Err(e) = l.intervals(f) {
+            return fail(&e);
+        }
+    }
+    let plan = Plan {
+        base: config.map_or(Source::Embedded, Source::File),
+        labels,
+        sweeps: parsed,
+        out: out.clone(),
+        files,
+        jobs: jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }),
+    };
+    let combos = match tune::prepare(&plan) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    eprintln!(
+        "[tune] {} configurations ({} combinations and the current config) x {} files, {} at a time",
+        combos.len(),
+        combos.len() - 1,
+        plan.files.len(),
+        plan.jobs
+    );
+    let rows = match tune::run(&plan, &combos) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let front = frontier::pareto(&rows);
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let written = (|| -> anyhow::Result<()> {
+        let w = |name: &str, text: String| {
+            std::fs::write(out.join(name), text)
+                .with_context(|| format!("{}", out.join(name).display()))
+        };
+        w("results.csv", output::csv(&plan.sweeps, &rows, &front))?;
+        w(
+            "results.json",
+            serde_json::to_string_pretty(&output::json(&rows, &front))?,
+        )?;
+        frontier::draw(&out, &rows, &front).map_err(anyhow::Error::msg)?;
+        w(
+            "report.md",
+            output::report(&command, &plan.sweeps, &rows, &front),
+        )?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    println!("id\tvalues\tfound\tttd_median_s\tcpu_s_per_stream_min\tfrontier");
+    for (i, r) in rows.iter().enumerate() {
+        let s = &r.summary;
+        let values = r
+            .combo
+            .values
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        println!(
+            "{}\t{}\t{}/{}\t{}\t{:.3}\t{}",
+            r.combo.id,
+            if values.is_empty() {
+                "(base)".into()
+            } else {
+                values
+            },
+            s.detected,
+            s.items,
+            s.ttd_median_s.map_or("-".into(), |v| format!("{v:.3}")),
+            s.cpu_s_per_stream_min,
+            if front.contains(&i) { "yes" } else { "" }
+        );
+    }
+    if estimate_capacity {
+        println!();
+        print!("{}", output::capacity(&rows, &front));
+    }
+    eprintln!("[tune] results in {}", out.display());
+    ExitCode::SUCCESS
 }
 
 fn alerts(config: Option<PathBuf>) -> ExitCode {

@@ -28,7 +28,7 @@ pub enum RunResult {
 }
 
 /// Totals of one policy over every file.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct Summary {
     pub policy: String,
     pub mode: String,
@@ -41,6 +41,9 @@ pub struct Summary {
     pub ttd_median_s: Option<f64>,
     pub ttd_p95_s: Option<f64>,
     pub ttd_mean_s: Option<f64>,
+    /// Mean time an item stayed visible before its first alert, a missed item counting
+    /// with its whole visible time: time to detect that also charges misses.
+    pub exposure_mean_s: Option<f64>,
     pub frames_decoded: u64,
     pub frames_analysed: u64,
     pub false_matches: u64,
@@ -87,6 +90,7 @@ pub fn summarise(policy: &Policy, outcomes: &[Outcome]) -> Summary {
         ttd_median_s: None,
         ttd_p95_s: None,
         ttd_mean_s: None,
+        exposure_mean_s: None,
         frames_decoded: 0,
         frames_analysed: 0,
         false_matches: 0,
@@ -97,6 +101,7 @@ pub fn summarise(policy: &Policy, outcomes: &[Outcome]) -> Summary {
         cpu_s_per_stream_min: 0.0,
     };
     let mut ttds = Vec::new();
+    let mut exposure = Vec::new();
     for o in mine {
         match &o.result {
             RunResult::Failed { .. } => s.failed_files += 1,
@@ -107,6 +112,11 @@ pub fn summarise(policy: &Policy, outcomes: &[Outcome]) -> Summary {
             } => {
                 s.items += items.len();
                 ttds.extend(items.iter().filter_map(Item::ttd_s));
+                exposure.extend(
+                    items
+                        .iter()
+                        .map(|i| i.ttd_s().unwrap_or(i.end_s - i.start_s)),
+                );
                 s.frames_decoded += run.frames_decoded;
                 s.frames_analysed += run.frames_analysed;
                 s.false_matches += false_matches;
@@ -121,6 +131,8 @@ pub fn summarise(policy: &Policy, outcomes: &[Outcome]) -> Summary {
     s.ttd_median_s = median(&ttds);
     s.ttd_p95_s = quantile(&ttds, 0.95);
     s.ttd_mean_s = (!ttds.is_empty()).then(|| ttds.iter().sum::<f64>() / ttds.len() as f64);
+    s.exposure_mean_s =
+        (!exposure.is_empty()).then(|| exposure.iter().sum::<f64>() / exposure.len() as f64);
     if s.stream_s > 0.0 {
         let per_min = 60.0 / s.stream_s;
         s.decoded_per_stream_min = s.frames_decoded as f64 * per_min;
@@ -277,6 +289,8 @@ mod tests {
             (3, 1, 4, 3, 1)
         );
         assert_eq!(s.ttd_median_s, Some(1.0));
+        // Detected after 1, 0.5 and 2 s; the missed one was visible for 2 s.
+        assert_eq!(s.exposure_mean_s, Some(5.5 / 4.0));
         assert_eq!(s.frames_decoded, 1500);
         assert_eq!(s.false_matches, 2);
         assert!((s.decoded_per_stream_min - 1500.0).abs() < 1e-9);

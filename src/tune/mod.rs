@@ -1,0 +1,445 @@
+//! Tuning: replay the same recordings once per combination of swept config values, and find
+//! the configurations where time to detect cannot improve without paying more CPU.
+//!
+//! Each combination's config is the base config file with the swept keys set, written to
+//! `OUT/configs/` (so any row can be replayed again by hand); each runs as one
+//! `streamguard replay --json` child process (its CPU time is its own), up to `jobs` at once.
+//! Every combination is loaded and checked before the first replay starts.
+
+pub mod frontier;
+pub mod output;
+
+use crate::config::{DEFAULT_TOML, Source};
+use crate::replay::report::Summary;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TuneError {
+    #[error("--sweep '{spec}': {message}")]
+    Sweep { spec: String, message: String },
+    #[error("{0}")]
+    Config(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Replay(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TuneError + '_ {
+    move |source| TuneError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// One `--sweep KEY=V1,V2,...`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sweep {
+    pub key: String,
+    pub values: Vec<String>,
+}
+
+impl Sweep {
+    pub fn parse(spec: &str) -> Result<Sweep, TuneError> {
+        let bad = |message: &str| TuneError::Sweep {
+            spec: spec.to_string(),
+            message: message.to_string(),
+        };
+        let (key, list) = spec
+            .split_once('=')
+            .ok_or_else(|| bad("expected KEY=V1,V2,..."))?;
+        let key = key.trim();
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            return Err(bad(
+                "the key must be a dotted config path, e.g. sampler.adaptive.hold_ms",
+            ));
+        }
+        let values: Vec<String> = list.split(',').map(|v| v.trim().to_string()).collect();
+        if list.trim().is_empty() {
+            return Err(bad("empty value list"));
+        }
+        if values.iter().any(String::is_empty) {
+            return Err(bad("an empty value in the list"));
+        }
+        Ok(Sweep {
+            key: key.to_string(),
+            values,
+        })
+    }
+}
+
+/// A value as TOML: a number, boolean, array or inline table when it parses as one, else a
+/// string (`adaptive`).
+fn toml_value(v: &str) -> toml::Value {
+    format!("v = {v}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(v.to_string()))
+}
+
+/// Sets `key` (dotted; numbers index arrays of tables: `banks.0.threshold`) in `table`,
+/// creating tables on the way.
+fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
+    let segs: Vec<&str> = key.split('.').collect();
+    let mut cur = table;
+    for (i, seg) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        if last {
+            cur.insert(seg.to_string(), value);
+            return Ok(());
+        }
+        let next = cur
+            .entry(seg.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = match next {
+            toml::Value::Table(t) => t,
+            toml::Value::Array(a) => {
+                let n: usize = segs[i + 1]
+                    .parse()
+                    .map_err(|_| format!("{seg} is a list: give an index, like {seg}.0"))?;
+                let len = a.len();
+                let item = a
+                    .get_mut(n)
+                    .ok_or_else(|| format!("{seg}.{n}: the config has {len} {seg}"))?;
+                if i + 2 == segs.len() {
+                    return Err(format!("{key}: give a key inside {seg}.{n}"));
+                }
+                // Skip the index segment.
+                match item {
+                    toml::Value::Table(t) => {
+                        return set_path(t, &segs[i + 2..].join("."), value);
+                    }
+                    _ => return Err(format!("{seg}.{n} is not a table")),
+                }
+            }
+            _ => return Err(format!("{}: not a table", segs[..=i].join("."))),
+        };
+    }
+    Ok(())
+}
+
+/// One configuration to replay: `current` (the base config) or a combination.
+#[derive(Debug, Clone)]
+pub struct Combo {
+    /// `current` or `combo-NNN`.
+    pub id: String,
+    /// The swept keys' values (empty for `current`).
+    pub values: Vec<(String, String)>,
+    /// Its full config file.
+    pub config: PathBuf,
+}
+
+/// What `tune` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub base: Source,
+    pub labels: PathBuf,
+    pub sweeps: Vec<Sweep>,
+    pub out: PathBuf,
+    pub files: Vec<PathBuf>,
+    pub jobs: usize,
+}
+
+/// Every combination of the swept values, in order (the last sweep varies fastest).
+pub fn combinations(sweeps: &[Sweep]) -> Vec<Vec<(String, String)>> {
+    let mut out = vec![Vec::new()];
+    for s in sweeps {
+        out = out
+            .into_iter()
+            .flat_map(|prefix: Vec<(String, String)>| {
+                s.values.iter().map(move |v| {
+                    let mut p = prefix.clone();
+                    p.push((s.key.clone(), v.clone()));
+                    p
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+fn base_table(base: &Source) -> Result<toml::Table, TuneError> {
+    let text = match base {
+        Source::Embedded => DEFAULT_TOML.to_string(),
+        Source::File(p) => std::fs::read_to_string(p).map_err(io(p))?,
+    };
+    text.parse::<toml::Table>()
+        .map_err(|e| TuneError::Config(format!("{base}: {e}")))
+}
+
+/// Writes and checks every combination's config (and the base one as `current`): a key that
+/// is not a config key, a value of the wrong type or a combination that fails validation is
+/// an error here, before anything runs.
+pub fn prepare(plan: &Plan) -> Result<Vec<Combo>, TuneError> {
+    let base = base_table(&plan.base)?;
+    let dir = plan.out.join("configs");
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let mut seen = std::collections::BTreeSet::new();
+    for s in &plan.sweeps {
+        if !seen.insert(s.key.as_str()) {
+            return Err(TuneError::Sweep {
+                spec: s.key.clone(),
+                message: "swept twice".into(),
+            });
+        }
+    }
+    // The base config must load as it is; then each value alone, so that an error names
+    // the one --sweep value it comes from.
+    let check = dir.join("check.toml");
+    let load = |t: &toml::Table| -> Result<(), TuneError> {
+        write_toml(&check, t, "")?;
+        let loaded = Source::File(check.clone()).load();
+        let _ = std::fs::remove_file(&check);
+        loaded
+            .map(|_| ())
+            .map_err(|e| TuneError::Config(describe(&e)))
+    };
+    load(&base).map_err(|e| TuneError::Config(format!("{}: {e}", plan.base)))?;
+    for s in &plan.sweeps {
+        for v in &s.values {
+            let mut t = base.clone();
+            let spec = format!("{}={}", s.key, v);
+            let fail = |message: String| TuneError::Sweep {
+                spec: spec.clone(),
+                message,
+            };
+            set_path(&mut t, &s.key, toml_value(v)).map_err(fail)?;
+            load(&t).map_err(|e| fail(e.to_string()))?;
+        }
+    }
+    let mut combos = vec![Combo {
+        id: "current".into(),
+        values: Vec::new(),
+        config: dir.join("current.toml"),
+    }];
+    write_toml(&combos[0].config, &base, "the base config, unchanged")?;
+    for (i, values) in combinations(&plan.sweeps).into_iter().enumerate() {
+        let mut t = base.clone();
+        for (k, v) in &values {
+            set_path(&mut t, k, toml_value(v)).map_err(|message| TuneError::Sweep {
+                spec: format!("{k}={v}"),
+                message,
+            })?;
+        }
+        let id = format!("combo-{:03}", i + 1);
+        let config = dir.join(format!("{id}.toml"));
+        let note = values
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        write_toml(&config, &t, &note)?;
+        combos.push(Combo { id, values, config });
+    }
+    for c in &combos {
+        if let Err(e) = Source::File(c.config.clone()).load() {
+            let e = describe(&e);
+            let what = c
+                .values
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(TuneError::Config(format!("combination {what}: {e}")));
+        }
+    }
+    Ok(combos)
+}
+
+/// A config error without the name of the scratch file it was read from.
+fn describe(e: &crate::config::ConfigError) -> String {
+    use crate::config::ConfigError;
+    match e {
+        ConfigError::Invalid { problems, .. } => problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+        ConfigError::Parse { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn write_toml(path: &Path, t: &toml::Table, note: &str) -> Result<(), TuneError> {
+    let body = toml::to_string(t).map_err(|e| TuneError::Config(e.to_string()))?;
+    let head = if note.is_empty() {
+        String::new()
+    } else {
+        format!("# streamguard tune: {note}\n")
+    };
+    std::fs::write(path, head + &body).map_err(io(path))
+}
+
+/// One replayed combination.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub combo: Combo,
+    pub summary: Summary,
+}
+
+/// Replays every combination, `jobs` child processes at a time, with a progress line on a
+/// terminal. Fails if any replay fails.
+pub fn run(plan: &Plan, combos: &[Combo]) -> Result<Vec<Row>, TuneError> {
+    let exe = std::env::current_exe().map_err(|e| TuneError::Replay(e.to_string()))?;
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Summary, String>>>> = Mutex::new(vec![None; combos.len()]);
+    let tty = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..plan.jobs.max(1).min(combos.len()) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(c) = combos.get(i) else { break };
+                    let r = replay_one(&exe, plan, c);
+                    results.lock().expect("results")[i] = Some(r);
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if tty {
+                        eprint!(
+                            "\r\x1b[2K[tune] {n}/{} configurations replayed ({:.0} s)",
+                            combos.len(),
+                            started.elapsed().as_secs_f64()
+                        );
+                        let _ = std::io::stderr().flush();
+                    }
+                }
+            });
+        }
+    });
+    if tty {
+        eprintln!();
+    }
+    let mut rows = Vec::new();
+    for (c, r) in combos.iter().zip(results.into_inner().expect("results")) {
+        match r {
+            Some(Ok(summary)) => rows.push(Row {
+                combo: c.clone(),
+                summary,
+            }),
+            Some(Err(e)) => return Err(TuneError::Replay(format!("{}: {e}", c.id))),
+            None => return Err(TuneError::Replay(format!("{}: not run", c.id))),
+        }
+    }
+    Ok(rows)
+}
+
+fn replay_one(exe: &Path, plan: &Plan, c: &Combo) -> Result<Summary, String> {
+    let out = Command::new(exe)
+        .arg("replay")
+        .arg("--config")
+        .arg(&c.config)
+        .arg("--labels")
+        .arg(&plan.labels)
+        .arg("--json")
+        .args(&plan.files)
+        .output()
+        .map_err(|e| format!("cannot start replay: {e}"))?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|_| {
+        format!(
+            "replay failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })?;
+    let summary: Summary = serde_json::from_value(v["overall"][0].clone())
+        .map_err(|e| format!("unexpected replay output: {e}"))?;
+    if summary.failed_files > 0 {
+        return Err(format!(
+            "{} file(s) failed: {}",
+            summary.failed_files,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(summary)
+}
+
+/// Reads the rows and frontier of an earlier run's `results.json`.
+pub fn load_results(path: &Path) -> Result<(Vec<Row>, Vec<usize>), TuneError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    let bad = |m: String| TuneError::Config(format!("{}: {m}", path.display()));
+    let v: Vec<serde_json::Value> = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let mut rows = Vec::new();
+    let mut front = Vec::new();
+    for (i, r) in v.into_iter().enumerate() {
+        let summary: Summary =
+            serde_json::from_value(r.clone()).map_err(|e| bad(format!("row {}: {e}", i + 1)))?;
+        let values = r["values"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if r["frontier"].as_bool() == Some(true) {
+            front.push(i);
+        }
+        rows.push(Row {
+            combo: Combo {
+                id: r["id"].as_str().unwrap_or_default().to_string(),
+                values,
+                config: PathBuf::from(r["config"].as_str().unwrap_or_default()),
+            },
+            summary,
+        });
+    }
+    Ok((rows, front))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweeps_parse_and_combine() {
+        let a = Sweep::parse("sampler.adaptive.hold_ms=1000, 2000").unwrap();
+        assert_eq!(a.values, vec!["1000", "2000"]);
+        let b = Sweep::parse("sampler.mode=adaptive,all").unwrap();
+        let c = combinations(&[a, b]);
+        assert_eq!(c.len(), 4);
+        assert_eq!(
+            c[1],
+            vec![
+                ("sampler.adaptive.hold_ms".to_string(), "1000".to_string()),
+                ("sampler.mode".to_string(), "all".to_string())
+            ]
+        );
+        for (bad, want) in [
+            ("x", "expected KEY=V1,V2"),
+            ("x=", "empty value list"),
+            ("x=1,,2", "an empty value"),
+            ("a..b=1", "dotted config path"),
+        ] {
+            let e = Sweep::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains(bad), "{e}");
+        }
+    }
+
+    #[test]
+    fn values_are_typed_and_set_by_path() {
+        assert_eq!(toml_value("4000"), toml::Value::Integer(4000));
+        assert_eq!(toml_value("1.5"), toml::Value::Float(1.5));
+        assert_eq!(toml_value("true"), toml::Value::Boolean(true));
+        assert_eq!(
+            toml_value("adaptive"),
+            toml::Value::String("adaptive".into())
+        );
+        let mut t: toml::Table = "[[banks]]\nname = \"a\"\n".parse().unwrap();
+        set_path(&mut t, "sampler.adaptive.hold_ms", toml_value("5")).unwrap();
+        set_path(&mut t, "banks.0.threshold", toml_value("20")).unwrap();
+        assert_eq!(t["sampler"]["adaptive"]["hold_ms"].as_integer(), Some(5));
+        assert_eq!(t["banks"][0]["threshold"].as_integer(), Some(20));
+        let e = set_path(&mut t, "banks.3.threshold", toml_value("20")).unwrap_err();
+        assert!(e.contains("banks.3: the config has 1 banks"), "{e}");
+        let e = set_path(&mut t, "banks.threshold", toml_value("20")).unwrap_err();
+        assert!(e.contains("give an index"), "{e}");
+    }
+}

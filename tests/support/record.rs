@@ -1,0 +1,30 @@
+//! Recordings for replay and tune tests, made with GStreamer's x264enc.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// An MP4 at 25 fps, 640x360: `before` frames of test pattern, `show` frames of the demo
+/// image (the stand-in bank's item), cut in, then `after` frames of another pattern.
+/// Keyframes every 2 s, no B-frames.
+pub fn record(path: &Path, before: u32, show: u32, after: u32) {
+    let caps = "video/x-raw,format=I420,width=640,height=360,framerate=25/1,pixel-aspect-ratio=1/1";
+    let image = repo().join("config/demo-image.png");
+    let desc = format!(
+        "videotestsrc pattern=smpte num-buffers={before} ! {caps} ! parts. \
+         filesrc location={} ! decodebin ! videoconvert ! videoscale ! imagefreeze num-buffers={show} ! {caps} ! parts. \
+         videotestsrc pattern=bar num-buffers={after} ! {caps} ! parts. \
+         concat name=parts ! x264enc speed-preset=veryfast key-int-max=50 bframes=0 threads=1 \
+         ! h264parse ! mp4mux ! filesink location={}",
+        image.display(),
+        path.display()
+    );
+    let status = Command::new("gst-launch-1.0")
+        .arg("-q")
+        .args(desc.split_whitespace())
+        .status()
+        .expect("gst-launch-1.0 (scripts/setup.sh installs it)");
+    assert!(status.success(), "could not record {}", path.display());
+}
