@@ -130,10 +130,16 @@ fn plot<DB: DrawingBackend>(
             s.ttd_median_s.map_or("-".into(), |v| format!("{v:.2}"))
         );
         let dy = if n % 2 == 0 { -20 } else { 8 };
+        // Right of the point, or left of it near the right edge (about 7 px a character).
+        let dx = if x > 0.55 * max_x {
+            -8 - 7 * label.chars().count() as i32
+        } else {
+            8
+        };
         chart.draw_series(std::iter::once(
             EmptyElement::at((x, y))
                 + Circle::new((0, 0), 6, RED.filled())
-                + Text::new(label, (8, dy), ("sans-serif", 14).into_font().color(&RED)),
+                + Text::new(label, (dx, dy), ("sans-serif", 14).into_font().color(&RED)),
         ))?;
     }
     if let Some(&(_, x, y)) = pts.iter().find(|p| rows[p.0].combo.id == "current") {

@@ -195,7 +195,7 @@ pub fn report(command: &str, sweeps: &[Sweep], rows: &[Row], frontier: &[usize])
         let _ = writeln!(
             out,
             "### {}: exposure {} s, median TTD {} s, {}/{} found, {:.3} CPU-s per stream-minute\n\n\
-             Full config: `{}`. Put this in the base config (or replay that file):\n\n```toml\n{}```\n",
+             Full config: `{}`. Set these keys in the base config (or replay that file):\n\n```toml\n{}```\n",
             r.combo.id,
             opt(s.exposure_mean_s),
             opt(s.ttd_median_s),
