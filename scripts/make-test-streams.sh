@@ -7,12 +7,13 @@
 # Usage: scripts/make-test-streams.sh [OUT] [--files N] [--seconds S] [--seed K]
 #        (default OUT: var/test-streams)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-out=var/test-streams
+out=
 if [[ $# -gt 0 && $1 != --* ]]; then
-  out=$1
+  out=$(realpath -m "$1") # relative to where the script was called from
   shift
 fi
+cd "$(dirname "$0")/.."
+out=${out:-var/test-streams}
 # The Python environment (numpy, Pillow, scikit-image, pdqhash) and GStreamer's x264enc.
 if [[ ! -x .venv/bin/python ]] || ! command -v gst-launch-1.0 >/dev/null; then
   bash scripts/setup.sh

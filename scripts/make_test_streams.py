@@ -24,7 +24,7 @@ an item is visible at all, from the first frame of a fade), bank.csv (the stand-
 item: bank id, transform, appearance, PDQ distance of its fully visible frame to its bank
 entry before encoding) and replay.toml (a config for `streamguard replay`).
 
-Usage: make_test_streams.py OUT [--files 20] [--seconds 60] [--seed 1] [--jobs 2]
+Usage: make_test_streams.py OUT [--files 20] [--seconds 60] [--seed 1] [--jobs CORES]
 """
 
 import argparse

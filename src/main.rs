@@ -374,9 +374,18 @@ fn replay(
             Ok(i) => intervals.push(i.to_vec()),
             Err(e) => return fail(&e),
         }
+        if streamguard::replay::demuxer_for(f).is_none() {
+            return fail(&format!(
+                "{}: unknown container (expected .mp4, .mov, .mkv, .webm, .flv or .ts)",
+                f.display()
+            ));
+        }
     }
     let mut policies = vec![Policy::from_config(&cfg)];
     for spec in compare {
+        if compare.iter().filter(|s| *s == spec).count() > 1 {
+            return fail(&format!("--compare '{spec}' given twice"));
+        }
         match Policy::parse(spec, &cfg.sampler) {
             Ok(p) => policies.push(p),
             Err(e) => return fail(&e),
@@ -544,6 +553,12 @@ fn tune(
         }
     };
     let front = frontier::pareto(&rows);
+    let timeouts: u64 = rows.iter().map(|r| r.summary.feedback_timeouts).sum();
+    if timeouts > 0 {
+        eprintln!(
+            "warning: {timeouts} analysed frames had no result within 2 s (recordings with B-frames?): adaptive rows are not faithful"
+        );
+    }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let written = (|| -> anyhow::Result<()> {
         let w = |name: &str, text: String| {

@@ -233,6 +233,12 @@ fn bad_sweeps_are_refused_before_anything_runs() {
     );
     let e = run("banks.4.threshold=20");
     assert!(e.contains("banks.4: the config has 1 banks"), "{e}");
+    let e = run("sampler.adaptive.base_interval_ms=9000");
+    assert!(
+        e.contains("--sweep 'sampler.adaptive.base_interval_ms=9000'")
+            && e.contains("must not exceed max_gap_ms"),
+        "{e}"
+    );
     // A combination that is valid key by key but not as a whole.
     let out = streamguard(
         &[
@@ -242,7 +248,9 @@ fn bad_sweeps_are_refused_before_anything_runs() {
             "--labels",
             "labels.json",
             "--sweep",
-            "sampler.adaptive.base_interval_ms=9000",
+            "sampler.adaptive.base_interval_ms=5000",
+            "--sweep",
+            "sampler.adaptive.max_gap_ms=4000",
             "--out",
             "bad",
             "a.mp4",
@@ -251,8 +259,11 @@ fn bad_sweeps_are_refused_before_anything_runs() {
     );
     let e = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
+    assert!(!d.join("bad/results.json").exists());
     assert!(
-        e.contains("base_interval_ms") && e.contains("max_gap_ms"),
+        e.contains(
+            "combination sampler.adaptive.base_interval_ms=5000, sampler.adaptive.max_gap_ms=4000"
+        ) && e.contains("must not exceed max_gap_ms"),
         "{e}"
     );
     let out = streamguard(&["tune", "--estimate-capacity", "--out", "nowhere"], d);

@@ -89,6 +89,8 @@ pub fn attach(
             });
         }
     };
+    // Last sync point passed on as a keyframe (see `nal_sync_point`).
+    let mut last_sync_ns: Option<u64> = None;
     let eos_tx = tx.clone();
     let eos_stop = stopping.clone();
     sink.set_callbacks(
@@ -99,12 +101,32 @@ pub fn attach(
                     return Ok(gst::FlowSuccess::Ok);
                 };
                 let pts_ns = running_time_ns(&sample, &buffer);
+                let flagged = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                let keyframe = flagged && {
+                    let sync = buffer
+                        .map_readable()
+                        .ok()
+                        .and_then(|m| nal_sync_point(m.as_slice()));
+                    match sync {
+                        Some(true) | None => {
+                            last_sync_ns = Some(pts_ns);
+                            true
+                        }
+                        // An I-frame that is no sync point counts only when the stream has
+                        // had none for a while (an encoder that never repeats its IDR).
+                        Some(false) => {
+                            let starved = last_sync_ns
+                                .is_none_or(|t| pts_ns.saturating_sub(t) > SYNC_STARVED_NS);
+                            if starved {
+                                last_sync_ns = Some(pts_ns);
+                            }
+                            starved
+                        }
+                    }
+                };
                 let au = AccessUnit {
                     pts_ns,
-                    keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT)
-                        && buffer
-                            .map_readable()
-                            .map_or(true, |m| nal_sync_point(m.as_slice()) != Some(false)),
+                    keyframe,
                     size: buffer.size(),
                     buffer,
                 };
@@ -130,19 +152,39 @@ pub fn attach(
     Ok(live)
 }
 
+/// A flagged I-frame that is no sync point still counts as a keyframe when the stream has
+/// had no sync point for this long (10 s): some encoders send one IDR and then only
+/// I-frames, and keyframe sampling must not go blind on them.
+const SYNC_STARVED_NS: u64 = 10_000_000_000;
+
 /// Whether an H.264 access unit (byte-stream) is a decoder sync point: `Some(true)` when its
-/// first slice is an IDR slice (NAL type 5), `Some(false)` when it is another slice (an
-/// I-frame an encoder put in for a scene cut, say: later frames may still refer to frames
-/// before it, so decoding cannot start there after skipped units; measured with x264's
-/// scene-cut I-frames: avdec_h264 outputs nothing until the next IDR or for several
-/// frames), `None` when no slice is found. The parser flags both kinds as keyframes.
+/// first slice is an IDR slice (NAL type 5) or an SEI before it carries a recovery point
+/// (payload type 6: open-GOP and intra-refresh streams), `Some(false)` when it is another
+/// slice (an I-frame an encoder put in for a scene cut, say: later frames may still refer
+/// to frames before it, so decoding cannot start there after skipped units; measured with
+/// x264's scene-cut I-frames: avdec_h264 output nothing for several frames), `None` when no
+/// slice is found. The parser flags all of these as keyframes.
 pub fn nal_sync_point(au: &[u8]) -> Option<bool> {
+    let mut recovery_point = false;
     let mut i = 0;
     while i + 3 < au.len() {
         if au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1 {
             match au[i + 3] & 0x1f {
                 5 => return Some(true),
-                1..=4 => return Some(false),
+                1..=4 => return Some(recovery_point),
+                6 => {
+                    // The first SEI message's payload type: 0xFF bytes add 255 each.
+                    let mut t = 0usize;
+                    let mut j = i + 4;
+                    while j < au.len() && au[j] == 0xff {
+                        t += 255;
+                        j += 1;
+                    }
+                    if au.get(j).is_some_and(|&b| t + b as usize == 6) {
+                        recovery_point = true;
+                    }
+                    i += 3;
+                }
                 _ => i += 3,
             }
         } else {
@@ -200,6 +242,11 @@ mod tests {
         // AUD, SEI, then a non-IDR slice (an I-frame put in at a scene cut, or a P-frame).
         let non_idr = [0, 0, 0, 1, 9, 0x10, 0, 0, 1, 6, 5, 0, 0, 1, 0x41, 0x9a];
         assert_eq!(nal_sync_point(&non_idr), Some(false));
+        // An I-frame after an SEI recovery point (payload type 6) is a sync point.
+        let recovery = [
+            0, 0, 0, 1, 9, 0x10, 0, 0, 1, 6, 6, 1, 0x84, 0, 0, 1, 0x41, 0x9a,
+        ];
+        assert_eq!(nal_sync_point(&recovery), Some(true));
         assert_eq!(nal_sync_point(&[0, 0, 1, 9, 0x10]), None);
         assert_eq!(nal_sync_point(&[]), None);
     }

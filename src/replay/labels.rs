@@ -32,11 +32,43 @@ pub enum LabelsError {
         file: String,
         message: String,
     },
+    #[error("{file}: cannot read: {source}")]
+    Missing {
+        file: String,
+        source: std::io::Error,
+    },
     #[error("{file}: no entry in {path} (list it with [] if nothing prohibited is visible in it)")]
     Unlabelled { path: String, file: String },
 }
 
-/// One labelled interval: prohibited content visible from `start_s` to `end_s`.
+/// The labels file's entries in file order, duplicates kept (a map would drop them).
+struct Entries(Vec<(String, Vec<[f64; 2]>)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object mapping file names to lists of [start_s, end_s]")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = m.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// One labelled interval: prohibited content visible from `start_s` to `end_s` (the end of
+/// its last frame: a frame starting at `end_s` no longer shows it).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Interval {
     pub start_s: f64,
@@ -64,11 +96,18 @@ impl Labels {
     /// [`Labels::load`] on text already read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Labels, LabelsError> {
         let shown = path.display().to_string();
-        let raw: BTreeMap<String, Vec<[f64; 2]>> =
-            serde_json::from_str(text).map_err(|source| LabelsError::Parse {
-                path: shown.clone(),
-                source,
-            })?;
+        let Entries(raw) = serde_json::from_str(text).map_err(|source| LabelsError::Parse {
+            path: shown.clone(),
+            source,
+        })?;
+        let mut names = std::collections::BTreeSet::new();
+        if let Some((dup, _)) = raw.iter().find(|(n, _)| !names.insert(n.clone())) {
+            return Err(LabelsError::Entry {
+                path: shown,
+                file: dup.clone(),
+                message: "listed twice".into(),
+            });
+        }
         let dir = path.parent().unwrap_or(Path::new("."));
         let mut files = BTreeMap::new();
         for (name, list) in raw {
@@ -122,7 +161,10 @@ impl Labels {
             path: self.path.display().to_string(),
             file: file.display().to_string(),
         };
-        let canonical = file.canonicalize().map_err(|_| unlabelled())?;
+        let canonical = file.canonicalize().map_err(|e| LabelsError::Missing {
+            file: file.display().to_string(),
+            source: e,
+        })?;
         self.files
             .get(&canonical)
             .map(Vec::as_slice)
@@ -158,9 +200,15 @@ mod tests {
         ); // sorted
         assert_eq!(a.len(), 2);
         assert!(l.intervals(&dir.path().join("b.mp4")).unwrap().is_empty());
-        let missing = dir.path().join("c.mp4");
-        std::fs::write(&missing, b"x").unwrap();
-        let e = l.intervals(&missing).unwrap_err().to_string();
+        let other = dir.path().join("c.mp4");
+        let e = l.intervals(&other).unwrap_err().to_string();
+        assert!(e.contains("c.mp4: cannot read"), "{e}");
+        // The same file by another path.
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        assert_eq!(l.intervals(&sub.join("../a.mp4")).unwrap().len(), 2);
+        std::fs::write(&other, b"x").unwrap();
+        let e = l.intervals(&other).unwrap_err().to_string();
         assert!(
             e.contains("c.mp4: no entry in") && e.contains("labels.json"),
             "{e}"
@@ -178,6 +226,10 @@ mod tests {
             (r#"{"a.mp4": [[1, 3], [2, 4]]}"#, "overlap"),
             (r#"{"a.mp4": [[-1, 3]]}"#, "finite seconds >= 0"),
             (r#"{"a.mp4": [[1]]}"#, "not a labels file"),
+            (
+                r#"{"a.mp4": [[1, 2]], "a.mp4": []}"#,
+                "'a.mp4': listed twice",
+            ),
             (r#"["a.mp4"]"#, "not a labels file"),
         ] {
             let (_d, l) = setup(text);

@@ -2,9 +2,12 @@
 //! policy code, as fast as the machine allows, with every clock driven by stream time.
 //!
 //! Each file runs as one stream (the `file` pipeline template, not live, so ingest runs
-//! ahead only as far as the bounded queues let it) in *lockstep*: the sampler waits for each
-//! analysed frame's result before reading on, so an adaptive controller sees the result at
-//! the stream time it would see it live. Findings go through [`crate::policy::verdict`];
+//! ahead only as far as the bounded queues let it). Adaptive policies run in *lockstep*: the
+//! sampler waits for each analysed frame's result before reading on, so the controller sees
+//! the result at the stream time it would see it live. (A decoder holds frames of streams
+//! with B-frames until later ones arrive; lockstep then waits up to 2 s per analysed frame
+//! and counts `feedback_timeouts`: such recordings replay slowly and their adaptive results
+//! are not faithful.) The global budget (`analysis.capacity_fps`) is not applied. Findings go through [`crate::policy::verdict`];
 //! nothing is written to the alert store and no stream is halted.
 //!
 //! Ground truth comes from a [`labels::Labels`] file; [`score`] turns findings into detected
@@ -286,7 +289,8 @@ impl Replayer {
     }
 }
 
-fn demuxer_for(file: &Path) -> Option<&'static str> {
+/// The demuxer for a file's container, from its extension.
+pub fn demuxer_for(file: &Path) -> Option<&'static str> {
     let ext = file.extension()?.to_str()?.to_ascii_lowercase();
     Some(match ext.as_str() {
         "mp4" | "m4v" | "mov" => "qtdemux",
@@ -324,14 +328,16 @@ impl Item {
     }
 }
 
-/// Frame times carry rounding: a frame this close to an interval's edge is inside it.
+/// Frame times carry rounding: a frame this close to an interval's edge is on that side.
 const EDGE_S: f64 = 0.001;
 
-/// Matches detections against labelled intervals: each interval is detected by the first
-/// alerting frame inside it; alerting frames outside every interval are false matches.
+/// Matches detections against labelled intervals, `[start, end)` (a frame starting at
+/// `end_s` no longer shows the item, so abutting intervals never share a frame): each
+/// interval is detected by the first alerting frame inside it; alerting frames outside
+/// every interval are false matches.
 pub fn score(intervals: &[Interval], detections: &[Detection]) -> (Vec<Item>, u64) {
     let inside =
-        |d: &Detection, i: &Interval| d.pts_s >= i.start_s - EDGE_S && d.pts_s <= i.end_s + EDGE_S;
+        |d: &Detection, i: &Interval| d.pts_s >= i.start_s - EDGE_S && d.pts_s < i.end_s - EDGE_S;
     let items = intervals
         .iter()
         .map(|i| Item {
@@ -376,11 +382,31 @@ mod tests {
                 end_s: 31.0,
             },
         ];
-        let (items, fp) = score(&iv, &[det(11.5), det(10.4), det(20.0), det(31.0005)]);
+        let (items, fp) = score(
+            &iv,
+            &[det(11.5), det(10.4), det(20.0), det(29.9995), det(31.0)],
+        );
         assert_eq!(items[0].detected_s, Some(10.4));
         assert!((items[0].ttd_s().unwrap() - 0.4).abs() < 1e-9);
-        assert_eq!(items[1].detected_s, Some(31.0005));
-        assert_eq!(fp, 1);
+        // Rounded a hair before the start still counts; a frame at the end does not.
+        assert_eq!(items[1].detected_s, Some(29.9995));
+        assert_eq!(fp, 2);
+        // Abutting intervals: the frame at 2.0 belongs to the second only.
+        let ab = [
+            Interval {
+                start_s: 1.0,
+                end_s: 2.0,
+            },
+            Interval {
+                start_s: 2.0,
+                end_s: 3.0,
+            },
+        ];
+        let (items, _) = score(&ab, &[det(2.0)]);
+        assert_eq!(
+            (items[0].detected_s, items[1].detected_s),
+            (None, Some(2.0))
+        );
         let (items, fp) = score(&iv, &[]);
         assert!(items.iter().all(|i| i.detected_s.is_none()));
         assert_eq!(fp, 0);

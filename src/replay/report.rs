@@ -47,6 +47,10 @@ pub struct Summary {
     pub frames_decoded: u64,
     pub frames_analysed: u64,
     pub false_matches: u64,
+    /// Analysed frames whose result did not come back within 2 s (lockstep); anything
+    /// above 0 makes adaptive results unfaithful (see `replay`).
+    #[serde(default)]
+    pub feedback_timeouts: u64,
     pub stream_s: f64,
     pub cpu_s: f64,
     pub decoded_per_stream_min: f64,
@@ -94,6 +98,7 @@ pub fn summarise(policy: &Policy, outcomes: &[Outcome]) -> Summary {
         frames_decoded: 0,
         frames_analysed: 0,
         false_matches: 0,
+        feedback_timeouts: 0,
         stream_s: 0.0,
         cpu_s: 0.0,
         decoded_per_stream_min: 0.0,
@@ -120,6 +125,7 @@ pub fn summarise(policy: &Policy, outcomes: &[Outcome]) -> Summary {
                 s.frames_decoded += run.frames_decoded;
                 s.frames_analysed += run.frames_analysed;
                 s.false_matches += false_matches;
+                s.feedback_timeouts += run.feedback_timeouts;
                 s.stream_s += run.duration_s;
                 s.cpu_s += run.cpu_s;
             }
@@ -228,6 +234,12 @@ pub fn text(outcomes: &[Outcome], summaries: &[Summary]) -> String {
         );
         if s.failed_files > 0 {
             out += &format!("{:pw$}  ({} files failed)\n", "", s.failed_files);
+        }
+        if s.feedback_timeouts > 0 {
+            out += &format!(
+                "{:pw$}  ({} analysed frames had no result within 2 s: B-frames? not faithful)\n",
+                "", s.feedback_timeouts
+            );
         }
     }
     out

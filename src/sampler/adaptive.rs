@@ -199,6 +199,8 @@ pub struct Controller {
     /// The last keyframe's time and the spacing between the last two (the GOP length).
     last_keyframe_ns: Option<u64>,
     gop_ns: u64,
+    /// The last keyframe on the stream's schedule (not a scene cut).
+    last_regular_keyframe_ns: Option<u64>,
     /// Early keyframes in a row: after three, the shorter spacing is the new cadence.
     early_keyframes: u32,
     triggers: [u64; Trigger::ALL.len()],
@@ -253,6 +255,7 @@ impl Controller {
             key_sizes: SizeStats::default(),
             last_keyframe_ns: None,
             gop_ns: 0,
+            last_regular_keyframe_ns: None,
             early_keyframes: 0,
             triggers: [0; Trigger::ALL.len()],
             missed_gaps: 0,
@@ -398,7 +401,19 @@ impl Controller {
         if keyframe {
             if let Some(k) = self.last_keyframe_ns {
                 let spacing = pts_ns.saturating_sub(k);
-                if self.gop_ns > 0 && spacing < self.gop_ns / 20 * 19 && self.early_keyframes < 2 {
+                let gop = self.gop_ns;
+                let early = gop > 0 && spacing < gop / 20 * 19;
+                // Encoders that keep their schedule after a scene-cut keyframe: the next
+                // scheduled one comes early after the cut, but on time after the last
+                // regular keyframe.
+                let on_schedule = early
+                    && self.last_regular_keyframe_ns.is_some_and(|r| {
+                        let m = pts_ns.saturating_sub(r) % gop;
+                        m < gop / 20 || gop - m < gop / 20
+                    });
+                if early && on_schedule {
+                    self.last_regular_keyframe_ns = Some(pts_ns);
+                } else if early && self.early_keyframes < 2 {
                     // A scene cut the encoder marked with an unscheduled keyframe; the
                     // cadence stays (unless it really changed: three early ones in a row).
                     self.early_keyframes += 1;
@@ -408,6 +423,7 @@ impl Controller {
                 } else {
                     self.early_keyframes = 0;
                     self.gop_ns = spacing;
+                    self.last_regular_keyframe_ns = Some(pts_ns);
                 }
             }
             self.last_keyframe_ns = Some(pts_ns);
@@ -644,6 +660,13 @@ mod tests {
         let mut d = c.clone();
         d.on_unit(t + 2 * S, 20_000, true, false);
         assert_eq!(d.trigger_counts()[3], (Trigger::Spike, 1));
+        // An encoder that keeps its schedule after the cut: the keyframe at 4 s is early
+        // after the cut but on time, and no second spike.
+        let mut f = c.clone();
+        f.on_unit(4 * S, 20_000, true, false);
+        assert_eq!(f.trigger_counts()[3], (Trigger::Spike, 1));
+        f.on_unit(6 * S, 20_000, true, false);
+        assert_eq!(f.trigger_counts()[3], (Trigger::Spike, 1));
         // A cadence that really shortens stops counting after three early keyframes.
         let mut e = Controller::new(calm_params(), 0);
         run(&mut e, 0, 3, 60);

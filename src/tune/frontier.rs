@@ -1,5 +1,6 @@
-//! The cost/latency frontier: which configurations no other one beats on CPU, time to
-//! detect and missed items at once, and its picture (`frontier.png`, `frontier.svg`).
+//! The cost/latency frontier: which configurations no other one beats on both CPU and
+//! mean exposure (time to detect, misses charged with their whole visible time), and its
+//! picture (`frontier.png`, `frontier.svg`).
 
 use super::Row;
 use plotters::coord::Shift;
@@ -195,6 +196,7 @@ mod tests {
                 frames_decoded: 0,
                 frames_analysed: 0,
                 false_matches: 0,
+                feedback_timeouts: 0,
                 stream_s: 60.0,
                 cpu_s: cpu,
                 decoded_per_stream_min: 0.0,

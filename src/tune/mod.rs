@@ -75,8 +75,8 @@ impl Sweep {
     }
 }
 
-/// A value as TOML: a number, boolean, array or inline table when it parses as one, else a
-/// string (`adaptive`).
+/// A value as TOML: a number or boolean when it parses as one (or anything else TOML without
+/// a comma), else a string (`adaptive`).
 fn toml_value(v: &str) -> toml::Value {
     format!("v = {v}")
         .parse::<toml::Table>()
@@ -291,6 +291,8 @@ pub fn run(plan: &Plan, combos: &[Combo]) -> Result<Vec<Row>, TuneError> {
     let exe = std::env::current_exe().map_err(|e| TuneError::Replay(e.to_string()))?;
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
+    // After a failure no new replay starts (the run fails anyway).
+    let failed = std::sync::atomic::AtomicBool::new(false);
     let results: Mutex<Vec<Option<Result<Summary, String>>>> = Mutex::new(vec![None; combos.len()]);
     let tty = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
@@ -298,9 +300,15 @@ pub fn run(plan: &Plan, combos: &[Combo]) -> Result<Vec<Row>, TuneError> {
         for _ in 0..plan.jobs.max(1).min(combos.len()) {
             s.spawn(|| {
                 loop {
+                    if failed.load(Ordering::Relaxed) {
+                        break;
+                    }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(c) = combos.get(i) else { break };
                     let r = replay_one(&exe, plan, c);
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
                     results.lock().expect("results")[i] = Some(r);
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     if tty {
@@ -318,15 +326,22 @@ pub fn run(plan: &Plan, combos: &[Combo]) -> Result<Vec<Row>, TuneError> {
     if tty {
         eprintln!();
     }
+    let results = results.into_inner().expect("results");
+    if let Some((c, Some(Err(e)))) = combos
+        .iter()
+        .zip(&results)
+        .find(|(_, r)| matches!(r, Some(Err(_))))
+    {
+        return Err(TuneError::Replay(format!("{}: {e}", c.id)));
+    }
     let mut rows = Vec::new();
-    for (c, r) in combos.iter().zip(results.into_inner().expect("results")) {
+    for (c, r) in combos.iter().zip(results) {
         match r {
             Some(Ok(summary)) => rows.push(Row {
                 combo: c.clone(),
                 summary,
             }),
-            Some(Err(e)) => return Err(TuneError::Replay(format!("{}: {e}", c.id))),
-            None => return Err(TuneError::Replay(format!("{}: not run", c.id))),
+            _ => return Err(TuneError::Replay(format!("{}: not run", c.id))),
         }
     }
     Ok(rows)
