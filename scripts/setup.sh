@@ -57,11 +57,36 @@ if [ "${SETUP_SKIP_PYTHON:-0}" != "1" ]; then
     log "creating $VENV"
     python3 -m venv "$VENV"
   fi
-  if ! "$VENV/bin/python" -c 'import pdqhash, numpy, PIL' >/dev/null 2>&1; then
+  if ! "$VENV/bin/python" -c 'import pdqhash, numpy, PIL, skimage, onnxruntime' >/dev/null 2>&1; then
     log "installing Python packages into $VENV (pdqhash builds Meta's C++ reference)"
     "$VENV/bin/pip" install -q --disable-pip-version-check -r scripts/requirements.txt
   else
     log "python tools: all present"
   fi
+fi
+# --- ONNX Runtime (the classifiers' runtime, loaded at run time) --------------------------
+# The shared library from the PyPI wheel onnxruntime==1.31.1, unpacked into .onnxruntime/
+# (git-ignored); config `classify.runtime` or ORT_DYLIB_PATH may point elsewhere.
+ORT_VERSION=1.31.1
+ORT_LIB=.onnxruntime/libonnxruntime.so.$ORT_VERSION
+if [ ! -f "$ORT_LIB" ]; then
+  log "fetching ONNX Runtime $ORT_VERSION from PyPI"
+  if [ ! -x .venv/bin/pip ]; then python3 -m venv .venv; fi
+  tmp=$(mktemp -d)
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps \
+    --only-binary=:all: --platform manylinux_2_28_x86_64 --python-version 3.11 \
+    -d "$tmp" "onnxruntime==$ORT_VERSION"
+  mkdir -p .onnxruntime
+  python3 - "$tmp"/onnxruntime-*.whl "$ORT_VERSION" <<'PY'
+import sys, zipfile
+whl, version = sys.argv[1], sys.argv[2]
+name = "onnxruntime/capi/libonnxruntime.so." + version
+with zipfile.ZipFile(whl) as z, open(".onnxruntime/libonnxruntime.so." + version + ".part", "wb") as out:
+    out.write(z.read(name))
+PY
+  mv ".onnxruntime/libonnxruntime.so.$ORT_VERSION.part" "$ORT_LIB"
+  rm -rf "$tmp"
+else
+  log "ONNX Runtime: present ($ORT_LIB)"
 fi
 log "done"

@@ -6,6 +6,7 @@
 //! - [`sampler`]: which access units are decoded and which frames analysed;
 //! - [`decode`]: decoding of the chosen units only;
 //! - [`analysis`]: PDQ hashing (bit-exact with Meta's reference), hash banks, worker pool;
+//! - [`classify`]: ONNX image classifiers (runtime, manifests, sessions);
 //! - [`policy`]: findings to alerts;
 //! - [`moderation`]: the SQLite alert store;
 //! - [`replay`]: recorded files through the same code, scored against labels;
@@ -13,6 +14,7 @@
 //! - [`app`]: wiring; [`telemetry`]: logs and counters.
 pub mod analysis;
 pub mod app;
+pub mod classify;
 pub mod config;
 pub mod control;
 pub mod decode;

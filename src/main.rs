@@ -91,6 +91,19 @@ enum Command {
         estimate_capacity: bool,
         files: Vec<PathBuf>,
     },
+    /// Runs an ONNX classifier (a folder with model.toml, see models/README.md) on images and
+    /// prints one line per image with every label's score. Loads ONNX Runtime from
+    /// ORT_DYLIB_PATH or .onnxruntime/ (scripts/setup.sh).
+    Classify {
+        /// The model's folder (holding model.toml).
+        #[arg(long)]
+        model: PathBuf,
+        /// Intra-op threads.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
     /// Hash banks: sizes and costs, and matching images against them.
     Bank {
         #[command(subcommand)]
@@ -123,6 +136,11 @@ fn main() -> ExitCode {
         Command::CheckConfig { file } => check_config(file),
         Command::Run { config } => run(config),
         Command::Alerts { config } => alerts(config),
+        Command::Classify {
+            model,
+            threads,
+            images,
+        } => classify(&model, threads, &images),
         Command::Tune {
             config,
             labels,
@@ -227,6 +245,48 @@ fn bank_match(config: Option<PathBuf>, images: &[PathBuf]) -> ExitCode {
         }
         if !any {
             println!("{}\t{}\t-\t-\t-\t-\t-\tno match", file.display(), d.quality);
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn classify(model: &Path, threads: usize, images: &[PathBuf]) -> ExitCode {
+    let mut c = match streamguard::classify::Classifier::load(model, None, threads) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut failed = false;
+    for file in images {
+        let scores = read_rgb(file).and_then(|img| {
+            c.classify(RgbImage::packed(
+                img.as_raw(),
+                img.width() as usize,
+                img.height() as usize,
+            ))
+            .map_err(anyhow::Error::from)
+        });
+        match scores {
+            Ok(s) => {
+                let parts: Vec<String> = c
+                    .manifest
+                    .labels
+                    .iter()
+                    .zip(&s)
+                    .map(|(l, v)| format!("{l}={v:.6}"))
+                    .collect();
+                println!("{}\t{}", file.display(), parts.join("\t"));
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e:#}", file.display());
+                failed = true;
+            }
         }
     }
     if failed {

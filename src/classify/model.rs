@@ -1,0 +1,263 @@
+//! One classifier session: load and check a model against its manifest, turn a frame into
+//! the input tensor, run it, and turn the outputs into per-label scores.
+
+use super::manifest::{ColourOrder, Layout, Manifest, OutputKind};
+use super::{ClassifyError, environment};
+use crate::analysis::pdq::RgbImage;
+use ort::session::Session;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+use std::path::Path;
+
+/// A loaded model (one ONNX Runtime session: `Session::run` needs `&mut`, so one per
+/// worker thread).
+pub struct Classifier {
+    pub name: String,
+    pub manifest: Manifest,
+    session: Session,
+    shape: [usize; 4],
+    input: Vec<f32>,
+}
+
+impl std::fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Classifier")
+            .field("name", &self.name)
+            .field("shape", &self.shape)
+            .finish()
+    }
+}
+
+impl Classifier {
+    /// Loads `dir/model.toml` and its ONNX file with `threads` intra-op threads, checks the
+    /// model's input (name, element type, layout, size) and output (one score per label)
+    /// against the manifest, and runs one inference on a blank frame.
+    pub fn load(
+        dir: &Path,
+        runtime: Option<&Path>,
+        threads: usize,
+    ) -> Result<Classifier, ClassifyError> {
+        let name = dir
+            .file_name()
+            .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into());
+        let fail = |message: String| ClassifyError::Model {
+            model: dir.display().to_string(),
+            message,
+        };
+        let manifest = Manifest::load(dir).map_err(&fail)?;
+        let env = environment(runtime)?;
+        let file = dir.join(&manifest.file);
+        if !file.is_file() {
+            return Err(fail(format!("{}: not found", file.display())));
+        }
+        let session = Session::builder(env)
+            .map_err(|e| fail(e.to_string()))?
+            .with_intra_threads(threads.max(1))
+            .map_err(|e| fail(e.to_string()))?
+            .with_inter_threads(1)
+            .map_err(|e| fail(e.to_string()))?
+            .commit_from_file(&file)
+            .map_err(|e| {
+                fail(format!(
+                    "{}: not a model ONNX Runtime can load: {e}",
+                    file.display()
+                ))
+            })?;
+        let inputs = session.inputs();
+        if inputs.len() != 1 {
+            return Err(fail(format!(
+                "{}: has {} inputs; streamguard feeds one image",
+                file.display(),
+                inputs.len()
+            )));
+        }
+        let input = &inputs[0];
+        if input.name() != manifest.input {
+            return Err(fail(format!(
+                "manifest input '{}' but the model's input is named '{}'",
+                manifest.input,
+                input.name()
+            )));
+        }
+        let ValueType::Tensor { ty, shape, .. } = input.dtype() else {
+            return Err(fail(format!("input '{}' is not a tensor", input.name())));
+        };
+        if *ty != TensorElementType::Float32 {
+            return Err(fail(format!(
+                "input '{}' takes {ty:?}; streamguard feeds float32",
+                input.name()
+            )));
+        }
+        let (h, w) = (manifest.height, manifest.width);
+        let want: [usize; 4] = match manifest.layout {
+            Layout::Nchw => [1, 3, h, w],
+            Layout::Nhwc => [1, h, w, 3],
+        };
+        let dims: Vec<i64> = shape.iter().copied().collect();
+        let fits = dims.len() == 4
+            && dims
+                .iter()
+                .zip(want)
+                .skip(1)
+                .all(|(&d, w)| d < 0 || d as usize == w);
+        if !fits {
+            return Err(fail(format!(
+                "input '{}' has shape {dims:?}; the manifest ({:?}, {w}x{h}) gives {want:?} (-1: any)",
+                input.name(),
+                manifest.layout
+            )));
+        }
+        let mut c = Classifier {
+            name,
+            session,
+            shape: want,
+            input: vec![0.0; 3 * h * w],
+            manifest,
+        };
+        // One inference now: an output that does not fit the labels fails at start-up.
+        let blank = vec![0.0; c.input.len()];
+        let out = c.run_tensor(&blank).map_err(|e| match e {
+            ClassifyError::Model { message, .. } => fail(message),
+            other => other,
+        })?;
+        if out.len() != c.manifest.labels.len() {
+            return Err(fail(format!(
+                "the model gives {} output values, the manifest has {} labels",
+                out.len(),
+                c.manifest.labels.len()
+            )));
+        }
+        Ok(c)
+    }
+
+    /// The input tensor's length (3 x height x width).
+    pub fn input_len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Scores (one per label, in manifest order) of a prepared input tensor, in the
+    /// manifest's layout.
+    pub fn run_tensor(&mut self, data: &[f32]) -> Result<Vec<f32>, ClassifyError> {
+        let fail = |message: String| ClassifyError::Model {
+            model: self.name.clone(),
+            message,
+        };
+        if data.len() != self.input_len() {
+            return Err(fail(format!(
+                "input of {} values, the model takes {}",
+                data.len(),
+                self.input_len()
+            )));
+        }
+        let tensor =
+            TensorRef::from_array_view((self.shape, data)).map_err(|e| fail(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(ort::inputs![tensor])
+            .map_err(|e| fail(format!("inference failed: {e}")))?;
+        let (_, raw) = outputs[0]
+            .try_extract_tensor::<f32>()
+            .map_err(|e| fail(format!("output is not float32: {e}")))?;
+        Ok(post_process(self.manifest.output, raw))
+    }
+
+    /// Scores of a frame: resized to the model's size (bilinear), normalised, in the
+    /// model's colour order and layout.
+    pub fn classify(&mut self, img: RgbImage) -> Result<Vec<f32>, ClassifyError> {
+        let mut input = std::mem::take(&mut self.input);
+        prepare(&self.manifest, img, &mut input);
+        let out = self.run_tensor(&input);
+        self.input = input;
+        out
+    }
+}
+
+/// Softmax, sigmoid or nothing, as the manifest says.
+pub fn post_process(kind: OutputKind, raw: &[f32]) -> Vec<f32> {
+    match kind {
+        OutputKind::Logits => raw.to_vec(),
+        OutputKind::Sigmoid => raw.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect(),
+        OutputKind::Softmax => {
+            let max = raw.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f32> = raw.iter().map(|&x| (x - max).exp()).collect();
+            let sum: f32 = e.iter().sum();
+            e.into_iter().map(|x| x / sum).collect()
+        }
+    }
+}
+
+/// Writes the model input for `img` into `out` (3 x height x width values): bilinear
+/// resize with pixel centres aligned (as OpenCV's `INTER_LINEAR`), channel order, scale,
+/// mean and std, layout.
+pub fn prepare(m: &Manifest, img: RgbImage, out: &mut [f32]) {
+    let (w, h) = (m.width, m.height);
+    let sx = img.width as f32 / w as f32;
+    let sy = img.height as f32 / h as f32;
+    let order: [usize; 3] = match m.colour {
+        ColourOrder::Rgb => [0, 1, 2],
+        ColourOrder::Bgr => [2, 1, 0],
+    };
+    let px = |x: usize, y: usize, c: usize| img.data[y * img.stride + x * 3 + c] as f32;
+    for y in 0..h {
+        let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (img.height - 1) as f32);
+        let y0 = fy as usize;
+        let y1 = (y0 + 1).min(img.height - 1);
+        let wy = fy - y0 as f32;
+        for x in 0..w {
+            let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (img.width - 1) as f32);
+            let x0 = fx as usize;
+            let x1 = (x0 + 1).min(img.width - 1);
+            let wx = fx - x0 as f32;
+            for (k, &c) in order.iter().enumerate() {
+                let top = px(x0, y0, c) * (1.0 - wx) + px(x1, y0, c) * wx;
+                let bottom = px(x0, y1, c) * (1.0 - wx) + px(x1, y1, c) * wx;
+                let v = (top * (1.0 - wy) + bottom * wy) * m.scale;
+                let v = (v - m.mean[k]) / m.std[k];
+                let i = match m.layout {
+                    Layout::Nchw => k * h * w + y * w + x,
+                    Layout::Nhwc => (y * w + x) * 3 + k,
+                };
+                out[i] = v;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn post_processing() {
+        let s = post_process(OutputKind::Softmax, &[1.0, 1.0]);
+        assert_eq!(s, vec![0.5, 0.5]);
+        let s = post_process(OutputKind::Softmax, &[1000.0, 0.0]);
+        assert!((s[0] - 1.0).abs() < 1e-6 && s[1] < 1e-6, "stable: {s:?}");
+        assert_eq!(post_process(OutputKind::Sigmoid, &[0.0]), vec![0.5]);
+        assert_eq!(
+            post_process(OutputKind::Logits, &[3.0, -1.0]),
+            vec![3.0, -1.0]
+        );
+    }
+
+    #[test]
+    fn prepare_normalises_in_order_and_layout() {
+        let m: Manifest = toml::from_str(
+            "file = \"m.onnx\"\ninput = \"x\"\nlayout = \"nchw\"\nwidth = 2\nheight = 1\n\
+             colour = \"bgr\"\nmean = [0.5, 0.5, 0.5]\nstd = [0.5, 0.5, 0.5]\noutput = \"softmax\"\nlabels = [\"a\"]\n",
+        )
+        .unwrap();
+        // A 2x1 image: red, then blue; same size, so no interpolation.
+        let data = [255u8, 0, 0, 0, 0, 255];
+        let mut out = vec![0.0; 6];
+        prepare(&m, RgbImage::packed(&data, 2, 1), &mut out);
+        // Planes B, G, R; (v/255 - 0.5) / 0.5.
+        assert_eq!(out, vec![-1.0, 1.0, -1.0, -1.0, 1.0, -1.0]);
+        let nhwc = Manifest {
+            layout: Layout::Nhwc,
+            colour: ColourOrder::Rgb,
+            ..m
+        };
+        prepare(&nhwc, RgbImage::packed(&data, 2, 1), &mut out);
+        assert_eq!(out, vec![1.0, -1.0, -1.0, -1.0, -1.0, 1.0]);
+    }
+}
