@@ -110,6 +110,16 @@ pub fn preflight(cfg: &Config, load_banks: bool) -> Result<Checked, Vec<String>>
     if load_banks && let Err(errs) = banks.load_all() {
         problems.extend(errs.into_iter().map(|e| e.to_string()));
     }
+    // Every model loads, fits its manifest and runs once (a broken model stops start-up).
+    for (i, dir) in cfg.classify.models.iter().enumerate() {
+        if let Err(e) = crate::classify::Classifier::load(
+            dir,
+            Some(&cfg.classify.runtime),
+            cfg.classify.threads,
+        ) {
+            problems.push(format!("classify.models[{i}]: {e}"));
+        }
+    }
     if problems.is_empty() {
         Ok(Checked { banks, pipelines })
     } else {

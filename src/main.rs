@@ -351,9 +351,10 @@ fn check_config(file: Option<PathBuf>) -> ExitCode {
             let banks = checked.banks.snapshot();
             let entries: usize = banks.iter().map(|b| b.len()).sum();
             println!(
-                "{source}: ok ({} stream(s), {} bank(s) with {entries} hash(es))",
+                "{source}: ok ({} stream(s), {} bank(s) with {entries} hash(es), {} model(s))",
                 cfg.streams.len(),
-                banks.len()
+                banks.len(),
+                cfg.classify.models.len()
             );
             ExitCode::SUCCESS
         }

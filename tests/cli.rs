@@ -292,3 +292,45 @@ fn bad_adaptive_sampling_settings_are_named() {
         "{text}"
     );
 }
+
+#[test]
+fn models_are_checked_by_check_config() {
+    let rt = repo().join(".onnxruntime/libonnxruntime.so.1.31.1");
+    let model = repo().join("models/ppocr-cls");
+    let cfg = |models: &str| {
+        format!(
+            "[classify]\nruntime = \"{}\"\nmodels = [{models}]\n",
+            rt.display()
+        )
+    };
+    let (ok, text) = check(&cfg(&format!("\"{}\"", model.display())));
+    assert!(ok && text.contains("1 model(s)"), "{text}");
+    // A model folder whose manifest does not fit its model: labels.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(model.join("model.onnx"), dir.path().join("model.onnx")).unwrap();
+    let manifest = std::fs::read_to_string(model.join("model.toml"))
+        .unwrap()
+        .replace("labels = [\"0\", \"180\"]", "labels = [\"a\"]");
+    std::fs::write(dir.path().join("model.toml"), manifest).unwrap();
+    let (ok, text) = check(&cfg(&format!("\"{}\"", dir.path().display())));
+    assert!(!ok);
+    assert!(
+        text.contains("classify.models[0]")
+            && text.contains("the model gives 2 output values, the manifest has 1 labels"),
+        "{text}"
+    );
+    let (ok, text) = check(&cfg("\"no-such-model\""));
+    assert!(
+        !ok && text.contains("classify.models[0]: no-such-model: no model.toml there"),
+        "{text}"
+    );
+    // A runtime that is not there.
+    let (ok, text) = check(&format!(
+        "[classify]\nruntime = \"/nonexistent/libonnxruntime.so\"\nmodels = [\"{}\"]\n",
+        model.display()
+    ));
+    assert!(
+        !ok && text.contains("/nonexistent/libonnxruntime.so: not found"),
+        "{text}"
+    );
+}

@@ -38,7 +38,8 @@ pub fn runtime_path(configured: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_RUNTIME))
 }
 
-/// Loads ONNX Runtime once per process; later calls return the same environment.
+/// Loads ONNX Runtime once per process; later calls return the same environment (whatever
+/// path they name: a process has one ONNX Runtime).
 pub fn environment(
     configured: Option<&Path>,
 ) -> Result<&'static ort::environment::Environment, ClassifyError> {

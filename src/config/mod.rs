@@ -9,6 +9,7 @@
 //! Relative paths in a configuration resolve against the daemon's working directory.
 
 mod analysis;
+mod classify;
 mod daemon;
 mod http;
 mod ingest;
@@ -18,6 +19,7 @@ mod store;
 mod streams;
 
 pub use analysis::{AnalysisConfig, BankAction, BankConfig, BankFormat};
+pub use classify::ClassifyConfig;
 pub use daemon::DaemonConfig;
 pub use http::HttpConfig;
 pub use ingest::{ActuatorConfig, ActuatorKind, IngestConfig, IngestServer, SupervisorConfig};
@@ -43,6 +45,8 @@ pub struct Config {
     pub analysis: AnalysisConfig,
     /// `[[banks]]`: hash banks of known material, matched against every analysed frame.
     pub banks: Vec<BankConfig>,
+    /// `[classify]`: ONNX image classifiers.
+    pub classify: ClassifyConfig,
     /// `[http]`: the HTTP server (health and readiness; the API grows here).
     pub http: HttpConfig,
     /// `[store]`: the SQLite alert store.
@@ -66,6 +70,7 @@ impl Config {
         self.sampler.validate("sampler", &mut problems);
         self.analysis.validate(&mut problems);
         analysis::validate_banks(&self.banks, &mut problems);
+        self.classify.validate(&mut problems);
         self.http.validate(&mut problems);
         self.store.validate(&mut problems);
         self.ingest.validate(&mut problems);
