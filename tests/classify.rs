@@ -187,3 +187,56 @@ fn a_missing_or_wrong_runtime_is_a_clear_error() {
     assert!(e.contains("does not export `OrtGetApiBase`"), "{e}");
     assert!(!e.contains("panicked"), "{e}");
 }
+
+#[test]
+fn pool_scores_every_frame_like_a_direct_run() {
+    use std::sync::Arc;
+    use streamguard::classify::pool::{Job, Pool};
+    let model = repo().join("models/ppocr-cls");
+    let img = image::open(repo().join("config/demo-image.png"))
+        .unwrap()
+        .into_rgb8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let pixels = Arc::new(img.into_raw());
+    let mut direct = Classifier::load(&model, None, 1).unwrap();
+    let want = direct
+        .classify(streamguard::analysis::pdq::RgbImage::packed(&pixels, w, h))
+        .unwrap();
+
+    let (out_tx, out_rx) = crossbeam_channel::unbounded();
+    // One worker; ten normal jobs and one urgent (the order urgent jobs are served in is
+    // unit-tested in classify::pool, deterministically).
+    let (pool, inlet) = Pool::start(std::slice::from_ref(&model), None, 1, 1, 16, out_tx).unwrap();
+    let job = |key| Job {
+        key,
+        pixels: pixels.clone(),
+        width: w,
+        height: h,
+        stride: w * 3,
+    };
+    for key in 0..10 {
+        inlet.normal.send(job(key)).unwrap();
+    }
+    inlet.urgent.send(job(99)).unwrap();
+    drop(inlet);
+    let got: Vec<_> = out_rx.iter().collect();
+    pool.join();
+    assert_eq!(got.len(), 11);
+    assert!(got.iter().any(|s| s.key == 99));
+    for s in &got {
+        assert_eq!(s.model, 0);
+        assert_eq!(
+            s.scores.as_ref().unwrap(),
+            &want,
+            "same scores as a direct run"
+        );
+    }
+    // A model that does not load: nothing starts.
+    let bad = variant(|t| t, Some(b"garbage"));
+    let (tx, _rx) = crossbeam_channel::unbounded();
+    let e = Pool::start(&[bad.path().to_path_buf()], None, 1, 2, 4, tx)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("not a model ONNX Runtime can load"), "{e}");
+}

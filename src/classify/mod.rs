@@ -7,6 +7,7 @@
 
 pub mod manifest;
 pub mod model;
+pub mod pool;
 
 pub use manifest::Manifest;
 pub use model::Classifier;

@@ -187,36 +187,53 @@ pub fn post_process(kind: OutputKind, raw: &[f32]) -> Vec<f32> {
 
 /// Writes the model input for `img` into `out` (3 x height x width values): bilinear
 /// resize with pixel centres aligned (as OpenCV's `INTER_LINEAR`), channel order, scale,
-/// mean and std, layout.
+/// mean and std, layout. Source positions and weights are computed once per row and
+/// column, and `(v * scale - mean) / std` is one multiply-add per value.
 pub fn prepare(m: &Manifest, img: RgbImage, out: &mut [f32]) {
     let (w, h) = (m.width, m.height);
-    let sx = img.width as f32 / w as f32;
-    let sy = img.height as f32 / h as f32;
-    let order: [usize; 3] = match m.colour {
+    let axis = |n_out: usize, n_in: usize| -> Vec<(usize, usize, f32)> {
+        let s = n_in as f32 / n_out as f32;
+        (0..n_out)
+            .map(|i| {
+                let f = ((i as f32 + 0.5) * s - 0.5).clamp(0.0, (n_in - 1) as f32);
+                let i0 = f as usize;
+                (i0, (i0 + 1).min(n_in - 1), f - i0 as f32)
+            })
+            .collect()
+    };
+    let cols = axis(w, img.width);
+    let rows = axis(h, img.height);
+    let src: [usize; 3] = match m.colour {
         ColourOrder::Rgb => [0, 1, 2],
         ColourOrder::Bgr => [2, 1, 0],
     };
-    let px = |x: usize, y: usize, c: usize| img.data[y * img.stride + x * 3 + c] as f32;
-    for y in 0..h {
-        let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (img.height - 1) as f32);
-        let y0 = fy as usize;
-        let y1 = (y0 + 1).min(img.height - 1);
-        let wy = fy - y0 as f32;
-        for x in 0..w {
-            let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (img.width - 1) as f32);
-            let x0 = fx as usize;
-            let x1 = (x0 + 1).min(img.width - 1);
-            let wx = fx - x0 as f32;
-            for (k, &c) in order.iter().enumerate() {
-                let top = px(x0, y0, c) * (1.0 - wx) + px(x1, y0, c) * wx;
-                let bottom = px(x0, y1, c) * (1.0 - wx) + px(x1, y1, c) * wx;
-                let v = (top * (1.0 - wy) + bottom * wy) * m.scale;
-                let v = (v - m.mean[k]) / m.std[k];
-                let i = match m.layout {
-                    Layout::Nchw => k * h * w + y * w + x,
-                    Layout::Nhwc => (y * w + x) * 3 + k,
-                };
-                out[i] = v;
+    let a: [f32; 3] = std::array::from_fn(|k| m.scale / m.std[k]);
+    let b: [f32; 3] = std::array::from_fn(|k| -m.mean[k] / m.std[k]);
+    let plane = h * w;
+    let out = &mut out[..3 * plane];
+    for (y, &(y0, y1, wy)) in rows.iter().enumerate() {
+        let r0 = &img.data[y0 * img.stride..y0 * img.stride + img.width * 3];
+        let r1 = &img.data[y1 * img.stride..y1 * img.stride + img.width * 3];
+        for (x, &(x0, x1, wx)) in cols.iter().enumerate() {
+            let px = |r: &[u8], i: usize| -> [f32; 3] {
+                let p = &r[i * 3..i * 3 + 3];
+                [p[0] as f32, p[1] as f32, p[2] as f32]
+            };
+            let (p00, p01, p10, p11) = (px(r0, x0), px(r0, x1), px(r1, x0), px(r1, x1));
+            let v: [f32; 3] = std::array::from_fn(|k| {
+                let c = src[k];
+                let top = p00[c] + (p01[c] - p00[c]) * wx;
+                let bottom = p10[c] + (p11[c] - p10[c]) * wx;
+                (top + (bottom - top) * wy) * a[k] + b[k]
+            });
+            match m.layout {
+                Layout::Nchw => {
+                    let i = y * w + x;
+                    out[i] = v[0];
+                    out[plane + i] = v[1];
+                    out[2 * plane + i] = v[2];
+                }
+                Layout::Nhwc => out[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&v),
             }
         }
     }
