@@ -3,7 +3,7 @@
 # run its demo and run its test suite on Debian 12 (as root, or with sudo available).
 #
 #   scripts/setup.sh            system packages + Python tools for the reference checks
-#   SETUP_SKIP_PYTHON=1 ...     system packages only
+#   SETUP_SKIP_PYTHON=1 ...     no Python reference tools (ONNX Runtime is still fetched)
 #
 # Safe to run again: it checks what is there first and installs nothing twice.
 set -euo pipefail
@@ -66,26 +66,43 @@ if [ "${SETUP_SKIP_PYTHON:-0}" != "1" ]; then
 fi
 # --- ONNX Runtime (the classifiers' runtime, loaded at run time) --------------------------
 # The shared library from the PyPI wheel onnxruntime==1.31.1, unpacked into .onnxruntime/
-# (git-ignored); config `classify.runtime` or ORT_DYLIB_PATH may point elsewhere.
+# (git-ignored) and checked against its SHA-256; config `classify.runtime` or ORT_DYLIB_PATH
+# may point elsewhere. Needs pip (from .venv, created here if missing, even with
+# SETUP_SKIP_PYTHON=1).
 ORT_VERSION=1.31.1
 ORT_LIB=.onnxruntime/libonnxruntime.so.$ORT_VERSION
+case "$(uname -m)" in
+  x86_64) ORT_PLATFORM=manylinux_2_28_x86_64
+          ORT_SHA256=fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3 ;;
+  aarch64) ORT_PLATFORM=manylinux_2_28_aarch64; ORT_SHA256= ;;
+  *) echo "[setup] error: no ONNX Runtime wheel for $(uname -m)" >&2; exit 1 ;;
+esac
 if [ ! -f "$ORT_LIB" ]; then
-  log "fetching ONNX Runtime $ORT_VERSION from PyPI"
+  log "fetching ONNX Runtime $ORT_VERSION ($ORT_PLATFORM) from PyPI"
   if [ ! -x .venv/bin/pip ]; then python3 -m venv .venv; fi
   tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp" ".onnxruntime/libonnxruntime.so.$ORT_VERSION.part"' EXIT
   .venv/bin/pip download -q --disable-pip-version-check --no-deps \
-    --only-binary=:all: --platform manylinux_2_28_x86_64 --python-version 3.11 \
+    --only-binary=:all: --platform "$ORT_PLATFORM" --python-version 3.11 \
     -d "$tmp" "onnxruntime==$ORT_VERSION"
   mkdir -p .onnxruntime
   python3 - "$tmp"/onnxruntime-*.whl "$ORT_VERSION" <<'PY'
 import sys, zipfile
 whl, version = sys.argv[1], sys.argv[2]
 name = "onnxruntime/capi/libonnxruntime.so." + version
-with zipfile.ZipFile(whl) as z, open(".onnxruntime/libonnxruntime.so." + version + ".part", "wb") as out:
-    out.write(z.read(name))
+with zipfile.ZipFile(whl) as z:
+    if name not in z.namelist():
+        sys.exit("[setup] error: %s has no %s" % (whl, name))
+    with open(".onnxruntime/libonnxruntime.so." + version + ".part", "wb") as out:
+        out.write(z.read(name))
 PY
+  if [ -n "$ORT_SHA256" ]; then
+    echo "$ORT_SHA256  .onnxruntime/libonnxruntime.so.$ORT_VERSION.part" | sha256sum -c --quiet - \
+      || { echo "[setup] error: ONNX Runtime library checksum mismatch" >&2; exit 1; }
+  fi
   mv ".onnxruntime/libonnxruntime.so.$ORT_VERSION.part" "$ORT_LIB"
   rm -rf "$tmp"
+  trap - EXIT
 else
   log "ONNX Runtime: present ($ORT_LIB)"
 fi

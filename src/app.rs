@@ -110,8 +110,20 @@ pub fn preflight(cfg: &Config, load_banks: bool) -> Result<Checked, Vec<String>>
     if load_banks && let Err(errs) = banks.load_all() {
         problems.extend(errs.into_iter().map(|e| e.to_string()));
     }
-    // Every model loads, fits its manifest and runs once (a broken model stops start-up).
+    // The runtime once, then every model loads, fits its manifest and runs once (a broken
+    // model stops start-up).
+    let runtime = if cfg.classify.models.is_empty() {
+        Ok(())
+    } else {
+        crate::classify::environment(Some(&cfg.classify.runtime)).map(|_| ())
+    };
+    if let Err(e) = &runtime {
+        problems.push(format!("classify.runtime: {e}"));
+    }
     for (i, dir) in cfg.classify.models.iter().enumerate() {
+        if runtime.is_err() {
+            break;
+        }
         if let Err(e) = crate::classify::Classifier::load(
             dir,
             Some(&cfg.classify.runtime),

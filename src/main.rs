@@ -274,6 +274,7 @@ fn classify(model: &Path, threads: usize, images: &[PathBuf]) -> ExitCode {
         });
         match scores {
             Ok(s) => {
+                // One score per label: checked at every inference.
                 let parts: Vec<String> = c
                     .manifest
                     .labels

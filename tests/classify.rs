@@ -172,7 +172,9 @@ fn a_missing_or_wrong_runtime_is_a_clear_error() {
     };
     let e = run("/nonexistent/libonnxruntime.so");
     assert!(
-        e.contains("ONNX Runtime library /nonexistent/libonnxruntime.so: not found"),
+        e.contains(
+            "ONNX Runtime library /nonexistent/libonnxruntime.so (from ORT_DYLIB_PATH): not found"
+        ),
         "{e}"
     );
     // Some other shared library: not ONNX Runtime at all.

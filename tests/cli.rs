@@ -7,6 +7,7 @@ fn streamguard(args: &[&str], dir: &Path) -> Output {
         .args(args)
         .current_dir(dir)
         .env_remove("RUST_LOG")
+        .env_remove("ORT_DYLIB_PATH")
         .output()
         .unwrap()
 }
@@ -330,7 +331,9 @@ fn models_are_checked_by_check_config() {
         model.display()
     ));
     assert!(
-        !ok && text.contains("/nonexistent/libonnxruntime.so: not found"),
+        !ok && text.contains(
+            "classify.runtime: ONNX Runtime library /nonexistent/libonnxruntime.so (from classify.runtime): not found"
+        ),
         "{text}"
     );
 }

@@ -116,6 +116,17 @@ impl Manifest {
         if self.std.iter().any(|s| !(s.is_finite() && *s != 0.0)) {
             p.push("std: must be non-zero numbers".into());
         }
+        if self.mean.iter().any(|m| !m.is_finite()) {
+            p.push("mean: must be numbers".into());
+        }
+        if self.file.is_absolute()
+            || self
+                .file
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            p.push("file: must be a path inside the model's folder".into());
+        }
         if self.labels.is_empty() {
             p.push("labels: at least one".into());
         }
@@ -136,6 +147,14 @@ impl Manifest {
             }
             if t.review > t.halt {
                 p.push(format!("thresholds.{label}: review must not exceed halt"));
+            }
+            if self.output != OutputKind::Logits
+                && [t.review, t.halt].iter().any(|v| !(0.0..=1.0).contains(v))
+            {
+                p.push(format!(
+                    "thresholds.{label}: {:?} scores lie in 0..1, so must the thresholds",
+                    self.output
+                ));
             }
         }
         p
@@ -187,6 +206,21 @@ mod tests {
                 "unknown field",
             ),
             (GOOD.replace("input = \"x\"\n", ""), "missing field `input`"),
+            (
+                GOOD.replace("halt = 0.9", "halt = 1.5"),
+                "scores lie in 0..1",
+            ),
+            (
+                GOOD.replace("\"m.onnx\"", "\"../m.onnx\""),
+                "file: must be a path inside",
+            ),
+            (
+                GOOD.replace(
+                    "output = \"softmax\"",
+                    "output = \"softmax\"\nmean = [0.0, nan, 0.0]",
+                ),
+                "mean: must be numbers",
+            ),
         ] {
             let e = load(&text).unwrap_err();
             assert!(e.contains(want) && e.contains("model.toml"), "{want}: {e}");

@@ -31,16 +31,23 @@ pub enum ClassifyError {
 static ENV: OnceLock<ort::environment::Environment> = OnceLock::new();
 static INIT: Mutex<()> = Mutex::new(());
 
-/// The library to load: `ORT_DYLIB_PATH` if set, else `configured`, else [`DEFAULT_RUNTIME`].
-pub fn runtime_path(configured: Option<&Path>) -> PathBuf {
-    std::env::var_os("ORT_DYLIB_PATH")
-        .map(PathBuf::from)
-        .or_else(|| configured.map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_RUNTIME))
+/// The library to load, made absolute (so that the file checked is the file loaded):
+/// `ORT_DYLIB_PATH` if set and not empty, else `configured`, else [`DEFAULT_RUNTIME`];
+/// with where it came from.
+pub fn runtime_path(configured: Option<&Path>) -> (PathBuf, &'static str) {
+    let (p, from) = match std::env::var_os("ORT_DYLIB_PATH").filter(|v| !v.is_empty()) {
+        Some(v) => (PathBuf::from(v), "ORT_DYLIB_PATH"),
+        None => match configured {
+            Some(c) => (c.to_path_buf(), "classify.runtime"),
+            None => (PathBuf::from(DEFAULT_RUNTIME), "default"),
+        },
+    };
+    (std::path::absolute(&p).unwrap_or(p), from)
 }
 
 /// Loads ONNX Runtime once per process; later calls return the same environment (whatever
-/// path they name: a process has one ONNX Runtime).
+/// path they name: a process has one ONNX Runtime, and a library ort loaded stays loaded
+/// even if building the environment failed).
 pub fn environment(
     configured: Option<&Path>,
 ) -> Result<&'static ort::environment::Environment, ClassifyError> {
@@ -51,9 +58,9 @@ pub fn environment(
     if let Some(env) = ENV.get() {
         return Ok(env);
     }
-    let path = runtime_path(configured);
+    let (path, from) = runtime_path(configured);
     let fail = |message: String| ClassifyError::Runtime {
-        path: path.display().to_string(),
+        path: format!("{} (from {from})", path.display()),
         message,
     };
     if !path.is_file() {

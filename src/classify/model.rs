@@ -87,6 +87,26 @@ impl Classifier {
                 input.name()
             )));
         }
+        let outputs = session.outputs();
+        if outputs.len() != 1 {
+            return Err(fail(format!(
+                "{}: has {} outputs; streamguard reads one (a score per label)",
+                file.display(),
+                outputs.len()
+            )));
+        }
+        if !matches!(
+            outputs[0].dtype(),
+            ValueType::Tensor {
+                ty: TensorElementType::Float32,
+                ..
+            }
+        ) {
+            return Err(fail(format!(
+                "output '{}' is not a float32 tensor",
+                outputs[0].name()
+            )));
+        }
         let (h, w) = (manifest.height, manifest.width);
         let want: [usize; 4] = match manifest.layout {
             Layout::Nchw => [1, 3, h, w],
@@ -113,19 +133,14 @@ impl Classifier {
             input: vec![0.0; 3 * h * w],
             manifest,
         };
-        // One inference now: an output that does not fit the labels fails at start-up.
-        let blank = vec![0.0; c.input.len()];
-        let out = c.run_tensor(&blank).map_err(|e| match e {
-            ClassifyError::Model { message, .. } => fail(message),
-            other => other,
-        })?;
-        if out.len() != c.manifest.labels.len() {
-            return Err(fail(format!(
-                "the model gives {} output values, the manifest has {} labels",
-                out.len(),
-                c.manifest.labels.len()
-            )));
-        }
+        // One inference now, on a grey frame through the whole preprocessing: an output
+        // that does not fit the labels (or is not finite) fails at start-up.
+        let grey = vec![128u8; 16 * 16 * 3];
+        c.classify(RgbImage::packed(&grey, 16, 16))
+            .map_err(|e| match e {
+                ClassifyError::Model { message, .. } => fail(message),
+                other => other,
+            })?;
         Ok(c)
     }
 
@@ -157,18 +172,52 @@ impl Classifier {
         let (_, raw) = outputs[0]
             .try_extract_tensor::<f32>()
             .map_err(|e| fail(format!("output is not float32: {e}")))?;
+        if raw.len() != self.manifest.labels.len() {
+            return Err(fail(format!(
+                "the model gives {} output values, the manifest has {} labels",
+                raw.len(),
+                self.manifest.labels.len()
+            )));
+        }
+        if let Some(bad) = raw.iter().find(|v| !v.is_finite()) {
+            return Err(fail(format!("the model gave a non-finite output ({bad})")));
+        }
         Ok(post_process(self.manifest.output, raw))
     }
 
     /// Scores of a frame: resized to the model's size (bilinear), normalised, in the
     /// model's colour order and layout.
     pub fn classify(&mut self, img: RgbImage) -> Result<Vec<f32>, ClassifyError> {
+        check_image(&img).map_err(|message| ClassifyError::Model {
+            model: self.name.clone(),
+            message,
+        })?;
         let mut input = std::mem::take(&mut self.input);
         prepare(&self.manifest, img, &mut input);
         let out = self.run_tensor(&input);
         self.input = input;
         out
     }
+}
+
+/// Why `img` cannot be read as an RGB image, if it cannot.
+pub fn check_image(img: &RgbImage) -> Result<(), String> {
+    let (w, h, s) = (img.width, img.height, img.stride);
+    if w == 0 || h == 0 {
+        return Err(format!("empty image ({w}x{h})"));
+    }
+    if s < 3 * w {
+        return Err(format!(
+            "row stride {s} is shorter than a row of {w} RGB pixels"
+        ));
+    }
+    if img.data.len() < (h - 1) * s + 3 * w {
+        return Err(format!(
+            "{} bytes are too few for {w}x{h} RGB with stride {s}",
+            img.data.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Softmax, sigmoid or nothing, as the manifest says.
@@ -188,7 +237,8 @@ pub fn post_process(kind: OutputKind, raw: &[f32]) -> Vec<f32> {
 /// Writes the model input for `img` into `out` (3 x height x width values): bilinear
 /// resize with pixel centres aligned (as OpenCV's `INTER_LINEAR`), channel order, scale,
 /// mean and std, layout. Source positions and weights are computed once per row and
-/// column, and `(v * scale - mean) / std` is one multiply-add per value.
+/// column, and `(v * scale - mean) / std` is one multiply-add per value. `img` must pass
+/// [`check_image`] and `out` hold 3 x width x height values.
 pub fn prepare(m: &Manifest, img: RgbImage, out: &mut [f32]) {
     let (w, h) = (m.width, m.height);
     let axis = |n_out: usize, n_in: usize| -> Vec<(usize, usize, f32)> {
@@ -269,6 +319,66 @@ mod tests {
         prepare(&m, RgbImage::packed(&data, 2, 1), &mut out);
         // Planes B, G, R; (v/255 - 0.5) / 0.5.
         assert_eq!(out, vec![-1.0, 1.0, -1.0, -1.0, 1.0, -1.0]);
+        // Down- and upscaling, half-pixel centres, a padded stride: a 4x1 image with 2
+        // bytes of padding to 2x1 samples between pixels 0-1 and 2-3; to 8x1, the first
+        // and last outputs clamp to the edge pixels.
+        let grey = Manifest {
+            colour: ColourOrder::Rgb,
+            mean: [0.0; 3],
+            std: [1.0; 3],
+            scale: 1.0,
+            ..m.clone()
+        };
+        let row = [0u8, 0, 0, 100, 100, 100, 200, 200, 200, 40, 40, 40, 9, 9];
+        let strided = RgbImage {
+            data: &row,
+            width: 4,
+            height: 1,
+            stride: 14,
+        };
+        assert!(check_image(&strided).is_ok());
+        let mut two = vec![0.0; 6];
+        prepare(&grey, strided, &mut two);
+        assert_eq!(&two[..2], &[50.0, 120.0]);
+        let up = Manifest {
+            width: 8,
+            ..grey.clone()
+        };
+        let mut eight = vec![0.0; 24];
+        prepare(&up, strided, &mut eight);
+        // Centres at -0.25 (clamped to 0), 0.25, 0.75, ... 3.25 (clamped to 3).
+        assert_eq!(
+            &eight[..8],
+            &[0.0, 25.0, 75.0, 125.0, 175.0, 160.0, 80.0, 40.0]
+        );
+        for bad in [
+            RgbImage {
+                data: &row,
+                width: 0,
+                height: 1,
+                stride: 14,
+            },
+            RgbImage {
+                data: &row,
+                width: 4,
+                height: 1,
+                stride: 9,
+            },
+            RgbImage {
+                data: &row[..10],
+                width: 4,
+                height: 1,
+                stride: 14,
+            },
+            RgbImage {
+                data: &row,
+                width: 4,
+                height: 2,
+                stride: 14,
+            },
+        ] {
+            assert!(check_image(&bad).is_err());
+        }
         let nhwc = Manifest {
             layout: Layout::Nhwc,
             colour: ColourOrder::Rgb,

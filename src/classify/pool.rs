@@ -124,7 +124,16 @@ fn work(
             stride: job.stride,
         };
         for (model, c) in set.iter_mut().enumerate() {
-            let scores = c.classify(img).map_err(|e| e.to_string());
+            // A panic in one frame's inference must not take the worker (and the result
+            // its caller waits for) with it.
+            let scores = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.classify(img)))
+                .unwrap_or_else(|_| {
+                    Err(super::ClassifyError::Model {
+                        model: c.name.clone(),
+                        message: "inference panicked".into(),
+                    })
+                })
+                .map_err(|e| e.to_string());
             if out
                 .send(Scored {
                     key: job.key,
