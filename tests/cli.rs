@@ -1,20 +1,8 @@
 //! The command line on good and bad input: every bad input names its culprit.
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+#[path = "support/cmd.rs"]
+mod cmd;
 
-fn streamguard(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_streamguard"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .env_remove("ORT_DYLIB_PATH")
-        .output()
-        .unwrap()
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use cmd::{repo, stdout_ok, streamguard};
 
 /// Writes `config` (and a good bank) into a temporary folder and runs check-config on it.
 fn check(config: &str) -> (bool, String) {
@@ -36,13 +24,8 @@ fn check(config: &str) -> (bool, String) {
 
 #[test]
 fn embedded_default_config_checks_ok() {
-    let out = streamguard(&["check-config"], &repo());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 bank(s) with 1 hash(es)"));
+    let out = stdout_ok(&streamguard(&["check-config"], &repo()));
+    assert!(out.contains("1 bank(s) with 1 hash(es)"), "{out}");
 }
 
 #[test]
@@ -155,12 +138,7 @@ fn every_builtin_template_builds() {
         img.display()
     );
     std::fs::write(dir.path().join("c.toml"), config).unwrap();
-    let out = streamguard(&["check-config", "c.toml"], dir.path());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    stdout_ok(&streamguard(&["check-config", "c.toml"], dir.path()));
 }
 
 #[test]

@@ -1,36 +1,21 @@
 //! `streamguard replay` on real recorded files (made here with GStreamer's x264enc): the same
 //! sampling, decoding, analysis and policy code as the daemon, scored against labels.
+#[path = "support/cmd.rs"]
+mod cmd;
 #[path = "support/record.rs"]
 mod record;
 
-use record::record;
+use cmd::{stdout_ok, streamguard};
+use record::{demo_replay_config, record};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn streamguard(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_streamguard"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
+use std::path::Path;
+use std::process::Output;
 
 /// A folder with the demo bank (action halt), a replay config and two recordings.
 fn fixture() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::copy(repo().join("config/demo-bank.txt"), d.join("bank.txt")).unwrap();
-    std::fs::write(
-        d.join("replay.toml"),
-        "[sampler]\nmode = \"adaptive\"\n\n[[banks]]\nname = \"demo\"\npath = \"bank.txt\"\naction = \"halt\"\n",
-    )
-    .unwrap();
+    demo_replay_config(d);
     // The image from 5.0 s to 6.52 s; nothing in the second file.
     record(&d.join("with-item.mp4"), 125, 38, 100);
     record(&d.join("clean.mp4"), 100, 0, 100);
@@ -42,26 +27,20 @@ fn fixture() -> tempfile::TempDir {
     dir
 }
 
-fn json(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+/// `streamguard replay --config replay.toml --labels LABELS ARGS...` in `d`.
+fn replay(d: &Path, labels: &str, args: &[&str]) -> Output {
+    let mut all = vec!["replay", "--config", "replay.toml", "--labels", labels];
+    all.extend_from_slice(args);
+    streamguard(&all, d)
 }
 
 #[test]
 fn adaptive_and_fixed_side_by_side() {
     let dir = fixture();
-    let out = streamguard(
+    let out = replay(
+        dir.path(),
+        "labels.json",
         &[
-            "replay",
-            "--config",
-            "replay.toml",
-            "--labels",
-            "labels.json",
             "--json",
             "--compare",
             "all:2000",
@@ -70,9 +49,8 @@ fn adaptive_and_fixed_side_by_side() {
             "with-item.mp4",
             "clean.mp4",
         ],
-        dir.path(),
     );
-    let v = json(&out);
+    let v: Value = serde_json::from_str(&stdout_ok(&out)).unwrap();
     let overall = v["overall"].as_array().unwrap();
     let by = |name: &str| {
         overall
@@ -113,21 +91,11 @@ fn adaptive_and_fixed_side_by_side() {
     assert!(first["cpu_s"].as_f64().unwrap() > 0.0);
 
     // The same run as tables.
-    let out = streamguard(
-        &[
-            "replay",
-            "--config",
-            "replay.toml",
-            "--labels",
-            "labels.json",
-            "--compare",
-            "all:2000",
-            "with-item.mp4",
-        ],
+    let text = stdout_ok(&replay(
         dir.path(),
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+        "labels.json",
+        &["--compare", "all:2000", "with-item.mp4"],
+    ));
     assert!(text.contains("with-item.mp4") && text.contains("config (adaptive)"));
     assert!(
         text.contains("overall") && text.contains("ttd_median"),
@@ -141,9 +109,7 @@ fn bad_labels_and_policies_are_named_before_anything_runs() {
     let d = dir.path();
     let run = |labels: &str, extra: &[&str]| {
         std::fs::write(d.join("l.json"), labels).unwrap();
-        let mut args = vec!["replay", "--config", "replay.toml", "--labels", "l.json"];
-        args.extend_from_slice(extra);
-        let out = streamguard(&args, d);
+        let out = replay(d, "l.json", extra);
         assert_eq!(out.status.code(), Some(2));
         assert!(out.stdout.is_empty(), "nothing replayed");
         String::from_utf8_lossy(&out.stderr).into_owned()
@@ -185,19 +151,7 @@ fn a_broken_file_fails_alone() {
         r#"{"broken.mp4": [], "with-item.mp4": [[5.0, 6.52]]}"#,
     )
     .unwrap();
-    let out = streamguard(
-        &[
-            "replay",
-            "--config",
-            "replay.toml",
-            "--labels",
-            "l.json",
-            "--json",
-            "broken.mp4",
-            "with-item.mp4",
-        ],
-        d,
-    );
+    let out = replay(d, "l.json", &["--json", "broken.mp4", "with-item.mp4"]);
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let runs = v["runs"].as_array().unwrap();

@@ -1,44 +1,22 @@
 //! `streamguard tune`: a small sweep on real recordings, its outputs checked against
 //! individual replays, its pictures, and bad sweeps refused before anything runs.
+#[path = "support/cmd.rs"]
+mod cmd;
 #[path = "support/record.rs"]
 mod record;
 
-use record::record;
+use cmd::{stdout_ok as ok, streamguard};
+use record::{demo_replay_config, record};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn streamguard(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_streamguard"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use std::path::Path;
+use std::process::Output;
 
 /// Two short recordings showing the demo image (cut in at 5.0 s and at 2.4 s), a replay
 /// config with the demo bank, labels.
 fn fixture() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    std::fs::copy(repo.join("config/demo-bank.txt"), d.join("bank.txt")).unwrap();
-    std::fs::write(
-        d.join("replay.toml"),
-        "[sampler]\nmode = \"adaptive\"\n\n[[banks]]\nname = \"demo\"\npath = \"bank.txt\"\naction = \"halt\"\n",
-    )
-    .unwrap();
+    demo_replay_config(d);
     record(&d.join("a.mp4"), 125, 38, 100);
     record(&d.join("b.mp4"), 60, 30, 150);
     std::fs::write(
@@ -49,17 +27,20 @@ fn fixture() -> tempfile::TempDir {
     dir
 }
 
+/// `streamguard tune --config replay.toml --labels labels.json ARGS...` in `d`.
+fn tune(d: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["tune", "--config", "replay.toml", "--labels", "labels.json"];
+    all.extend_from_slice(args);
+    streamguard(&all, d)
+}
+
 #[test]
 fn sweep_results_match_individual_replays() {
     let dir = fixture();
     let d = dir.path();
-    let out = streamguard(
+    let out = tune(
+        d,
         &[
-            "tune",
-            "--config",
-            "replay.toml",
-            "--labels",
-            "labels.json",
             "--sweep",
             "sampler.mode=adaptive,all",
             "--sweep",
@@ -72,7 +53,6 @@ fn sweep_results_match_individual_replays() {
             "a.mp4",
             "b.mp4",
         ],
-        d,
     );
     let stdout = ok(&out);
     assert!(stdout.contains("streams per core"), "{stdout}");
@@ -196,70 +176,46 @@ fn sweep_results_match_individual_replays() {
 fn bad_sweeps_are_refused_before_anything_runs() {
     let dir = fixture();
     let d = dir.path();
-    let run = |sweep: &str| {
-        let out = streamguard(
-            &[
-                "tune",
-                "--config",
-                "replay.toml",
-                "--labels",
-                "labels.json",
-                "--sweep",
-                sweep,
-                "--out",
-                "bad",
-                "a.mp4",
-            ],
-            d,
-        );
-        assert_eq!(out.status.code(), Some(2), "{sweep}");
+    // Each `--sweep` given: refused (exit 2) with nothing written, the error returned.
+    let run = |sweeps: &[&str]| {
+        let mut args = Vec::new();
+        for sweep in sweeps {
+            args.extend(["--sweep", sweep]);
+        }
+        args.extend(["--out", "bad", "a.mp4"]);
+        let out = tune(d, &args);
+        assert_eq!(out.status.code(), Some(2), "{sweeps:?}");
         assert!(!d.join("bad/results.json").exists());
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
-    let e = run("sampler.adaptive.hodl_ms=1000,2000");
+    let e = run(&["sampler.adaptive.hodl_ms=1000,2000"]);
     assert!(
         e.contains("--sweep 'sampler.adaptive.hodl_ms=1000'") && e.contains("unknown key"),
         "{e}"
     );
-    let e = run("sampler.adaptive.hold_ms=abc");
+    let e = run(&["sampler.adaptive.hold_ms=abc"]);
     assert!(
         e.contains("--sweep 'sampler.adaptive.hold_ms=abc'") && e.contains("hold_ms"),
         "{e}"
     );
-    let e = run("sampler.mode=");
+    let e = run(&["sampler.mode="]);
     assert!(
         e.contains("--sweep 'sampler.mode='") && e.contains("empty value list"),
         "{e}"
     );
-    let e = run("banks.4.threshold=20");
+    let e = run(&["banks.4.threshold=20"]);
     assert!(e.contains("banks.4: the config has 1 banks"), "{e}");
-    let e = run("sampler.adaptive.base_interval_ms=9000");
+    let e = run(&["sampler.adaptive.base_interval_ms=9000"]);
     assert!(
         e.contains("--sweep 'sampler.adaptive.base_interval_ms=9000'")
             && e.contains("must not exceed max_gap_ms"),
         "{e}"
     );
     // A combination that is valid key by key but not as a whole.
-    let out = streamguard(
-        &[
-            "tune",
-            "--config",
-            "replay.toml",
-            "--labels",
-            "labels.json",
-            "--sweep",
-            "sampler.adaptive.base_interval_ms=5000",
-            "--sweep",
-            "sampler.adaptive.max_gap_ms=4000",
-            "--out",
-            "bad",
-            "a.mp4",
-        ],
-        d,
-    );
-    let e = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(!d.join("bad/results.json").exists());
+    let e = run(&[
+        "sampler.adaptive.base_interval_ms=5000",
+        "sampler.adaptive.max_gap_ms=4000",
+    ]);
     assert!(
         e.contains(
             "combination sampler.adaptive.base_interval_ms=5000, sampler.adaptive.max_gap_ms=4000"

@@ -1,9 +1,18 @@
-//! Recordings for replay and tune tests, made with GStreamer's x264enc.
-use std::path::{Path, PathBuf};
+//! Recordings for replay and tune tests, made with GStreamer's x264enc, and the folder
+//! they are replayed in. Needs the `cmd` support module beside it.
+use crate::cmd::repo;
+use std::path::Path;
 use std::process::Command;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// Writes the demo bank (`bank.txt`, action halt) and an adaptive replay config
+/// (`replay.toml`) into `d`.
+pub fn demo_replay_config(d: &Path) {
+    std::fs::copy(repo().join("config/demo-bank.txt"), d.join("bank.txt")).unwrap();
+    std::fs::write(
+        d.join("replay.toml"),
+        "[sampler]\nmode = \"adaptive\"\n\n[[banks]]\nname = \"demo\"\npath = \"bank.txt\"\naction = \"halt\"\n",
+    )
+    .unwrap();
 }
 
 /// An MP4 at 25 fps, 640x360: `before` frames of test pattern, `show` frames of the demo
