@@ -414,7 +414,7 @@ fn replay(
     files: &[PathBuf],
 ) -> ExitCode {
     use std::io::{IsTerminal, Write};
-    use streamguard::replay::{Policy, Replayer, labels::Labels, report, score};
+    use streamguard::replay::{Policy, Replayer, report, score};
     let source = config.map_or(Source::Embedded, Source::File);
     let cfg = match load(&source) {
         Ok(cfg) => cfg,
@@ -426,23 +426,10 @@ fn replay(
         eprintln!("error: {e}");
         ExitCode::from(2)
     };
-    let labels = match Labels::load(labels) {
-        Ok(l) => l,
+    let intervals = match streamguard::replay::ground_truth(labels, files) {
+        Ok(i) => i,
         Err(e) => return fail(&e),
     };
-    let mut intervals = Vec::new();
-    for f in files {
-        match labels.intervals(f) {
-            Ok(i) => intervals.push(i.to_vec()),
-            Err(e) => return fail(&e),
-        }
-        if streamguard::replay::demuxer_for(f).is_none() {
-            return fail(&format!(
-                "{}: unknown container (expected .mp4, .mov, .mkv, .webm, .flv or .ts)",
-                f.display()
-            ));
-        }
-    }
     let mut policies = vec![Policy::from_config(&cfg)];
     for spec in compare {
         if compare.iter().filter(|s| *s == spec).count() > 1 {
@@ -544,7 +531,6 @@ fn tune(
     estimate_capacity: bool,
     files: Vec<PathBuf>,
 ) -> ExitCode {
-    use streamguard::replay::labels::Labels;
     use streamguard::tune::{self, Plan, Sweep, frontier, output};
     let fail = |e: &dyn std::fmt::Display| {
         eprintln!("error: {e}");
@@ -577,14 +563,8 @@ fn tune(
     if files.is_empty() {
         return fail(&"give the files to replay");
     }
-    let l = match Labels::load(&labels) {
-        Ok(l) => l,
-        Err(e) => return fail(&e),
-    };
-    for f in &files {
-        if let Err(e) = l.intervals(f) {
-            return fail(&e);
-        }
+    if let Err(e) = streamguard::replay::ground_truth(&labels, &files) {
+        return fail(&e);
     }
     let plan = Plan {
         base: config.map_or(Source::Embedded, Source::File),
@@ -646,13 +626,7 @@ fn tune(
     println!("id\tvalues\tfound\tttd_median_s\tcpu_s_per_stream_min\tfrontier");
     for (i, r) in rows.iter().enumerate() {
         let s = &r.summary;
-        let values = r
-            .combo
-            .values
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let values = r.combo.settings(" ");
         println!(
             "{}\t{}\t{}/{}\t{}\t{:.3}\t{}",
             r.combo.id,

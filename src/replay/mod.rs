@@ -28,7 +28,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use labels::Interval;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -191,9 +191,7 @@ impl Replayer {
         if !file.is_file() {
             return Err(fail("no such file".into()));
         }
-        let demux = demuxer_for(file).ok_or_else(|| {
-            fail("unknown container (expected .mp4, .mov, .mkv, .webm, .flv or .ts)".into())
-        })?;
+        let demux = demuxer_for(file).ok_or_else(|| fail(UNKNOWN_CONTAINER.into()))?;
         let params: BTreeMap<String, String> = [
             ("location", file.display().to_string()),
             ("demux", demux.to_string()),
@@ -289,8 +287,26 @@ impl Replayer {
     }
 }
 
+const UNKNOWN_CONTAINER: &str = "unknown container (expected .mp4, .mov, .mkv, .webm, .flv or .ts)";
+
+/// Checks replay's inputs before anything runs, and returns each file's labelled intervals:
+/// the labels file reads, every file is listed in it, exists and has a known container.
+pub fn ground_truth(labels: &Path, files: &[PathBuf]) -> Result<Vec<Vec<Interval>>, String> {
+    let labels = labels::Labels::load(labels).map_err(|e| e.to_string())?;
+    files
+        .iter()
+        .map(|f| {
+            let intervals = labels.intervals(f).map_err(|e| e.to_string())?;
+            if demuxer_for(f).is_none() {
+                return Err(format!("{}: {UNKNOWN_CONTAINER}", f.display()));
+            }
+            Ok(intervals.to_vec())
+        })
+        .collect()
+}
+
 /// The demuxer for a file's container, from its extension.
-pub fn demuxer_for(file: &Path) -> Option<&'static str> {
+fn demuxer_for(file: &Path) -> Option<&'static str> {
     let ext = file.extension()?.to_str()?.to_ascii_lowercase();
     Some(match ext.as_str() {
         "mp4" | "m4v" | "mov" => "qtdemux",

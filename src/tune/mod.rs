@@ -137,6 +137,37 @@ pub struct Combo {
     pub config: PathBuf,
 }
 
+impl Combo {
+    /// The value this configuration gives a swept key (None: the base config's).
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `key=value` for each swept key, joined by `sep` (empty for `current`).
+    pub fn settings(&self, sep: &str) -> String {
+        self.values
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(sep)
+    }
+}
+
+/// `base` with each `(key, value)` set; a key that cannot be set names its `--sweep`.
+fn with_values(base: &toml::Table, values: &[(String, String)]) -> Result<toml::Table, TuneError> {
+    let mut t = base.clone();
+    for (k, v) in values {
+        set_path(&mut t, k, toml_value(v)).map_err(|message| TuneError::Sweep {
+            spec: format!("{k}={v}"),
+            message,
+        })?;
+    }
+    Ok(t)
+}
+
 /// What `tune` was asked to do.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -205,14 +236,11 @@ pub fn prepare(plan: &Plan) -> Result<Vec<Combo>, TuneError> {
     load(&base).map_err(|e| TuneError::Config(format!("{}: {e}", plan.base)))?;
     for s in &plan.sweeps {
         for v in &s.values {
-            let mut t = base.clone();
-            let spec = format!("{}={}", s.key, v);
-            let fail = |message: String| TuneError::Sweep {
-                spec: spec.clone(),
-                message,
-            };
-            set_path(&mut t, &s.key, toml_value(v)).map_err(fail)?;
-            load(&t).map_err(|e| fail(e.to_string()))?;
+            let t = with_values(&base, &[(s.key.clone(), v.clone())])?;
+            load(&t).map_err(|e| TuneError::Sweep {
+                spec: format!("{}={v}", s.key),
+                message: e.to_string(),
+            })?;
         }
     }
     let mut combos = vec![Combo {
@@ -222,33 +250,24 @@ pub fn prepare(plan: &Plan) -> Result<Vec<Combo>, TuneError> {
     }];
     write_toml(&combos[0].config, &base, "the base config, unchanged")?;
     for (i, values) in combinations(&plan.sweeps).into_iter().enumerate() {
-        let mut t = base.clone();
-        for (k, v) in &values {
-            set_path(&mut t, k, toml_value(v)).map_err(|message| TuneError::Sweep {
-                spec: format!("{k}={v}"),
-                message,
-            })?;
-        }
+        let t = with_values(&base, &values)?;
         let id = format!("combo-{:03}", i + 1);
-        let config = dir.join(format!("{id}.toml"));
-        let note = values
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ");
-        write_toml(&config, &t, &note)?;
-        combos.push(Combo { id, values, config });
+        let combo = Combo {
+            config: dir.join(format!("{id}.toml")),
+            id,
+            values,
+        };
+        write_toml(&combo.config, &t, &combo.settings(" "))?;
+        combos.push(combo);
     }
-    for c in &combos {
+    // The combinations as wholes (the base config loaded above).
+    for c in &combos[1..] {
         if let Err(e) = Source::File(c.config.clone()).load() {
-            let e = describe(&e);
-            let what = c
-                .values
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(TuneError::Config(format!("combination {what}: {e}")));
+            return Err(TuneError::Config(format!(
+                "combination {}: {}",
+                c.settings(", "),
+                describe(&e)
+            )));
         }
     }
     Ok(combos)

@@ -25,13 +25,7 @@ pub fn csv(sweeps: &[Sweep], rows: &[Row], frontier: &[usize]) -> String {
         let s = &r.summary;
         out += &r.combo.id;
         for sw in sweeps {
-            let v = r
-                .combo
-                .values
-                .iter()
-                .find(|(k, _)| *k == sw.key)
-                .map_or("", |(_, v)| v.as_str());
-            out += &format!(",{}", quote(v));
+            out += &format!(",{}", quote(r.combo.value(&sw.key).unwrap_or("")));
         }
         let _ = writeln!(
             out,
@@ -159,13 +153,7 @@ pub fn report(command: &str, sweeps: &[Sweep], rows: &[Row], frontier: &[usize])
         let s = &r.summary;
         let _ = write!(out, "| {} |", r.combo.id);
         for sw in sweeps {
-            let v = r
-                .combo
-                .values
-                .iter()
-                .find(|(k, _)| *k == sw.key)
-                .map_or("(base)", |(_, v)| v.as_str());
-            let _ = write!(out, " {v} |");
+            let _ = write!(out, " {} |", r.combo.value(&sw.key).unwrap_or("(base)"));
         }
         let _ = writeln!(
             out,
