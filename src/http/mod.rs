@@ -184,16 +184,27 @@ fn action_body(body: &Bytes) -> Result<ActionBody, Box<Response>> {
     })
 }
 
-async fn halt(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes) -> Response {
+/// The control plane, actor and reason of a halt or reinstate request, or the response that
+/// refuses it (no control plane, bad body).
+fn action_request(
+    s: HttpState,
+    body: &Bytes,
+    default_reason: &str,
+) -> Result<(Arc<Control>, String, String), Box<Response>> {
     let Some(c) = s.control else {
-        return no_control();
+        return Err(Box::new(no_control()));
     };
-    let b = match action_body(&body) {
-        Ok(b) => b,
+    let b = action_body(body)?;
+    let actor = format!("api:{}", b.actor.unwrap_or_else(|| "anonymous".into()));
+    let reason = b.reason.unwrap_or_else(|| default_reason.into());
+    Ok((c, actor, reason))
+}
+
+async fn halt(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes) -> Response {
+    let (c, actor, reason) = match action_request(s, &body, "halted through the API") {
+        Ok(r) => r,
         Err(r) => return *r,
     };
-    let actor = format!("api:{}", b.actor.unwrap_or_else(|| "anonymous".into()));
-    let reason = b.reason.unwrap_or_else(|| "halted through the API".into());
     match blocking(move || c.halt(&id, &actor, &reason, None)).await {
         Ok(report) => Json(report).into_response(),
         Err(e) => error_response(&e),
@@ -201,17 +212,10 @@ async fn halt(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes) -
 }
 
 async fn reinstate(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes) -> Response {
-    let Some(c) = s.control else {
-        return no_control();
-    };
-    let b = match action_body(&body) {
-        Ok(b) => b,
+    let (c, actor, reason) = match action_request(s, &body, "reinstated through the API") {
+        Ok(r) => r,
         Err(r) => return *r,
     };
-    let actor = format!("api:{}", b.actor.unwrap_or_else(|| "anonymous".into()));
-    let reason = b
-        .reason
-        .unwrap_or_else(|| "reinstated through the API".into());
     let id2 = id.clone();
     match blocking(move || c.reinstate(&id2, &actor, &reason)).await {
         Ok(changed) => {

@@ -622,20 +622,10 @@ mod tests {
     fn flat_and_tiny_images_have_zero_quality() {
         let mut hasher = PdqHasher::new();
         let flat = vec![128u8; 100 * 80 * 3];
-        let out = hasher.hash_rgb(RgbImage {
-            data: &flat,
-            width: 100,
-            height: 80,
-            stride: 300,
-        });
+        let out = hasher.hash_rgb(RgbImage::packed(&flat, 100, 80));
         assert_eq!(out.quality, 0);
         let tiny = vec![1u8; 4 * 4 * 3];
-        let out = hasher.hash_rgb(RgbImage {
-            data: &tiny,
-            width: 4,
-            height: 4,
-            stride: 12,
-        });
+        let out = hasher.hash_rgb(RgbImage::packed(&tiny, 4, 4));
         assert_eq!(
             out,
             PdqOutput {
