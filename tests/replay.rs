@@ -6,25 +6,21 @@ mod cmd;
 mod record;
 
 use cmd::{stdout_ok, streamguard};
-use record::{demo_replay_config, record};
+use record::replay_fixture;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
 
-/// A folder with the demo bank (action halt), a replay config and two recordings.
+/// A folder with the demo bank (action halt), a replay config and two recordings: the
+/// image from 5.0 s to 6.52 s, and nothing.
 fn fixture() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    demo_replay_config(d);
-    // The image from 5.0 s to 6.52 s; nothing in the second file.
-    record(&d.join("with-item.mp4"), 125, 38, 100);
-    record(&d.join("clean.mp4"), 100, 0, 100);
-    std::fs::write(
-        d.join("labels.json"),
+    replay_fixture(
+        &[
+            ("with-item.mp4", [125, 38, 100]),
+            ("clean.mp4", [100, 0, 100]),
+        ],
         r#"{"with-item.mp4": [[5.0, 6.52]], "clean.mp4": []}"#,
     )
-    .unwrap();
-    dir
 }
 
 /// `streamguard replay --config replay.toml --labels LABELS ARGS...` in `d`.

@@ -6,7 +6,7 @@ mod cmd;
 mod record;
 
 use cmd::{stdout_ok as ok, streamguard};
-use record::{demo_replay_config, record};
+use record::replay_fixture;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Output;
@@ -14,17 +14,10 @@ use std::process::Output;
 /// Two short recordings showing the demo image (cut in at 5.0 s and at 2.4 s), a replay
 /// config with the demo bank, labels.
 fn fixture() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    demo_replay_config(d);
-    record(&d.join("a.mp4"), 125, 38, 100);
-    record(&d.join("b.mp4"), 60, 30, 150);
-    std::fs::write(
-        d.join("labels.json"),
+    replay_fixture(
+        &[("a.mp4", [125, 38, 100]), ("b.mp4", [60, 30, 150])],
         r#"{"a.mp4": [[5.0, 6.52]], "b.mp4": [[2.4, 3.6]]}"#,
     )
-    .unwrap();
-    dir
 }
 
 /// `streamguard tune --config replay.toml --labels labels.json ARGS...` in `d`.

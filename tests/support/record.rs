@@ -4,6 +4,19 @@ use crate::cmd::repo;
 use std::path::Path;
 use std::process::Command;
 
+/// A folder to replay in: the demo bank and config ([`demo_replay_config`]), one recording
+/// per `(name, [before, show, after])` ([`record`]) and `labels.json` with `labels`.
+pub fn replay_fixture(recordings: &[(&str, [u32; 3])], labels: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    demo_replay_config(d);
+    for (name, [before, show, after]) in recordings {
+        record(&d.join(name), *before, *show, *after);
+    }
+    std::fs::write(d.join("labels.json"), labels).unwrap();
+    dir
+}
+
 /// Writes the demo bank (`bank.txt`, action halt) and an adaptive replay config
 /// (`replay.toml`) into `d`.
 pub fn demo_replay_config(d: &Path) {
