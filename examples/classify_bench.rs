@@ -1,14 +1,17 @@
 //! Classifier throughput: raw ONNX Runtime (one session per thread, a prepared input tensor
-//! run in a loop) against the whole pool path (frames of 640x360 RGB sent over the pool's
-//! channel, resized and normalised, classified, results received), same model, workers,
-//! intra-op threads and batch (1). Used by scripts/bench-classify.sh.
+//! run in a loop) against the whole pool path (frames of 640x360 RGB resized by the
+//! submitting thread, sent over the pool's channel, normalised, classified, results
+//! received), same model, workers, intra-op threads and batch (1). Used by
+//! scripts/bench-classify.sh.
 //!
 //!   cargo run --release --example classify_bench -- --model models/ppocr-cls --workers 2 --frames 2000
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+use streamguard::analysis::pdq::RgbImage;
 use streamguard::classify::Classifier;
-use streamguard::classify::pool::{Job, Pool};
+use streamguard::classify::model::{normalise, resize};
+use streamguard::classify::pool::Pool;
 
 fn arg(args: &[String], name: &str, default: &str) -> String {
     args.iter()
@@ -60,7 +63,8 @@ fn main() {
         drop(sessions);
 
         // Pool: frames in over the channel, scores out.
-        let (out_tx, out_rx) = crossbeam_channel::bounded(64);
+        let (out_tx, out_rx) =
+            crossbeam_channel::bounded::<streamguard::classify::pool::Scored<u64>>(64);
         let (pool, inlet) = Pool::start(
             std::slice::from_ref(&model),
             None,
@@ -76,42 +80,44 @@ fn main() {
             let inlet = inlet.clone();
             let pixels = pixels.clone();
             std::thread::spawn(move || {
+                let img = RgbImage::packed(&pixels, w, h);
                 for key in 0..n as u64 {
-                    inlet
-                        .normal
-                        .send(Job {
-                            key,
-                            pixels: pixels.clone(),
-                            width: w,
-                            height: h,
-                            stride: w * 3,
-                        })
-                        .unwrap();
+                    inlet.normal.send(inlet.job(key, img).unwrap()).unwrap();
                 }
             })
         };
         drop(inlet);
         for _ in 0..n {
             let r = out_rx.recv().unwrap();
-            std::hint::black_box(r.scores.unwrap());
+            for s in r.scores {
+                std::hint::black_box(s.unwrap());
+            }
         }
         pool_fps.push(n as f64 / t.elapsed().as_secs_f64());
         feeder.join().unwrap();
         pool.join();
     }
-    // Preprocessing alone (resize + normalise one frame), for the record.
+    // Preprocessing alone, for the record: the resize (on the submitting thread) and the
+    // normalisation (on the worker), per frame.
     let c = Classifier::load(&model, None, threads).unwrap();
     let mut x = vec![0f32; c.input_len()];
-    let img = streamguard::analysis::pdq::RgbImage::packed(&pixels, w, h);
+    let img = RgbImage::packed(&pixels, w, h);
+    let (mw, mh) = (c.manifest.width, c.manifest.height);
     let t = Instant::now();
     for _ in 0..frames {
-        streamguard::classify::model::prepare(&c.manifest, img, &mut x);
+        std::hint::black_box(resize(img, mw, mh));
+    }
+    let resize_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
+    let resized = resize(img, mw, mh);
+    let t = Instant::now();
+    for _ in 0..frames {
+        normalise(&c.manifest, &resized, &mut x);
         std::hint::black_box(&x);
     }
-    let prep_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
+    let normalise_us = t.elapsed().as_secs_f64() * 1e6 / frames as f64;
     let (raw, pool) = (median(raw_fps), median(pool_fps));
     println!(
-        "model={} workers={workers} threads={threads} frames={frames} rounds={rounds} raw_fps={raw:.1} pool_fps={pool:.1} ratio={:.3} prepare_us={prep_us:.1}",
+        "model={} workers={workers} threads={threads} frames={frames} rounds={rounds} raw_fps={raw:.1} pool_fps={pool:.1} ratio={:.3} resize_us={resize_us:.1} normalise_us={normalise_us:.1}",
         model.display(),
         pool / raw
     );

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Classifier throughput: the pool path (frames of 640x360 RGB over the pool's channel,
-# resize + normalise, ONNX Runtime, scores back) against raw ONNX Runtime (a prepared tensor
-# run in a loop), same model, workers, intra-op threads (1) and batch (1), same run; medians
-# of 3 rounds of 1000 frames, at 1 and 2 workers (see BENCHMARKS.md).
+# Classifier throughput: the pool path (frames of 640x360 RGB resized by the submitting
+# thread, sent over the pool's channel, normalised, ONNX Runtime, scores back) against raw
+# ONNX Runtime (a prepared tensor run in a loop), same model, workers, intra-op threads (1)
+# and batch (1), same run; medians of 3 rounds of 1000 frames, at 1 and 2 workers (see
+# BENCHMARKS.md).
 #   scripts/bench-classify.sh [MODEL_DIR]        (default: models/ppocr-cls)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -21,6 +21,8 @@ PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
   # the ingest server the end-to-end tests run on loopback (nginx with the RTMP module)
   nginx libnginx-mod-rtmp
+  # the alert sink the delivery tests run on loopback (nats-server -js)
+  nats-server
   # reference PDQ cross-check (scripts/pdq-reference.py builds Meta's C++ via PyPI pdqhash)
   python3 python3-venv python3-dev
 )

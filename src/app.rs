@@ -36,6 +36,8 @@ pub struct App {
     control: Arc<Control>,
     frames_tx: Option<Sender<Frame>>,
     workers: Vec<JoinHandle<()>>,
+    classify: Option<crate::classify::stage::Stage>,
+    delivery: Option<crate::delivery::Delivery>,
     moderation: Option<JoinHandle<()>>,
     banks: Arc<BankSet>,
     /// Dropping these stops the bank watcher and the reconciler.
@@ -112,26 +114,7 @@ pub fn preflight(cfg: &Config, load_banks: bool) -> Result<Checked, Vec<String>>
     }
     // The runtime once, then every model loads, fits its manifest and runs once (a broken
     // model stops start-up).
-    let runtime = if cfg.classify.models.is_empty() {
-        Ok(())
-    } else {
-        crate::classify::environment(Some(&cfg.classify.runtime)).map(|_| ())
-    };
-    if let Err(e) = &runtime {
-        problems.push(format!("classify.runtime: {e}"));
-    }
-    for (i, dir) in cfg.classify.models.iter().enumerate() {
-        if runtime.is_err() {
-            break;
-        }
-        if let Err(e) = crate::classify::Classifier::load(
-            dir,
-            Some(&cfg.classify.runtime),
-            cfg.classify.threads,
-        ) {
-            problems.push(format!("classify.models[{i}]: {e}"));
-        }
-    }
+    problems.extend(crate::classify::stage::check(&cfg.classify));
     if problems.is_empty() {
         Ok(Checked { banks, pipelines })
     } else {
@@ -147,7 +130,13 @@ impl App {
         let banks = checked.banks;
         let templates = Templates::load(cfg.daemon.pipelines_dir.as_deref())
             .map_err(|e| setup(e.to_string()))?;
-        let store = AlertStore::open(&cfg.store.path).map_err(|e| setup(e.to_string()))?;
+        let store = AlertStore::open(&cfg.store.path)
+            .map_err(|e| setup(e.to_string()))?
+            .with_sinks(cfg.sinks.iter().map(|s| s.name.clone()).collect());
+        // Delivery first: alerts left in the outbox by an earlier run go out now.
+        let delivery =
+            crate::delivery::Delivery::start(&cfg.sinks, &cfg.store.path).map_err(setup)?;
+        let waker = delivery.waker();
         let control_store = AlertStore::open(&cfg.store.path).map_err(|e| setup(e.to_string()))?;
 
         let (frames_tx, frames_rx) = bounded::<Frame>(cfg.analysis.queue);
@@ -156,6 +145,7 @@ impl App {
             queue: cfg.sampler.queue,
             frames: std::sync::Mutex::new(Some(frames_tx.clone())),
             supervisor: cfg.supervisor.clone(),
+            classified: !cfg.classify.models.is_empty(),
         });
         let control = Control::new(
             cfg,
@@ -172,6 +162,9 @@ impl App {
                     HttpState {
                         banks: banks.clone(),
                         control: Some(control.clone()),
+                        auth: Arc::new(
+                            crate::http::auth::Auth::from_config(&cfg.http).map_err(setup)?,
+                        ),
                     },
                 )
                 .map_err(setup)?,
@@ -205,18 +198,36 @@ impl App {
             .spawn(move || {
                 for f in findings_rx {
                     let (alert, id) = record(&mut store, &f);
+                    waker.wake();
                     if alert.action == "halt" {
                         halt_for(&halter, &alert, id);
                     }
                 }
             })
             .map_err(|e| AppError::Gst(e.to_string()))?;
+        // Classifiers (if any) between analysis and moderation: their findings go to the
+        // same policy + store thread.
+        let (classify, submitter) = if cfg.classify.models.is_empty() {
+            (None, None)
+        } else {
+            match crate::classify::stage::Stage::start(&cfg.classify, findings_tx.clone(), false) {
+                Ok((stage, submitter)) => (Some(stage), Some(submitter)),
+                Err(e) => {
+                    if let Some(h) = http {
+                        h.stop();
+                    }
+                    manager.shutdown();
+                    return Err(setup(e.to_string()));
+                }
+            }
+        };
         let workers = analysis::start_pool(
             cfg.analysis.workers,
             cfg.analysis.min_quality,
             banks.clone(),
             frames_rx,
             findings_tx,
+            submitter,
         );
 
         for s in &cfg.streams {
@@ -249,6 +260,8 @@ impl App {
             control,
             frames_tx: Some(frames_tx),
             workers,
+            classify,
+            delivery: Some(delivery),
             moderation: Some(moderation),
             banks,
             watcher_stop,
@@ -320,8 +333,16 @@ impl App {
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
+        // The analysis workers held the classifiers' inlets: the pool drains and ends.
+        if let Some(c) = self.classify.take() {
+            c.join();
+        }
         if let Some(m) = self.moderation.take() {
             let _ = m.join();
+        }
+        // What is not delivered yet stays in the outbox for the next start.
+        if let Some(d) = self.delivery.take() {
+            d.stop();
         }
         drop(self.watcher_stop.take());
         if let Some(w) = self.watcher.take() {
@@ -373,14 +394,28 @@ fn spawn_budget(
 
 /// Halts the stream an alert is about (the control plane retries a failed actuator call).
 fn halt_for(control: &Control, alert: &MatchAlert, alert_id: i64) {
-    let reason = format!(
-        "bank '{}' item '{}' at distance {} ({})",
-        alert.bank, alert.item_id, alert.distance, alert.variant
-    );
+    let (reason, actor) = if alert.reason == "classifier" {
+        (
+            format!(
+                "classifier '{}' label '{}' at score {:.3}",
+                alert.bank,
+                alert.item_id,
+                alert.score.unwrap_or_default()
+            ),
+            format!("policy:classifier:{}", alert.bank),
+        )
+    } else {
+        (
+            format!(
+                "bank '{}' item '{}' at distance {} ({})",
+                alert.bank, alert.item_id, alert.distance, alert.variant
+            ),
+            format!("policy:bank:{}", alert.bank),
+        )
+    };
     if control.is_halted(&alert.stream) {
         return;
     }
-    let actor = format!("policy:bank:{}", alert.bank);
     match control.halt(&alert.stream, &actor, &reason, Some(alert_id)) {
         Ok(report) => {
             tracing::warn!(stream = %alert.stream, alert = alert_id, actuator = %report.actuator, "halt verdict carried out")
@@ -399,8 +434,8 @@ fn record(store: &mut AlertStore, f: &Finding) -> (MatchAlert, i64) {
     loop {
         match store.record_match(&alert) {
             Ok(Recorded::Raised(id)) => {
-                tracing::warn!(alert = id, stream = %alert.stream, bank = %alert.bank, item = %alert.item_id,
-                    distance = alert.distance, variant = %alert.variant, action = %alert.action,
+                tracing::warn!(alert = id, stream = %alert.stream, reason = alert.reason, bank = %alert.bank, item = %alert.item_id,
+                    distance = alert.distance, score = ?alert.score, variant = %alert.variant, action = %alert.action,
                     quality = alert.quality, frame_ms = alert.frame_pts_ms, "alert raised");
                 return (alert, id);
             }

@@ -18,6 +18,7 @@ pub mod classify;
 pub mod config;
 pub mod control;
 pub mod decode;
+pub mod delivery;
 pub mod discovery;
 pub mod http;
 pub mod ingest;

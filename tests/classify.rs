@@ -50,40 +50,81 @@ fn python_outputs(model: &Path, input: &[f32], shape: [usize; 4]) -> Vec<f32> {
         .collect()
 }
 
-#[test]
-fn mobilenet_class_model_equals_onnxruntime_python() {
-    let dir = repo().join("models/ppocr-cls");
-    let mut c = Classifier::load(&dir, None, 1).unwrap();
-    assert_eq!(c.manifest.labels, ["0", "180"]);
+/// Largest difference between the scores of `c` (run from Rust) and onnxruntime's Python
+/// API on the same five random input tensors of `shape`.
+fn largest_difference_from_python(c: &mut Classifier, dir: &Path, shape: [usize; 4]) -> f32 {
     let n = c.input_len();
-    assert_eq!(n, 3 * 48 * 192);
+    assert_eq!(n, shape.iter().product::<usize>());
     let mut worst = 0f32;
     for seed in 0..5 {
         let x = noise(seed, n);
         let ours = c.run_tensor(&x).unwrap();
         let theirs = post_process(
             c.manifest.output,
-            &python_outputs(&dir.join("model.onnx"), &x, [1, 3, 48, 192]),
+            &python_outputs(&dir.join(&c.manifest.file), &x, shape),
         );
         assert_eq!(ours.len(), theirs.len());
         for (a, b) in ours.iter().zip(&theirs) {
             worst = worst.max((a - b).abs());
         }
     }
-    eprintln!("largest difference from onnxruntime (Python): {worst:e}");
+    eprintln!(
+        "{}: largest difference from onnxruntime (Python): {worst:e}",
+        dir.display()
+    );
+    worst
+}
+
+fn scores_of(c: &mut Classifier, image: &str) -> Vec<f32> {
+    let img = image::open(repo().join(image)).unwrap().into_rgb8();
+    c.classify(streamguard::analysis::pdq::RgbImage::packed(
+        img.as_raw(),
+        img.width() as usize,
+        img.height() as usize,
+    ))
+    .unwrap()
+}
+
+#[test]
+fn mobilenet_class_model_equals_onnxruntime_python() {
+    let dir = repo().join("models/ppocr-cls");
+    let mut c = Classifier::load(&dir, None, 1).unwrap();
+    assert_eq!(c.manifest.labels, ["0", "180"]);
+    let worst = largest_difference_from_python(&mut c, &dir, [1, 3, 48, 192]);
     assert!(worst <= 1e-5, "largest difference {worst}");
     // A real image through the whole path: two scores that sum to one.
-    let img = image::open(repo().join("config/demo-image.png"))
-        .unwrap()
-        .into_rgb8();
-    let s = c
-        .classify(streamguard::analysis::pdq::RgbImage::packed(
-            img.as_raw(),
-            img.width() as usize,
-            img.height() as usize,
-        ))
-        .unwrap();
+    let s = scores_of(&mut c, "config/demo-image.png");
     assert!((s.iter().sum::<f32>() - 1.0).abs() < 1e-4, "{s:?}");
+}
+
+#[test]
+fn marker_model_equals_onnxruntime_python_and_sees_the_marker() {
+    let dir = repo().join("models/marker");
+    let size = std::fs::metadata(dir.join("model.onnx")).unwrap().len();
+    assert!(
+        size < 1 << 20,
+        "the marker model is under 1 MB: {size} bytes"
+    );
+    let mut c = Classifier::load(&dir, None, 1).unwrap();
+    assert_eq!(c.manifest.labels, ["marker"]);
+    let worst = largest_difference_from_python(&mut c, &dir, [1, 3, 90, 160]);
+    assert!(worst <= 1e-5, "largest difference {worst}");
+    let t = c.manifest.thresholds["marker"];
+    // The demo still (the synthetic marker on a benign photo) is over the halt threshold;
+    // the demo bank's photo and a cat photo, without the marker, under review.
+    let marked = scores_of(&mut c, "config/demo-marker.png")[0];
+    assert!(
+        marked >= t.halt,
+        "marker scored {marked}, halt at {}",
+        t.halt
+    );
+    for benign in [
+        "config/demo-image.png",
+        "tests/data/pdq/images/chelsea_333x222.png",
+    ] {
+        let s = scores_of(&mut c, benign)[0];
+        assert!(s < t.review, "{benign} scored {s}, review at {}", t.review);
+    }
 }
 
 /// A copy of the shipped model's folder with `model.toml` (and optionally the ONNX file)
@@ -192,30 +233,24 @@ fn a_missing_or_wrong_runtime_is_a_clear_error() {
 
 #[test]
 fn pool_scores_every_frame_like_a_direct_run() {
-    use std::sync::Arc;
-    use streamguard::classify::pool::{Job, Pool};
+    use streamguard::classify::pool::{Pool, Scored};
     let model = repo().join("models/ppocr-cls");
     let img = image::open(repo().join("config/demo-image.png"))
         .unwrap()
         .into_rgb8();
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let pixels = Arc::new(img.into_raw());
+    let pixels = img.into_raw();
     let mut direct = Classifier::load(&model, None, 1).unwrap();
     let want = direct
         .classify(streamguard::analysis::pdq::RgbImage::packed(&pixels, w, h))
         .unwrap();
 
-    let (out_tx, out_rx) = crossbeam_channel::unbounded();
+    let (out_tx, out_rx) = crossbeam_channel::unbounded::<Scored<u64>>();
     // One worker; ten normal jobs and one urgent (the order urgent jobs are served in is
     // unit-tested in classify::pool, deterministically).
     let (pool, inlet) = Pool::start(std::slice::from_ref(&model), None, 1, 1, 16, out_tx).unwrap();
-    let job = |key| Job {
-        key,
-        pixels: pixels.clone(),
-        width: w,
-        height: h,
-        stride: w * 3,
-    };
+    let frame = streamguard::analysis::pdq::RgbImage::packed(&pixels, w, h);
+    let job = |key| inlet.job(key, frame).unwrap();
     for key in 0..10 {
         inlet.normal.send(job(key)).unwrap();
     }
@@ -224,18 +259,18 @@ fn pool_scores_every_frame_like_a_direct_run() {
     let got: Vec<_> = out_rx.iter().collect();
     pool.join();
     assert_eq!(got.len(), 11);
-    assert!(got.iter().any(|s| s.key == 99));
+    assert!(got.iter().any(|s| s.tag == 99));
     for s in &got {
-        assert_eq!(s.model, 0);
+        assert_eq!(s.scores.len(), 1, "one model");
         assert_eq!(
-            s.scores.as_ref().unwrap(),
+            s.scores[0].as_ref().unwrap(),
             &want,
             "same scores as a direct run"
         );
     }
     // A model that does not load: nothing starts.
     let bad = variant(|t| t, Some(b"garbage"));
-    let (tx, _rx) = crossbeam_channel::unbounded();
+    let (tx, _rx) = crossbeam_channel::unbounded::<Scored<u64>>();
     let e = Pool::start(&[bad.path().to_path_buf()], None, 1, 2, 4, tx)
         .err()
         .unwrap()

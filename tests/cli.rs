@@ -315,3 +315,45 @@ fn models_are_checked_by_check_config() {
         "{text}"
     );
 }
+
+#[test]
+fn a_model_that_does_not_load_stops_the_daemon_at_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("broken");
+    std::fs::create_dir(&model).unwrap();
+    std::fs::copy(
+        repo().join("models/marker/model.toml"),
+        model.join("model.toml"),
+    )
+    .unwrap();
+    std::fs::write(model.join("model.onnx"), b"not an ONNX file").unwrap();
+    let config = format!(
+        "[classify]\nruntime = \"{}\"\nmodels = [\"{}\"]\n[http]\nlisten = \"\"\n[store]\npath = \"{}\"\n",
+        repo()
+            .join(".onnxruntime/libonnxruntime.so.1.31.1")
+            .display(),
+        model.display(),
+        dir.path().join("a.db").display()
+    );
+    std::fs::write(dir.path().join("c.toml"), config).unwrap();
+    // `timeout` in case it started after all (it would run until stopped).
+    let out = std::process::Command::new("timeout")
+        .args([
+            "60",
+            env!("CARGO_BIN_EXE_streamguard"),
+            "run",
+            "--config",
+            "c.toml",
+        ])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .env_remove("ORT_DYLIB_PATH")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("classify.models[0]") && text.contains("not a model ONNX Runtime can load"),
+        "{text}"
+    );
+}

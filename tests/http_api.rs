@@ -39,6 +39,7 @@ fn readyz_is_503_until_banks_load_and_never_shows_contents() {
         HttpState {
             banks: set.clone(),
             control: None,
+            auth: Default::default(),
         },
     )
     .unwrap();
@@ -76,6 +77,7 @@ fn taken_port_is_a_clear_error() {
         HttpState {
             banks: BankSet::new(&[]),
             control: None,
+            auth: Default::default(),
         },
     )
     .err()

@@ -115,7 +115,15 @@ fn halts_marked_stream_refuses_its_return_until_reinstated_and_spares_the_other(
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     let nginx = Nginx::new(dir.path(), Some(port));
-    let daemon = Daemon::start(dir.path(), port, &nginx, "");
+    // Alerts go to a real nats-server -js and to a webhook receiver.
+    let nats = support::nats::NatsServer::start(support::free_port(), &dir.path().join("js"));
+    let (hook_port, hook) = support::webhook::webhook_receiver(0);
+    let sinks = format!(
+        "[[sinks]]\nname = \"jetstream\"\nkind = \"nats\"\nurl = \"{}\"\n\
+         [[sinks]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{hook_port}/\"\nsecret = \"s3cret\"\n",
+        nats.url()
+    );
+    let daemon = Daemon::start(dir.path(), port, &nginx, &sinks);
 
     // `src=callback` in the publish URL comes back as metadata only through on_publish.
     // 9 s: off the 2 s sampling grid, so the first image keyframe is not the one analysed.
@@ -181,6 +189,39 @@ fn halts_marked_stream_refuses_its_return_until_reinstated_and_spares_the_other(
     );
     let events = daemon.events("live/marked");
     assert_eq!(&events[..2], ["halt", "halt_sent"], "{events:?}");
+
+    // The alert reached JetStream exactly once and the webhook with a valid signature.
+    wait_until(
+        "the alert delivered to both sinks",
+        Duration::from_secs(15),
+        || {
+            AlertStore::open(&daemon.db)
+                .unwrap()
+                .outbox()
+                .unwrap()
+                .is_empty()
+        },
+    );
+    let got = support::nats::consume_all(&nats.url(), "STREAMGUARD_ALERTS");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (&got[0]["alert"]["stream"], &got[0]["alert"]["action"]),
+        (
+            &serde_json::json!("live/marked"),
+            &serde_json::json!("halt")
+        )
+    );
+    let hooked = hook.lock().unwrap().clone();
+    assert_eq!(hooked.len(), 1, "{hooked:?}");
+    assert_eq!(
+        hooked[0].header("x-streamguard-signature").unwrap(),
+        streamguard::delivery::webhook::signature(b"s3cret", &hooked[0].body)
+    );
+    let body: serde_json::Value = serde_json::from_slice(&hooked[0].body).unwrap();
+    assert_eq!(
+        body["id"], got[0]["id"],
+        "the same message id in both sinks"
+    );
 
     // Same key again: refused at on_publish.
     let mut again = publish(&nginx.url("marked"), Content::Pattern);

@@ -153,3 +153,84 @@ fn global_budget_stretches_calm_streams_towards_max_gap() {
         assert_eq!(s.frames_analysed, 1, "{id}: {s:?}");
     }
 }
+
+/// The shipped marker model on the daemon's frames: `[classify]` with models/marker (the
+/// synthetic stand-in for a classifier of prohibited content); `config/demo-marker.png`
+/// shows the marker on a benign photo from 2 s to 3.5 s.
+fn marker_config(extra_sampler: &str) -> String {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    format!(
+        "{extra_sampler}[classify]\nmodels = [\"{}\"]\nruntime = \"{}\"\nhalt_k = 3\nhalt_n = 5\n",
+        repo.join("models/marker").display(),
+        repo.join(".onnxruntime/libonnxruntime.so.1.31.1").display(),
+    )
+}
+
+#[test]
+fn marker_on_one_analysed_frame_raises_a_review_alert_only() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    // Keyframes every 2 s: only the keyframe at 2 s (and any scene-cut keyframe while the
+    // image shows) sees the marker: fewer than halt_k frames, so review, not halt.
+    let streams = stream("with-marker", &repo.join("config/demo-marker.png"))
+        + &stream(
+            "no-marker",
+            &repo.join("tests/data/pdq/images/chelsea_333x222.png"),
+        );
+    let (stats, alerts) = run(dir.path(), &marker_config(""), &streams);
+    for (id, s) in &stats {
+        assert_eq!(
+            s.frames_classified, s.frames_analysed,
+            "{id}: every analysed frame is classified: {s:?}"
+        );
+        assert_eq!(s.classify_dropped, 0, "{id}: {s:?}");
+    }
+    let classifier: Vec<_> = alerts.iter().filter(|a| a.reason == "classifier").collect();
+    assert_eq!(classifier.len(), 1, "{alerts:?}");
+    let a = classifier[0];
+    assert_eq!(
+        (a.stream.as_str(), a.bank.as_str(), a.item_id.as_str()),
+        ("with-marker", "marker", "marker")
+    );
+    assert!(
+        (2000..3500).contains(&a.frame_pts_ms),
+        "the marker shows from 2000 to 3500 ms: {a:?}"
+    );
+    assert_eq!(a.action, "review", "{a:?}");
+    assert!(a.hits < 3, "{a:?}");
+    assert!(a.score.unwrap() > 0.5, "{a:?}");
+}
+
+#[test]
+fn marker_on_k_of_n_frames_halts_the_stream() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    // Every 250 ms: six frames (2000..3250 ms) show the marker; the third halts.
+    let sampler = "[sampler]\nmode = \"all\"\ninterval_ms = 250\n";
+    let (stats, alerts) = run(
+        dir.path(),
+        &marker_config(sampler),
+        &stream("with-marker", &repo.join("config/demo-marker.png")),
+    );
+    println!("k-of-n: {:?}, alerts {alerts:?}", stats[0].1);
+    let classifier: Vec<_> = alerts.iter().filter(|a| a.reason == "classifier").collect();
+    assert_eq!(
+        classifier.len(),
+        1,
+        "one open alert, later frames attach: {alerts:?}"
+    );
+    let a = classifier[0];
+    assert_eq!(a.frame_pts_ms, 2000, "{a:?}");
+    assert_eq!(a.action, "halt", "{a:?}");
+    assert!(a.hits >= 3, "{a:?}");
+    let store = AlertStore::open(&dir.path().join("alerts.db")).unwrap();
+    let halts: Vec<_> = store
+        .events(Some("with-marker"))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == "halt")
+        .collect();
+    assert_eq!(halts.len(), 1, "{halts:?}");
+    assert_eq!(halts[0].actor, "policy:classifier:marker");
+    assert_eq!(halts[0].alert_id, Some(a.id));
+}

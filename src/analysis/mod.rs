@@ -3,9 +3,10 @@ pub mod bank;
 pub mod index;
 pub mod pdq;
 
+use crate::classify::stage::Submitter;
 use crate::config::BankAction;
 use crate::decode::Frame;
-use crate::policy::Finding;
+use crate::policy::{Finding, MatchFinding};
 use bank::BankSet;
 use crossbeam_channel::{Receiver, Sender};
 use gstreamer as gst;
@@ -16,23 +17,34 @@ use std::thread::JoinHandle;
 
 /// Starts `workers` analysis threads. Each hashes the frames it receives (with the 7 dihedral
 /// variants when a bank asks for them), skips hashes below `min_quality`, and sends one finding
-/// per matching bank, unless an `allow` bank matches too. They end when `frames` closes.
+/// per matching bank, unless an `allow` bank matches too. With `classify`, each frame is
+/// first submitted to the classifiers (which score it while it is hashed). They end when
+/// `frames` closes.
 pub fn start_pool(
     workers: usize,
     min_quality: u32,
     banks: Arc<BankSet>,
     frames: Receiver<Frame>,
     findings: Sender<Finding>,
+    classify: Option<Submitter>,
 ) -> Vec<JoinHandle<()>> {
     (0..workers)
         .map(|i| {
             let (frames, findings, banks) = (frames.clone(), findings.clone(), banks.clone());
+            let classify = classify.clone();
             std::thread::Builder::new()
                 .name(format!("analysis-{i}"))
                 .spawn(move || {
                     let mut hasher = PdqHasher::new();
                     for frame in frames {
-                        analyse(&mut hasher, &frame, min_quality, &banks, &findings);
+                        analyse(
+                            &mut hasher,
+                            &frame,
+                            min_quality,
+                            &banks,
+                            &findings,
+                            classify.as_ref(),
+                        );
                     }
                 })
                 .expect("spawn analysis thread")
@@ -46,6 +58,7 @@ fn analyse(
     min_quality: u32,
     banks: &BankSet,
     findings: &Sender<Finding>,
+    classify: Option<&Submitter>,
 ) {
     let Ok(map) = frame.buffer.map_readable() else {
         tracing::warn!(stream = %frame.stream, "decoded frame not readable");
@@ -61,6 +74,9 @@ fn analyse(
         height: frame.height,
         stride: frame.stride,
     };
+    if let Some(c) = classify {
+        c.submit(frame, img);
+    }
     let (variants, quality): (Vec<PdqHash>, u32) = if banks.wants_dihedral() {
         let d = hasher.hash_rgb_dihedral(img);
         (d.hashes.to_vec(), d.quality)
@@ -93,12 +109,14 @@ fn analyse(
         } else {
             None
         };
-        let _ = tx.send(crate::sampler::Feedback {
-            pts_ns: frame.pts_ns,
-            hash: out.hash,
-            nearest,
-            usable,
-        });
+        let _ = tx.send(crate::sampler::Feedback::Hash(
+            crate::sampler::HashFeedback {
+                pts_ns: frame.pts_ns,
+                hash: out.hash,
+                nearest,
+                usable,
+            },
+        ));
     }
     if !usable {
         frame
@@ -123,12 +141,12 @@ fn analyse(
     }
     for matched in matches {
         frame.stats.matches.fetch_add(1, Ordering::Relaxed);
-        let finding = Finding {
+        let finding = Finding::Match(MatchFinding {
             stream: frame.stream.to_string(),
             frame_pts_ns: frame.pts_ns,
             pdq: out,
             matched,
-        };
+        });
         if findings.send(finding).is_err() {
             tracing::error!(stream = %frame.stream, "policy stage gone; finding not recorded");
         }

@@ -8,6 +8,7 @@
 pub mod manifest;
 pub mod model;
 pub mod pool;
+pub mod stage;
 
 pub use manifest::Manifest;
 pub use model::Classifier;

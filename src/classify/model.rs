@@ -192,8 +192,24 @@ impl Classifier {
             model: self.name.clone(),
             message,
         })?;
+        let resized = resize(img, self.manifest.width, self.manifest.height);
+        self.classify_resized(&resized)
+    }
+
+    /// Scores of a frame already resized to the model's size by [`resize`].
+    pub fn classify_resized(&mut self, resized: &Resized) -> Result<Vec<f32>, ClassifyError> {
+        let (w, h) = (self.manifest.width, self.manifest.height);
+        if (resized.width, resized.height) != (w, h) || resized.data.len() != w * h * 3 {
+            return Err(ClassifyError::Model {
+                model: self.name.clone(),
+                message: format!(
+                    "frame resized to {}x{}, the model takes {w}x{h}",
+                    resized.width, resized.height
+                ),
+            });
+        }
         let mut input = std::mem::take(&mut self.input);
-        prepare(&self.manifest, img, &mut input);
+        normalise(&self.manifest, resized, &mut input);
         let out = self.run_tensor(&input);
         self.input = input;
         out
@@ -234,13 +250,19 @@ pub fn post_process(kind: OutputKind, raw: &[f32]) -> Vec<f32> {
     }
 }
 
-/// Writes the model input for `img` into `out` (3 x height x width values): bilinear
-/// resize with pixel centres aligned (as OpenCV's `INTER_LINEAR`), channel order, scale,
-/// mean and std, layout. Source positions and weights are computed once per row and
-/// column, and `(v * scale - mean) / std` is one multiply-add per value. `img` must pass
-/// [`check_image`] and `out` hold 3 x width x height values.
-pub fn prepare(m: &Manifest, img: RgbImage, out: &mut [f32]) {
-    let (w, h) = (m.width, m.height);
+/// A frame resized to one model input size: RGB values (0-255, not rounded), packed rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resized {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<f32>,
+}
+
+/// Bilinear resize of `img` to `w` x `h` with pixel centres aligned (as OpenCV's
+/// `INTER_LINEAR`, no antialiasing), source positions and weights computed once per row
+/// and column. Done once per frame and model size, whatever the number of models of that
+/// size. `img` must pass [`check_image`].
+pub fn resize(img: RgbImage, w: usize, h: usize) -> Resized {
     let axis = |n_out: usize, n_in: usize| -> Vec<(usize, usize, f32)> {
         let s = n_in as f32 / n_out as f32;
         (0..n_out)
@@ -253,40 +275,62 @@ pub fn prepare(m: &Manifest, img: RgbImage, out: &mut [f32]) {
     };
     let cols = axis(w, img.width);
     let rows = axis(h, img.height);
+    let mut data = vec![0f32; w * h * 3];
+    for (out_row, &(y0, y1, wy)) in data.chunks_exact_mut(w * 3).zip(&rows) {
+        let r0 = &img.data[y0 * img.stride..y0 * img.stride + img.width * 3];
+        let r1 = &img.data[y1 * img.stride..y1 * img.stride + img.width * 3];
+        for (out, &(x0, x1, wx)) in out_row.chunks_exact_mut(3).zip(&cols) {
+            let (a0, a1) = (&r0[x0 * 3..x0 * 3 + 3], &r0[x1 * 3..x1 * 3 + 3]);
+            let (b0, b1) = (&r1[x0 * 3..x0 * 3 + 3], &r1[x1 * 3..x1 * 3 + 3]);
+            for c in 0..3 {
+                let top = a0[c] as f32 + (a1[c] as f32 - a0[c] as f32) * wx;
+                let bottom = b0[c] as f32 + (b1[c] as f32 - b0[c] as f32) * wx;
+                out[c] = top + (bottom - top) * wy;
+            }
+        }
+    }
+    Resized {
+        width: w,
+        height: h,
+        data,
+    }
+}
+
+/// Writes the model input for a resized frame into `out` (3 x height x width values):
+/// channel order, `(v * scale - mean) / std` as one multiply-add per value, layout.
+pub fn normalise(m: &Manifest, img: &Resized, out: &mut [f32]) {
     let src: [usize; 3] = match m.colour {
         ColourOrder::Rgb => [0, 1, 2],
         ColourOrder::Bgr => [2, 1, 0],
     };
     let a: [f32; 3] = std::array::from_fn(|k| m.scale / m.std[k]);
     let b: [f32; 3] = std::array::from_fn(|k| -m.mean[k] / m.std[k]);
-    let plane = h * w;
+    let plane = img.width * img.height;
     let out = &mut out[..3 * plane];
-    for (y, &(y0, y1, wy)) in rows.iter().enumerate() {
-        let r0 = &img.data[y0 * img.stride..y0 * img.stride + img.width * 3];
-        let r1 = &img.data[y1 * img.stride..y1 * img.stride + img.width * 3];
-        for (x, &(x0, x1, wx)) in cols.iter().enumerate() {
-            let px = |r: &[u8], i: usize| -> [f32; 3] {
-                let p = &r[i * 3..i * 3 + 3];
-                [p[0] as f32, p[1] as f32, p[2] as f32]
-            };
-            let (p00, p01, p10, p11) = (px(r0, x0), px(r0, x1), px(r1, x0), px(r1, x1));
-            let v: [f32; 3] = std::array::from_fn(|k| {
-                let c = src[k];
-                let top = p00[c] + (p01[c] - p00[c]) * wx;
-                let bottom = p10[c] + (p11[c] - p10[c]) * wx;
-                (top + (bottom - top) * wy) * a[k] + b[k]
-            });
-            match m.layout {
-                Layout::Nchw => {
-                    let i = y * w + x;
-                    out[i] = v[0];
-                    out[plane + i] = v[1];
-                    out[2 * plane + i] = v[2];
+    match m.layout {
+        Layout::Nchw => {
+            let (p0, rest) = out.split_at_mut(plane);
+            let (p1, p2) = rest.split_at_mut(plane);
+            for (i, px) in img.data.chunks_exact(3).enumerate() {
+                p0[i] = px[src[0]] * a[0] + b[0];
+                p1[i] = px[src[1]] * a[1] + b[1];
+                p2[i] = px[src[2]] * a[2] + b[2];
+            }
+        }
+        Layout::Nhwc => {
+            for (o, px) in out.chunks_exact_mut(3).zip(img.data.chunks_exact(3)) {
+                for k in 0..3 {
+                    o[k] = px[src[k]] * a[k] + b[k];
                 }
-                Layout::Nhwc => out[(y * w + x) * 3..(y * w + x) * 3 + 3].copy_from_slice(&v),
             }
         }
     }
+}
+
+/// [`resize`] then [`normalise`]: the model input for `img` (which must pass
+/// [`check_image`]) in `out` (3 x width x height values).
+pub fn prepare(m: &Manifest, img: RgbImage, out: &mut [f32]) {
+    normalise(m, &resize(img, m.width, m.height), out);
 }
 
 #[cfg(test)]

@@ -1,7 +1,12 @@
 //! A pool of classifier workers: N OS threads, each with its own session of every model,
-//! fed over two bounded channels (frames of streams under suspicion first), each frame
-//! resized and normalised once per model and classified, every result sent on.
+//! fed over two bounded channels (frames of streams under suspicion first).
+//!
+//! A frame is resized once per model input size by whoever submits it ([`Inlet::job`]: the
+//! analysis thread that already holds the decoded frame, so the frame itself is never
+//! copied); a worker normalises it for each model (one multiply-add per value), runs the
+//! model and sends one [`Scored`] per frame with every model's scores.
 
+use super::model::{Resized, check_image, resize};
 use super::{Classifier, ClassifyError};
 use crate::analysis::pdq::RgbImage;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, select};
@@ -9,60 +14,104 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// One frame to classify: packed or strided RGB pixels.
+/// One frame to classify, resized to each input size the models need.
 #[derive(Debug, Clone)]
-pub struct Job {
+pub struct Job<T> {
     /// The caller's reference (stream and frame time, say), returned with the scores.
-    pub key: u64,
-    pub pixels: Arc<Vec<u8>>,
-    pub width: usize,
-    pub height: usize,
-    pub stride: usize,
+    pub tag: T,
+    /// One image per entry of [`Inlet::sizes`].
+    pub images: Vec<Resized>,
 }
 
-/// The scores of one model on one frame (labels in manifest order).
+/// Every model's scores on one frame (models in pool order, labels in manifest order).
 #[derive(Debug, Clone)]
-pub struct Scored {
-    pub key: u64,
-    pub model: usize,
-    pub scores: Result<Vec<f32>, String>,
+pub struct Scored<T> {
+    pub tag: T,
+    pub scores: Vec<Result<Vec<f32>, String>>,
 }
 
 /// Where jobs go in: `urgent` is always served before `normal`.
-#[derive(Debug, Clone)]
-pub struct Inlet {
-    pub urgent: Sender<Job>,
-    pub normal: Sender<Job>,
+#[derive(Debug)]
+pub struct Inlet<T> {
+    pub urgent: Sender<Job<T>>,
+    pub normal: Sender<Job<T>>,
+    /// The distinct input sizes (width, height) of the pool's models.
+    pub sizes: Arc<[(usize, usize)]>,
+}
+
+impl<T> Clone for Inlet<T> {
+    fn clone(&self) -> Self {
+        Inlet {
+            urgent: self.urgent.clone(),
+            normal: self.normal.clone(),
+            sizes: self.sizes.clone(),
+        }
+    }
+}
+
+impl<T> Inlet<T> {
+    /// A job for `img`: resized once per input size. Fails if `img` is not a readable RGB
+    /// image.
+    pub fn job(&self, tag: T, img: RgbImage) -> Result<Job<T>, String> {
+        check_image(&img)?;
+        Ok(Job {
+            tag,
+            images: self.sizes.iter().map(|&(w, h)| resize(img, w, h)).collect(),
+        })
+    }
 }
 
 pub struct Pool {
     workers: Vec<JoinHandle<()>>,
+    /// Each model's name (its folder's) and manifest, in the order of [`Scored::scores`].
+    pub models: Vec<(String, super::Manifest)>,
 }
+
+/// A worker's models, each with the index of its input size in [`Inlet::sizes`].
+type ModelSet = Vec<(Classifier, usize)>;
 
 impl Pool {
     /// Starts `workers` threads, each loading every model in `models` (`threads` intra-op
     /// threads per session); both inlets hold up to `queue` frames. Fails, with nothing
-    /// left running, if any model does not load. The workers end when both inlets are
-    /// dropped.
-    pub fn start(
+    /// left running, if any model does not load. The workers end when every inlet is
+    /// dropped (after the jobs already queued).
+    pub fn start<T: Send + 'static>(
         models: &[PathBuf],
         runtime: Option<&std::path::Path>,
         threads: usize,
         workers: usize,
         queue: usize,
-        out: Sender<Scored>,
-    ) -> Result<(Pool, Inlet), ClassifyError> {
+        out: Sender<Scored<T>>,
+    ) -> Result<(Pool, Inlet<T>), ClassifyError> {
         // Sessions are created here, on the caller's thread, so errors come back at once.
-        let mut sets = Vec::new();
+        let mut sizes: Vec<(usize, usize)> = Vec::new();
+        let mut sets: Vec<ModelSet> = Vec::new();
         for _ in 0..workers.max(1) {
-            let set = models
-                .iter()
-                .map(|m| Classifier::load(m, runtime, threads))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut set = Vec::new();
+            for m in models {
+                let c = Classifier::load(m, runtime, threads)?;
+                let size = (c.manifest.width, c.manifest.height);
+                let idx = match sizes.iter().position(|&s| s == size) {
+                    Some(i) => i,
+                    None => {
+                        sizes.push(size);
+                        sizes.len() - 1
+                    }
+                };
+                set.push((c, idx));
+            }
             sets.push(set);
         }
-        let (urgent_tx, urgent_rx) = bounded::<Job>(queue);
-        let (normal_tx, normal_rx) = bounded::<Job>(queue);
+        let names = sets
+            .first()
+            .map(|set| {
+                set.iter()
+                    .map(|(c, _)| (c.name.clone(), c.manifest.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (urgent_tx, urgent_rx) = bounded::<Job<T>>(queue);
+        let (normal_tx, normal_rx) = bounded::<Job<T>>(queue);
         let workers = sets
             .into_iter()
             .enumerate()
@@ -75,15 +124,19 @@ impl Pool {
             })
             .collect();
         Ok((
-            Pool { workers },
+            Pool {
+                workers,
+                models: names,
+            },
             Inlet {
                 urgent: urgent_tx,
                 normal: normal_tx,
+                sizes: sizes.into(),
             },
         ))
     }
 
-    /// Waits for every worker to end (drop the inlet first).
+    /// Waits for every worker to end (drop the inlets first).
     pub fn join(self) {
         for w in self.workers {
             let _ = w.join();
@@ -92,7 +145,7 @@ impl Pool {
 }
 
 /// The next job, urgent ones first; None once both inlets are closed and drained.
-fn next(urgent: &Receiver<Job>, normal: &Receiver<Job>) -> Option<Job> {
+fn next<T>(urgent: &Receiver<Job<T>>, normal: &Receiver<Job<T>>) -> Option<Job<T>> {
     match urgent.try_recv() {
         Ok(j) => return Some(j),
         Err(TryRecvError::Disconnected) => return normal.recv().ok(),
@@ -110,40 +163,42 @@ fn next(urgent: &Receiver<Job>, normal: &Receiver<Job>) -> Option<Job> {
     }
 }
 
-fn work(
-    mut set: Vec<Classifier>,
-    urgent: Receiver<Job>,
-    normal: Receiver<Job>,
-    out: Sender<Scored>,
+fn work<T>(
+    mut set: ModelSet,
+    urgent: Receiver<Job<T>>,
+    normal: Receiver<Job<T>>,
+    out: Sender<Scored<T>>,
 ) {
     while let Some(job) = next(&urgent, &normal) {
-        let img = RgbImage {
-            data: &job.pixels[..],
-            width: job.width,
-            height: job.height,
-            stride: job.stride,
-        };
-        for (model, c) in set.iter_mut().enumerate() {
-            // A panic in one frame's inference must not take the worker (and the result
-            // its caller waits for) with it.
-            let scores = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.classify(img)))
-                .unwrap_or_else(|_| {
-                    Err(super::ClassifyError::Model {
-                        model: c.name.clone(),
-                        message: "inference panicked".into(),
+        let scores = set
+            .iter_mut()
+            .map(|(c, size)| {
+                let Some(img) = job.images.get(*size) else {
+                    return Err(format!(
+                        "model {}: the job has no image of its input size",
+                        c.name
+                    ));
+                };
+                // A panic in one frame's inference must not take the worker (and the
+                // result its caller waits for) with it.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.classify_resized(img)))
+                    .unwrap_or_else(|_| {
+                        Err(ClassifyError::Model {
+                            model: c.name.clone(),
+                            message: "inference panicked".into(),
+                        })
                     })
-                })
-                .map_err(|e| e.to_string());
-            if out
-                .send(Scored {
-                    key: job.key,
-                    model,
-                    scores,
-                })
-                .is_err()
-            {
-                return;
-            }
+                    .map_err(|e| e.to_string())
+            })
+            .collect();
+        if out
+            .send(Scored {
+                tag: job.tag,
+                scores,
+            })
+            .is_err()
+        {
+            return;
         }
     }
 }
@@ -152,13 +207,10 @@ fn work(
 mod tests {
     use super::*;
 
-    fn job(key: u64) -> Job {
+    fn job(key: u64) -> Job<u64> {
         Job {
-            key,
-            pixels: Arc::new(Vec::new()),
-            width: 0,
-            height: 0,
-            stride: 0,
+            tag: key,
+            images: Vec::new(),
         }
     }
 
@@ -172,7 +224,7 @@ mod tests {
         u_tx.send(job(10)).unwrap();
         u_tx.send(job(11)).unwrap();
         let keys =
-            |n: usize| -> Vec<u64> { (0..n).map(|_| next(&u_rx, &n_rx).unwrap().key).collect() };
+            |n: usize| -> Vec<u64> { (0..n).map(|_| next(&u_rx, &n_rx).unwrap().tag).collect() };
         assert_eq!(keys(3), [10, 11, 0]);
         drop(u_tx);
         assert_eq!(keys(2), [1, 2]);

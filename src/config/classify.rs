@@ -14,6 +14,17 @@ pub struct ClassifyConfig {
     /// Model folders (each with a `model.toml`). Every one is loaded, checked against its
     /// manifest and run once at start-up and by `check-config`. Default: none.
     pub models: Vec<PathBuf>,
+    /// Classifier worker threads (each with its own session of every model). Default: 1.
+    pub workers: usize,
+    /// Frames waiting for a worker, per queue (urgent: streams that are dense or high-risk;
+    /// normal: the rest). A live frame that finds its queue full is not classified (counted
+    /// as `classify_dropped`); replay waits instead. Default: 8.
+    pub queue: usize,
+    /// A classifier label halts a stream when `halt_k` of the stream's last `halt_n`
+    /// classified frames scored at least its halt threshold (one odd frame only raises a
+    /// review alert). Defaults: 3 of 5.
+    pub halt_k: usize,
+    pub halt_n: usize,
 }
 
 impl Default for ClassifyConfig {
@@ -22,6 +33,10 @@ impl Default for ClassifyConfig {
             runtime: PathBuf::from(crate::classify::DEFAULT_RUNTIME),
             threads: 1,
             models: Vec::new(),
+            workers: 1,
+            queue: 8,
+            halt_k: 3,
+            halt_n: 5,
         }
     }
 }
@@ -34,13 +49,28 @@ impl ClassifyConfig {
                 "must be between 1 and 256",
             ));
         }
-        for (i, m) in self.models.iter().enumerate() {
-            if !m.join("model.toml").is_file() {
-                problems.push(Problem::new(
-                    format!("classify.models[{i}]"),
-                    format!("{}: no model.toml there", m.display()),
-                ));
-            }
+        if self.workers == 0 || self.workers > 256 {
+            problems.push(Problem::new(
+                "classify.workers",
+                "must be between 1 and 256",
+            ));
         }
+        if self.queue == 0 {
+            problems.push(Problem::new("classify.queue", "must be at least 1"));
+        }
+        if self.halt_n == 0 || self.halt_n > 1000 {
+            problems.push(Problem::new(
+                "classify.halt_n",
+                "must be between 1 and 1000",
+            ));
+        }
+        if self.halt_k == 0 || self.halt_k > self.halt_n {
+            problems.push(Problem::new(
+                "classify.halt_k",
+                format!("must be between 1 and halt_n ({})", self.halt_n),
+            ));
+        }
+        // Whether each folder holds a model is checked when the models load
+        // (`classify::stage::check`: check-config, start-up, replay), not here.
     }
 }

@@ -180,8 +180,125 @@ mod tests {
     #[test]
     fn embedded_default_is_valid() {
         let cfg = Source::Embedded.load_with_env(Vec::new()).unwrap();
-        assert_eq!(cfg.streams.len(), 1);
+        assert_eq!(cfg.streams.len(), 2);
         assert_eq!(cfg.banks.len(), 1);
+        assert_eq!(cfg.classify.models.len(), 1);
+    }
+
+    #[test]
+    fn tokens_allow_listening_beyond_loopback_and_are_checked() {
+        let err = load_str("[http]\nlisten = \"0.0.0.0:8088\"\n", &[]).unwrap_err();
+        assert!(
+            problems(err)[0].message.contains("without [[http.tokens]]"),
+            "open API refused beyond loopback"
+        );
+        let ok = load_str(
+            "[http]\nlisten = \"0.0.0.0:8088\"\n[[http.tokens]]\nname = \"mo\"\nrole = \"moderator\"\n\
+             token_sha256 = \"aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(ok.http.tokens.len(), 1);
+        let err = load_str(
+            "[[http.tokens]]\nname = \"a\"\nrole = \"viewer\"\ntoken = \"short\"\n\
+             [[http.tokens]]\nname = \"a\"\nrole = \"admin\"\ntoken_sha256 = \"xyz\"\n\
+             [[http.tokens]]\nname = \"b\"\nrole = \"boss\"\ntoken = \"0123456789abcdef0\"\n",
+            &[],
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("role") && text.contains("boss"), "{text}");
+        let err = load_str(
+            "[[http.tokens]]\nname = \"a\"\nrole = \"viewer\"\ntoken = \"short\"\n\
+             [[http.tokens]]\nname = \"a\"\nrole = \"admin\"\ntoken_sha256 = \"xyz\"\n\
+             [[http.tokens]]\nname = \"c\"\nrole = \"admin\"\n",
+            &[],
+        )
+        .unwrap_err();
+        let keys: Vec<String> = problems(err).into_iter().map(|p| p.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "http.tokens[0].token",
+                "http.tokens[1].name",
+                "http.tokens[1].token_sha256",
+                "http.tokens[2].token"
+            ]
+        );
+    }
+
+    #[test]
+    fn sinks_are_checked() {
+        let err = load_str(
+            "[[sinks]]\nname = \"a\"\nkind = \"nats\"\nurl = \"http://x\"\nsubject = \"a.*\"\n\
+             [[sinks]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"ftp://x\"\n\
+             [[sinks]]\nname = \"b\"\nkind = \"webhook\"\nurl = \"http://x\"\nsecret_env = \"SG_TEST_NO_SUCH_VAR\"\n\
+             backoff_initial_ms = 9000\nbackoff_max_ms = 10\n",
+            &[],
+        )
+        .unwrap_err();
+        let got: Vec<(String, String)> = problems(err)
+            .into_iter()
+            .map(|p| (p.key, p.message))
+            .collect();
+        let keys: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "sinks[0].url",
+                "sinks[0].subject",
+                "sinks[1].name",
+                "sinks[1].url",
+                "sinks[1].secret",
+                "sinks[2].secret_env",
+                "sinks[2].backoff_initial_ms"
+            ],
+            "{got:?}"
+        );
+        assert!(
+            got[4].1.contains("needs `secret` or `secret_env`"),
+            "{got:?}"
+        );
+        assert!(
+            got[5].1.contains("SG_TEST_NO_SUCH_VAR is not set"),
+            "{got:?}"
+        );
+        let ok = load_str(
+            "[[sinks]]\nname = \"js\"\nkind = \"nats\"\nurl = \"nats://127.0.0.1:4222\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(ok.sinks[0].subject, "streamguard.alerts");
+        assert_eq!(ok.sinks[0].stream, "STREAMGUARD_ALERTS");
+    }
+
+    #[test]
+    fn classifier_pool_and_k_of_n_settings_are_checked() {
+        let err = load_str(
+            "[classify]
+workers = 0
+queue = 0
+halt_k = 4
+halt_n = 3
+",
+            &[],
+        )
+        .unwrap_err();
+        let keys: Vec<String> = problems(err).into_iter().map(|p| p.key).collect();
+        assert_eq!(
+            keys,
+            ["classify.workers", "classify.queue", "classify.halt_k"]
+        );
+        let err = load_str(
+            "[classify]
+halt_k = 0
+halt_n = 0
+",
+            &[],
+        )
+        .unwrap_err();
+        let keys: Vec<String> = problems(err).into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["classify.halt_n", "classify.halt_k"]);
     }
 
     #[test]

@@ -15,16 +15,18 @@ mod http;
 mod ingest;
 mod load;
 mod sampler;
+mod sinks;
 mod store;
 mod streams;
 
 pub use analysis::{AnalysisConfig, BankAction, BankConfig, BankFormat};
 pub use classify::ClassifyConfig;
 pub use daemon::DaemonConfig;
-pub use http::HttpConfig;
+pub use http::{HttpConfig, Role, TokenConfig};
 pub use ingest::{ActuatorConfig, ActuatorKind, IngestConfig, IngestServer, SupervisorConfig};
 pub use load::{ConfigError, Problem, Source};
 pub use sampler::{SamplerConfig, SamplingMode};
+pub use sinks::{SinkConfig, SinkKind};
 pub use store::StoreConfig;
 pub use streams::StreamConfig;
 
@@ -59,6 +61,8 @@ pub struct Config {
     pub supervisor: SupervisorConfig,
     /// `[[streams]]`: streams watched from start-up, each built from a pipeline template.
     pub streams: Vec<StreamConfig>,
+    /// `[[sinks]]`: where alerts are delivered (NATS JetStream, webhooks), at least once.
+    pub sinks: Vec<SinkConfig>,
 }
 
 impl Config {
@@ -77,6 +81,7 @@ impl Config {
         self.actuator.validate(&mut problems);
         self.supervisor.validate(&mut problems);
         streams::validate_streams(&self.streams, &mut problems);
+        sinks::validate_sinks(&self.sinks, &mut problems);
         problems
     }
 }

@@ -76,7 +76,7 @@ impl Control {
         &self.manager
     }
 
-    fn store(&self) -> std::sync::MutexGuard<'_, AlertStore> {
+    pub fn store(&self) -> std::sync::MutexGuard<'_, AlertStore> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -1,23 +1,35 @@
 //! The HTTP server, on a small Tokio runtime of its own thread so that nothing on the frame
-//! path ever waits on it. Loopback only (no authentication yet; `http.listen` refuses other
-//! addresses). Bank contents are never served: only counts and versions.
+//! path ever waits on it. With `[[http.tokens]]`, `/api/v1` needs a bearer token of the right
+//! role ([`auth`]) and ingest callbacks are accepted from loopback peers only; without, the
+//! API is open and `http.listen` is loopback-only. Bodies over `http.max_body_bytes` get 413.
+//! Bank contents are never served: only counts and versions.
 //!
 //! - `GET /healthz`: the process is up. `GET /readyz`: every bank is loaded (503 until then).
 //! - `GET|POST /ingest/nginx/on_publish`, `/ingest/nginx/on_publish_done`: nginx-rtmp's
 //!   callbacks (query string or form). 200 accepts; 403 refuses a halted stream key; 404 an
 //!   app that is not watched; 400 a malformed request. Refusals change nothing.
-//! - `GET /api/v1/streams`: every watched stream with its state and counters.
-//! - `POST /api/v1/streams/{id}/halt` and `/reinstate` (optional JSON body
-//!   `{"reason": "...", "actor": "..."}`); a discovered stream's id is `app/name`, sent
-//!   URL-encoded (`live%2Fkey`).
+//! - `GET /api/v1/streams` (viewer): every watched stream with its state and counters.
+//! - `POST /api/v1/streams/{id}/halt` and `/reinstate` (moderator; optional JSON body
+//!   `{"reason": "...", "actor": "..."}`, the actor being the token's name when tokens are
+//!   configured); a discovered stream's id is `app/name`, sent URL-encoded (`live%2Fkey`).
+//! - `GET /api/v1/alerts?state=&stream=&reason=&before=&limit=` (viewer): newest first.
+//!   `GET /api/v1/alerts/{id}` (viewer). `POST /api/v1/alerts/{id}/claim|confirm|dismiss`
+//!   (moderator; optional `{"reason": ...}`): 404 for an unknown alert, 409 for a transition
+//!   its state does not allow; each action is audited.
+//! - `GET /api/v1/audit?stream=&limit=` (viewer): the audit log, newest first.
+
+pub mod auth;
 
 use crate::analysis::bank::BankSet;
+use crate::config::Role;
 use crate::control::{Control, ControlError};
 use crate::discovery::CallbackError;
+use crate::moderation::store::{AlertAction, AlertFilter, TransitionError};
+use auth::{Auth, Caller};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Form, Path, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use std::collections::BTreeMap;
@@ -32,6 +44,8 @@ pub struct HttpState {
     pub banks: Arc<BankSet>,
     /// The control plane; `None` serves health and readiness only.
     pub control: Option<Arc<Control>>,
+    /// Tokens and roles (default: none, the API is open) and the body limit.
+    pub auth: Arc<Auth>,
 }
 
 /// A running server; [`HttpServer::stop`] ends it.
@@ -53,6 +67,11 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/streams", get(streams))
         .route("/api/v1/streams/{id}/halt", post(halt))
         .route("/api/v1/streams/{id}/reinstate", post(reinstate))
+        .route("/api/v1/alerts", get(list_alerts))
+        .route("/api/v1/alerts/{id}", get(get_alert))
+        .route("/api/v1/alerts/{id}/{action}", post(act_on_alert))
+        .route("/api/v1/audit", get(audit))
+        .layer(DefaultBodyLimit::max(state.auth.max_body_bytes))
         .with_state(state)
 }
 
@@ -100,15 +119,44 @@ async fn callback(
     }
 }
 
-async fn on_publish(State(s): State<HttpState>, Form(p): Form<CallbackParams>) -> Response {
+/// With tokens configured the server may listen beyond loopback; ingest callbacks (which
+/// nginx cannot send a token with) are then accepted from loopback peers only.
+fn callback_peer_refused(s: &HttpState, peer: SocketAddr) -> Option<Response> {
+    (s.auth.enabled() && !peer.ip().is_loopback()).then(|| {
+        (
+            StatusCode::FORBIDDEN,
+            Json(serde_json::json!({ "error": format!("ingest callbacks are accepted from loopback only, not {}", peer.ip()) })),
+        )
+            .into_response()
+    })
+}
+
+async fn on_publish(
+    State(s): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(p): Form<CallbackParams>,
+) -> Response {
+    if let Some(r) = callback_peer_refused(&s, peer) {
+        return r;
+    }
     callback(s, p, Control::on_publish).await
 }
 
-async fn on_publish_done(State(s): State<HttpState>, Form(p): Form<CallbackParams>) -> Response {
+async fn on_publish_done(
+    State(s): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(p): Form<CallbackParams>,
+) -> Response {
+    if let Some(r) = callback_peer_refused(&s, peer) {
+        return r;
+    }
     callback(s, p, Control::on_publish_done).await
 }
 
-async fn streams(State(s): State<HttpState>) -> Response {
+async fn streams(State(s): State<HttpState>, headers: HeaderMap) -> Response {
+    if let Err(r) = s.auth.authorize(&headers, Role::Viewer) {
+        return *r;
+    }
     let Some(c) = s.control else {
         return no_control();
     };
@@ -184,24 +232,189 @@ fn action_body(body: &Bytes) -> Result<ActionBody, Box<Response>> {
     })
 }
 
-/// The control plane, actor and reason of a halt or reinstate request, or the response that
-/// refuses it (no control plane, bad body).
+/// The control plane, actor and reason of a moderator's request, or the response that
+/// refuses it (no or wrong token, no control plane, bad body). With tokens the actor is the
+/// token's name; without, `api:<actor from the body>`.
 fn action_request(
     s: HttpState,
+    headers: &HeaderMap,
     body: &Bytes,
     default_reason: &str,
 ) -> Result<(Arc<Control>, String, String), Box<Response>> {
+    let caller: Caller = s.auth.authorize(headers, Role::Moderator)?;
     let Some(c) = s.control else {
         return Err(Box::new(no_control()));
     };
     let b = action_body(body)?;
-    let actor = format!("api:{}", b.actor.unwrap_or_else(|| "anonymous".into()));
+    let actor = caller
+        .name
+        .unwrap_or_else(|| format!("api:{}", b.actor.unwrap_or_else(|| "anonymous".into())));
     let reason = b.reason.unwrap_or_else(|| default_reason.into());
     Ok((c, actor, reason))
 }
 
-async fn halt(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes) -> Response {
-    let (c, actor, reason) = match action_request(s, &body, "halted through the API") {
+fn json_error(code: StatusCode, message: String) -> Response {
+    (code, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+fn store_error(e: impl std::fmt::Display) -> Response {
+    json_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct AlertQuery {
+    state: Option<String>,
+    stream: Option<String>,
+    reason: Option<String>,
+    before: Option<i64>,
+    limit: Option<usize>,
+}
+
+const ALERT_STATES: [&str; 4] = ["open", "claimed", "confirmed", "dismissed"];
+
+async fn list_alerts(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    q: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(r) = s.auth.authorize(&headers, Role::Viewer) {
+        return *r;
+    }
+    let Some(c) = s.control else {
+        return no_control();
+    };
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    if let Some(st) = &q.state
+        && !ALERT_STATES.contains(&st.as_str())
+    {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            format!("state '{st}': expected one of {}", ALERT_STATES.join(", ")),
+        );
+    }
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return json_error(StatusCode::BAD_REQUEST, "limit: 1 to 1000".into());
+    }
+    let filter = AlertFilter {
+        state: q.state,
+        stream: q.stream,
+        reason: q.reason,
+        before: q.before,
+        limit,
+    };
+    match blocking(move || c.store().list_alerts(&filter)).await {
+        Ok(rows) => Json(serde_json::json!({ "alerts": rows })).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+fn alert_id(raw: &str) -> Result<i64, Box<Response>> {
+    raw.parse().map_err(|_| {
+        Box::new(json_error(
+            StatusCode::BAD_REQUEST,
+            format!("alert id '{raw}' is not a number"),
+        ))
+    })
+}
+
+async fn get_alert(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+) -> Response {
+    if let Err(r) = s.auth.authorize(&headers, Role::Viewer) {
+        return *r;
+    }
+    let Some(c) = s.control else {
+        return no_control();
+    };
+    let id = match alert_id(&raw) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    match blocking(move || c.store().alert(id)).await {
+        Ok(Some(a)) => Json(a).into_response(),
+        Ok(None) => json_error(StatusCode::NOT_FOUND, format!("no alert {id}")),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn act_on_alert(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Path((raw, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Some(act) = AlertAction::parse(&action) else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            format!("no alert action '{action}' (claim, confirm, dismiss)"),
+        );
+    };
+    let (c, actor, reason) = match action_request(s, &headers, &body, "through the API") {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
+    let id = match alert_id(&raw) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    match blocking(move || c.store().act_on_alert(id, act, &actor, &reason)).await {
+        Ok(a) => Json(a).into_response(),
+        Err(e @ TransitionError::UnknownAlert(_)) => {
+            json_error(StatusCode::NOT_FOUND, e.to_string())
+        }
+        Err(e @ TransitionError::WrongState { .. }) => {
+            json_error(StatusCode::CONFLICT, e.to_string())
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct AuditQuery {
+    stream: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn audit(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(r) = s.auth.authorize(&headers, Role::Viewer) {
+        return *r;
+    }
+    let Some(c) = s.control else {
+        return no_control();
+    };
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let limit = q.limit.unwrap_or(200);
+    if limit == 0 || limit > 1000 {
+        return json_error(StatusCode::BAD_REQUEST, "limit: 1 to 1000".into());
+    }
+    match blocking(move || c.store().audit(q.stream.as_deref(), limit)).await {
+        Ok(rows) => Json(serde_json::json!({ "audit": rows })).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn halt(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (c, actor, reason) = match action_request(s, &headers, &body, "halted through the API") {
         Ok(r) => r,
         Err(r) => return *r,
     };
@@ -211,8 +424,14 @@ async fn halt(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes) -
     }
 }
 
-async fn reinstate(State(s): State<HttpState>, Path(id): Path<String>, body: Bytes) -> Response {
-    let (c, actor, reason) = match action_request(s, &body, "reinstated through the API") {
+async fn reinstate(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (c, actor, reason) = match action_request(s, &headers, &body, "reinstated through the API")
+    {
         Ok(r) => r,
         Err(r) => return *r,
     };
@@ -263,11 +482,14 @@ impl HttpServer {
                             return;
                         }
                     };
-                    let served = axum::serve(listener, app)
-                        .with_graceful_shutdown(async {
-                            let _ = stop_rx.await;
-                        })
-                        .await;
+                    let served = axum::serve(
+                        listener,
+                        app.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(async {
+                        let _ = stop_rx.await;
+                    })
+                    .await;
                     if let Err(e) = served {
                         tracing::error!(%addr, error = %e, "http server failed");
                     }

@@ -59,12 +59,140 @@ const MIGRATIONS: &[&str] = &[
         at_ms INTEGER NOT NULL
     );
     CREATE INDEX stream_events_by_stream ON stream_events(stream, id);",
+    // 4: classifier alerts (reason 'classifier': bank = model, item_id = label) carry the
+    // highest score seen.
+    "ALTER TABLE alerts ADD COLUMN score REAL;",
+    // 5: the outbox (one row per alert event and sink, deleted once that sink acknowledged
+    // it), the delivery log, and this database's instance id (part of every message id, so
+    // that ids of different daemons never collide at a consumer).
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        sink TEXT NOT NULL,
+        msg_id TEXT NOT NULL,
+        alert_id INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_ms INTEGER NOT NULL,
+        last_error TEXT,
+        created_at_ms INTEGER NOT NULL,
+        UNIQUE (sink, msg_id)
+    );
+    CREATE INDEX outbox_due ON outbox(sink, next_attempt_ms);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        sink TEXT NOT NULL,
+        msg_id TEXT NOT NULL,
+        alert_id INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        queued_at_ms INTEGER NOT NULL,
+        delivered_at_ms INTEGER NOT NULL
+    );",
+    // 6: a claimed alert is still the stream's open alert for its item (later findings
+    // attach to it); who claimed it.
+    "DROP INDEX alerts_one_open;
+    CREATE UNIQUE INDEX alerts_one_open ON alerts(stream, reason, bank, item_id) WHERE state IN ('open', 'claimed');
+    ALTER TABLE alerts ADD COLUMN claimed_by TEXT;",
 ];
 
-/// A hash match to record.
+/// What a moderator does to an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertAction {
+    /// `open` → `claimed`: someone is looking at it.
+    Claim,
+    /// `open` or `claimed` → `confirmed`: a true finding.
+    Confirm,
+    /// `open` or `claimed` → `dismissed`: a false positive.
+    Dismiss,
+}
+
+impl AlertAction {
+    pub fn parse(s: &str) -> Option<AlertAction> {
+        match s {
+            "claim" => Some(AlertAction::Claim),
+            "confirm" => Some(AlertAction::Confirm),
+            "dismiss" => Some(AlertAction::Dismiss),
+            _ => None,
+        }
+    }
+
+    /// The state it leads to, and the audit event it writes.
+    pub fn target(self) -> (&'static str, &'static str) {
+        match self {
+            AlertAction::Claim => ("claimed", "alert_claimed"),
+            AlertAction::Confirm => ("confirmed", "alert_confirmed"),
+            AlertAction::Dismiss => ("dismissed", "alert_dismissed"),
+        }
+    }
+
+    fn allowed_from(self, state: &str) -> bool {
+        match self {
+            AlertAction::Claim => state == "open",
+            AlertAction::Confirm | AlertAction::Dismiss => state == "open" || state == "claimed",
+        }
+    }
+}
+
+/// Why an alert action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TransitionError {
+    #[error("no alert {0}")]
+    UnknownAlert(i64),
+    #[error("alert {id} is {state}; it cannot be {wanted}")]
+    WrongState {
+        id: i64,
+        state: String,
+        wanted: &'static str,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Which alerts to list.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub state: Option<String>,
+    pub stream: Option<String>,
+    pub reason: Option<String>,
+    /// Only alerts with a smaller id (paging, newest first).
+    pub before: Option<i64>,
+    pub limit: usize,
+}
+
+/// A message waiting in the outbox for one sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub sink: String,
+    /// Stable across retries and restarts: `<instance>-<alert id>-<event>`.
+    pub msg_id: String,
+    pub alert_id: i64,
+    /// The JSON body.
+    pub payload: String,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    pub created_at_ms: i64,
+}
+
+/// One acknowledged delivery.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeliveryRow {
+    pub sink: String,
+    pub msg_id: String,
+    pub alert_id: i64,
+    /// Attempts it took (1: the first one was accepted).
+    pub attempts: u32,
+    pub queued_at_ms: i64,
+    pub delivered_at_ms: i64,
+}
+
+/// A finding to record: a hash match (reason `hash_match`) or a classifier score over a
+/// threshold (reason `classifier`: `bank` is the model, `item_id` the label).
+#[derive(Debug, Clone, PartialEq)]
 pub struct MatchAlert {
     pub stream: String,
+    /// `hash_match` or `classifier`.
+    pub reason: &'static str,
     pub bank: String,
     pub item_id: String,
     pub label: Option<String>,
@@ -74,25 +202,61 @@ pub struct MatchAlert {
     pub frame_pts_ms: u64,
     /// `halt` or `review`, from the bank's configuration.
     pub action: String,
-    /// The dihedral variant of the frame that matched (`original`, `rot90`, `flipx`, ...).
+    /// The dihedral variant of the frame that matched (`original`, `rot90`, `flipx`, ...);
+    /// `-` for classifier alerts.
     pub variant: String,
+    /// Classifier alerts: the label's score on this frame.
+    pub score: Option<f64>,
 }
 
 /// A stored alert row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AlertRow {
     pub id: i64,
     pub stream: String,
     pub reason: String,
     pub bank: String,
     pub item_id: String,
+    pub label: Option<String>,
     pub distance: u32,
     pub quality: u32,
     pub frame_pts_ms: u64,
+    pub last_frame_pts_ms: u64,
     pub hits: u64,
     pub state: String,
     pub action: String,
     pub variant: String,
+    /// Classifier alerts: the highest score seen.
+    pub score: Option<f64>,
+    pub claimed_by: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+const ALERT_COLUMNS: &str = "id, stream, reason, bank, item_id, label, distance, quality, frame_pts_ms, \
+    last_frame_pts_ms, hits, state, action, variant, score, claimed_by, created_at_ms, updated_at_ms";
+
+fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
+    Ok(AlertRow {
+        id: r.get(0)?,
+        stream: r.get(1)?,
+        reason: r.get(2)?,
+        bank: r.get(3)?,
+        item_id: r.get(4)?,
+        label: r.get(5)?,
+        distance: r.get(6)?,
+        quality: r.get(7)?,
+        frame_pts_ms: r.get::<_, i64>(8)? as u64,
+        last_frame_pts_ms: r.get::<_, i64>(9)? as u64,
+        hits: r.get::<_, i64>(10)? as u64,
+        state: r.get(11)?,
+        action: r.get(12)?,
+        variant: r.get(13)?,
+        score: r.get(14)?,
+        claimed_by: r.get(15)?,
+        created_at_ms: r.get(16)?,
+        updated_at_ms: r.get(17)?,
+    })
 }
 
 /// One row of the stream audit log.
@@ -118,6 +282,10 @@ pub enum Recorded {
 
 pub struct AlertStore {
     conn: Connection,
+    /// Sinks every new alert event is queued for (see [`AlertStore::with_sinks`]).
+    sinks: Vec<String>,
+    /// This database's instance id (random, made once).
+    instance: String,
 }
 
 fn now_ms() -> i64 {
@@ -141,9 +309,52 @@ impl AlertStore {
             .map_err(|e| err(e.to_string()))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| err(e.to_string()))?;
-        let mut store = AlertStore { conn };
+        let mut store = AlertStore {
+            conn,
+            sinks: Vec::new(),
+            instance: String::new(),
+        };
         store.migrate().map_err(|e| err(e.to_string()))?;
+        store.instance = store.instance_id().map_err(|e| err(e.to_string()))?;
         Ok(store)
+    }
+
+    /// Queues every alert recorded from now on for these sinks (by name), in the same
+    /// transaction that records it.
+    pub fn with_sinks(mut self, sinks: Vec<String>) -> AlertStore {
+        self.sinks = sinks;
+        self
+    }
+
+    /// The random id this database got when it was created (made now if missing).
+    fn instance_id(&mut self) -> Result<String, rusqlite::Error> {
+        let mut bytes = [0u8; 6];
+        if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+            use std::io::Read;
+            let _ = f.read_exact(&mut bytes);
+        }
+        if bytes == [0; 6] {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos() as u64
+                ^ ((std::process::id() as u64) << 32);
+            bytes.copy_from_slice(&t.to_le_bytes()[..6]);
+        }
+        let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        self.conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('instance', ?1)",
+            params![fresh],
+        )?;
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = 'instance'", [], |r| {
+                r.get(0)
+            })
+    }
+
+    /// This database's instance id (the prefix of every message id).
+    pub fn instance(&self) -> &str {
+        &self.instance
     }
 
     fn migrate(&mut self) -> Result<(), rusqlite::Error> {
@@ -160,8 +371,9 @@ impl AlertStore {
         tx.commit()
     }
 
-    /// Records a match: a new open alert, or one more hit on the open alert for the same
-    /// stream, bank and item. Committed durably before returning.
+    /// Records a finding: a new open alert, or one more hit on the open alert for the same
+    /// stream, reason, bank and item (a `halt` finding escalates a `review` alert; the
+    /// highest score is kept). Committed durably before returning.
     pub fn record_match(&mut self, m: &MatchAlert) -> Result<Recorded, StoreError> {
         let tx = self
             .conn
@@ -169,26 +381,38 @@ impl AlertStore {
         let now = now_ms();
         let open: Option<i64> = tx
             .query_row(
-                "SELECT id FROM alerts WHERE stream = ?1 AND reason = 'hash_match' AND bank = ?2 AND item_id = ?3 AND state = 'open'",
-                params![m.stream, m.bank, m.item_id],
+                "SELECT id FROM alerts WHERE stream = ?1 AND reason = ?4 AND bank = ?2 AND item_id = ?3 AND state IN ('open', 'claimed')",
+                params![m.stream, m.bank, m.item_id, m.reason],
                 |r| r.get(0),
             )
             .optional()?;
         let recorded = match open {
             Some(id) => {
+                let was: String = tx.query_row(
+                    "SELECT action FROM alerts WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )?;
+                if was != "halt" && m.action == "halt" {
+                    enqueue(&tx, &self.sinks, &self.instance, id, "escalated", m, now)?;
+                }
                 tx.execute(
-                    "UPDATE alerts SET hits = hits + 1, last_frame_pts_ms = ?2, updated_at_ms = ?3, distance = MIN(distance, ?4) WHERE id = ?1",
-                    params![id, m.frame_pts_ms as i64, now, m.distance],
+                    "UPDATE alerts SET hits = hits + 1, last_frame_pts_ms = ?2, updated_at_ms = ?3, distance = MIN(distance, ?4),
+                     action = CASE WHEN ?5 = 'halt' THEN 'halt' ELSE action END,
+                     score = CASE WHEN ?6 IS NULL THEN score ELSE MAX(COALESCE(score, ?6), ?6) END WHERE id = ?1",
+                    params![id, m.frame_pts_ms as i64, now, m.distance, m.action, m.score],
                 )?;
                 Recorded::Attached(id)
             }
             None => {
                 tx.execute(
-                    "INSERT INTO alerts (stream, reason, bank, item_id, label, distance, quality, hash, frame_pts_ms, last_frame_pts_ms, created_at_ms, updated_at_ms, action, variant)
-                     VALUES (?1, 'hash_match', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?9, ?10, ?11)",
-                    params![m.stream, m.bank, m.item_id, m.label, m.distance, m.quality, m.hash, m.frame_pts_ms as i64, now, m.action, m.variant],
+                    "INSERT INTO alerts (stream, reason, bank, item_id, label, distance, quality, hash, frame_pts_ms, last_frame_pts_ms, created_at_ms, updated_at_ms, action, variant, score)
+                     VALUES (?1, ?12, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?9, ?10, ?11, ?13)",
+                    params![m.stream, m.bank, m.item_id, m.label, m.distance, m.quality, m.hash, m.frame_pts_ms as i64, now, m.action, m.variant, m.reason, m.score],
                 )?;
-                Recorded::Raised(tx.last_insert_rowid())
+                let id = tx.last_insert_rowid();
+                enqueue(&tx, &self.sinks, &self.instance, id, "raised", m, now)?;
+                Recorded::Raised(id)
             }
         };
         tx.commit()?;
@@ -314,29 +538,254 @@ impl AlertStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// All alerts, oldest first.
-    pub fn alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+    /// Up to `limit` outbox messages of `sink` due at `now_ms`, oldest first.
+    pub fn outbox_due(
+        &self,
+        sink: &str,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, stream, reason, bank, item_id, distance, quality, frame_pts_ms, hits, state, action, variant FROM alerts ORDER BY id",
+            "SELECT id, sink, msg_id, alert_id, payload, attempts, created_at_ms FROM outbox
+             WHERE sink = ?1 AND next_attempt_ms <= ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![sink, now_ms, limit as i64], outbox_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// When the next message of `sink` is due (ms since the epoch), if any is queued.
+    pub fn outbox_next_due(&self, sink: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT MIN(next_attempt_ms) FROM outbox WHERE sink = ?1",
+            params![sink],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Every message still queued, per sink (for metrics and tests).
+    pub fn outbox(&self) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, sink, msg_id, alert_id, payload, attempts, created_at_ms FROM outbox ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], outbox_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The sink acknowledged `row`: it leaves the outbox and enters the delivery log, in
+    /// one durable transaction.
+    pub fn outbox_delivered(&mut self, row: &OutboxRow) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let removed = tx.execute("DELETE FROM outbox WHERE id = ?1", params![row.id])?;
+        if removed == 1 {
+            tx.execute(
+                "INSERT INTO deliveries (sink, msg_id, alert_id, attempts, queued_at_ms, delivered_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![row.sink, row.msg_id, row.alert_id, row.attempts + 1, row.created_at_ms, now_ms()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// An attempt at `row` failed: it stays queued, next tried at `next_attempt_ms`.
+    pub fn outbox_failed(
+        &mut self,
+        row: &OutboxRow,
+        error: &str,
+        next_attempt_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_ms = ?3 WHERE id = ?1",
+            params![row.id, error, next_attempt_ms],
+        )?;
+        Ok(())
+    }
+
+    /// The delivery log, oldest first.
+    pub fn deliveries(&self) -> Result<Vec<DeliveryRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT sink, msg_id, alert_id, attempts, queued_at_ms, delivered_at_ms FROM deliveries ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok(AlertRow {
-                id: r.get(0)?,
-                stream: r.get(1)?,
-                reason: r.get(2)?,
-                bank: r.get(3)?,
-                item_id: r.get(4)?,
-                distance: r.get(5)?,
-                quality: r.get(6)?,
-                frame_pts_ms: r.get::<_, i64>(7)? as u64,
-                hits: r.get::<_, i64>(8)? as u64,
-                state: r.get(9)?,
-                action: r.get(10)?,
-                variant: r.get(11)?,
+            Ok(DeliveryRow {
+                sink: r.get(0)?,
+                msg_id: r.get(1)?,
+                alert_id: r.get(2)?,
+                attempts: r.get(3)?,
+                queued_at_ms: r.get(4)?,
+                delivered_at_ms: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    /// All alerts, oldest first.
+    pub fn alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {ALERT_COLUMNS} FROM alerts ORDER BY id"))?;
+        let rows = stmt.query_map([], alert_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Alerts matching `f`, newest first.
+    pub fn list_alerts(&self, f: &AlertFilter) -> Result<Vec<AlertRow>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts
+             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR stream = ?2)
+               AND (?3 IS NULL OR reason = ?3) AND (?4 IS NULL OR id < ?4)
+             ORDER BY id DESC LIMIT ?5"
+        ))?;
+        let rows = stmt.query_map(
+            params![f.state, f.stream, f.reason, f.before, f.limit as i64],
+            alert_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One alert.
+    pub fn alert(&self, id: i64) -> Result<Option<AlertRow>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
+                params![id],
+                alert_row,
+            )
+            .optional()?)
+    }
+
+    /// Claims, confirms or dismisses alert `id`, writing the audit entry in the same
+    /// transaction. A transition its state does not allow changes nothing.
+    pub fn act_on_alert(
+        &mut self,
+        id: i64,
+        action: AlertAction,
+        actor: &str,
+        reason: &str,
+    ) -> Result<AlertRow, TransitionError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let found: Option<(String, String)> = tx
+            .query_row(
+                "SELECT state, stream FROM alerts WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(StoreError::from)?;
+        let Some((state, stream)) = found else {
+            return Err(TransitionError::UnknownAlert(id));
+        };
+        let (to, event) = action.target();
+        if !action.allowed_from(&state) {
+            return Err(TransitionError::WrongState {
+                id,
+                state,
+                wanted: to,
+            });
+        }
+        let now = now_ms();
+        let claimed = (action == AlertAction::Claim).then_some(actor);
+        tx.execute(
+            "UPDATE alerts SET state = ?2, updated_at_ms = ?3, claimed_by = COALESCE(?4, claimed_by) WHERE id = ?1",
+            params![id, to, now, claimed],
+        )
+        .map_err(StoreError::from)?;
+        tx.execute(
+            "INSERT INTO stream_events (stream, event, actor, reason, alert_id, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![stream, event, actor, reason, id, now],
+        )
+        .map_err(StoreError::from)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(self.alert(id)?.expect("the alert just updated"))
+    }
+
+    /// The newest `limit` audit entries (of one stream, or all), newest first.
+    pub fn audit(
+        &self,
+        stream: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StreamEvent>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, stream, event, actor, reason, detail, alert_id, at_ms FROM stream_events
+             WHERE ?1 IS NULL OR stream = ?1 ORDER BY id DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![stream, limit as i64], |r| {
+            Ok(StreamEvent {
+                id: r.get(0)?,
+                stream: r.get(1)?,
+                event: r.get(2)?,
+                actor: r.get(3)?,
+                reason: r.get(4)?,
+                detail: r.get(5)?,
+                alert_id: r.get(6)?,
+                at_ms: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        sink: r.get(1)?,
+        msg_id: r.get(2)?,
+        alert_id: r.get(3)?,
+        payload: r.get(4)?,
+        attempts: r.get(5)?,
+        created_at_ms: r.get(6)?,
+    })
+}
+
+/// Queues the message for `event` (`raised`, `escalated`) of alert `id` for every sink,
+/// inside the caller's transaction.
+fn enqueue(
+    tx: &rusqlite::Transaction<'_>,
+    sinks: &[String],
+    instance: &str,
+    id: i64,
+    event: &str,
+    m: &MatchAlert,
+    now: i64,
+) -> Result<(), rusqlite::Error> {
+    if sinks.is_empty() {
+        return Ok(());
+    }
+    let msg_id = format!("{instance}-{id}-{event}");
+    let payload = serde_json::json!({
+        "id": msg_id,
+        "event": format!("alert.{event}"),
+        "daemon": instance,
+        "at_ms": now,
+        "alert": {
+            "id": id,
+            "stream": m.stream,
+            "reason": m.reason,
+            "bank": m.bank,
+            "item_id": m.item_id,
+            "label": m.label,
+            "action": m.action,
+            "distance": m.distance,
+            "variant": m.variant,
+            "score": m.score,
+            "frame_pts_ms": m.frame_pts_ms,
+        },
+    })
+    .to_string();
+    for sink in sinks {
+        tx.execute(
+            "INSERT OR IGNORE INTO outbox (sink, msg_id, alert_id, payload, next_attempt_ms, created_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            params![sink, msg_id, id, payload, now],
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -346,6 +795,7 @@ mod tests {
     fn m(stream: &str, item: &str, pts: u64) -> MatchAlert {
         MatchAlert {
             stream: stream.into(),
+            reason: "hash_match",
             bank: "demo".into(),
             item_id: item.into(),
             label: None,
@@ -355,6 +805,7 @@ mod tests {
             frame_pts_ms: pts,
             action: "review".into(),
             variant: "flipx".into(),
+            score: None,
         }
     }
 
@@ -392,6 +843,187 @@ mod tests {
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn classifier_alerts_escalate_and_keep_the_highest_score() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = AlertStore::open(&dir.path().join("a.db")).unwrap();
+        let c = |pts: u64, score: f64, action: &str| MatchAlert {
+            reason: "classifier",
+            bank: "marker".into(),
+            item_id: "marker".into(),
+            distance: 0,
+            quality: 0,
+            hash: String::new(),
+            variant: "-".into(),
+            score: Some(score),
+            action: action.into(),
+            ..m("a", "x", pts)
+        };
+        let Recorded::Raised(id) = s.record_match(&c(10, 0.7, "review")).unwrap() else {
+            panic!("first finding raises")
+        };
+        assert_eq!(
+            s.record_match(&c(20, 0.95, "halt")).unwrap(),
+            Recorded::Attached(id)
+        );
+        assert_eq!(
+            s.record_match(&c(30, 0.8, "review")).unwrap(),
+            Recorded::Attached(id)
+        );
+        // A hash match on the same stream is a different alert.
+        assert!(matches!(
+            s.record_match(&m("a", "marker", 40)).unwrap(),
+            Recorded::Raised(_)
+        ));
+        let rows = s.alerts().unwrap();
+        assert_eq!(rows.len(), 2);
+        let r = &rows[0];
+        assert_eq!(
+            (r.reason.as_str(), r.action.as_str(), r.hits, r.score),
+            ("classifier", "halt", 3, Some(0.95))
+        );
+        assert_eq!(rows[1].score, None);
+    }
+
+    #[test]
+    fn alerts_are_queued_for_every_sink_and_leave_only_when_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut s = AlertStore::open(&path)
+            .unwrap()
+            .with_sinks(vec!["nats".into(), "hook".into()]);
+        let instance = s.instance().to_string();
+        assert_eq!(instance.len(), 12);
+        let Recorded::Raised(id) = s.record_match(&m("a", "x", 10)).unwrap() else {
+            panic!()
+        };
+        // Attaching queues nothing; escalating to halt queues one more message per sink.
+        s.record_match(&m("a", "x", 20)).unwrap();
+        s.record_match(&MatchAlert {
+            action: "halt".into(),
+            ..m("a", "x", 30)
+        })
+        .unwrap();
+        s.record_match(&MatchAlert {
+            action: "halt".into(),
+            ..m("a", "x", 40)
+        })
+        .unwrap();
+        let queued = s.outbox().unwrap();
+        let ids: Vec<(&str, &str)> = queued
+            .iter()
+            .map(|r| (r.sink.as_str(), r.msg_id.as_str()))
+            .collect();
+        let raised = format!("{instance}-{id}-raised");
+        let escalated = format!("{instance}-{id}-escalated");
+        assert_eq!(
+            ids,
+            [
+                ("nats", raised.as_str()),
+                ("hook", raised.as_str()),
+                ("nats", escalated.as_str()),
+                ("hook", escalated.as_str())
+            ]
+        );
+        let body: serde_json::Value = serde_json::from_str(&queued[0].payload).unwrap();
+        assert_eq!(body["event"], "alert.raised");
+        assert_eq!(body["alert"]["stream"], "a");
+        assert_eq!(body["alert"]["id"], id);
+        // A failure keeps it queued until its next attempt; delivery moves it to the log.
+        let now = now_ms();
+        let first = s.outbox_due("nats", now, 10).unwrap();
+        assert_eq!(first.len(), 2);
+        s.outbox_failed(&first[0], "connection refused", now + 60_000)
+            .unwrap();
+        let due = s.outbox_due("nats", now, 10).unwrap();
+        assert_eq!(due.len(), 1, "the failed one waits");
+        assert_eq!(
+            s.outbox_next_due("nats").unwrap(),
+            Some(due[0].created_at_ms)
+        );
+        s.outbox_delivered(&due[0]).unwrap();
+        s.outbox_delivered(&due[0]).unwrap(); // twice: logged once
+        drop(s);
+        // Reopened (a restart): same instance id, the failed message still queued.
+        let s = AlertStore::open(&path).unwrap();
+        assert_eq!(s.instance(), instance);
+        let later = s.outbox_due("nats", now + 60_000, 10).unwrap();
+        assert_eq!(later.len(), 1);
+        assert_eq!(
+            (later[0].msg_id.as_str(), later[0].attempts),
+            (raised.as_str(), 1)
+        );
+        let log = s.deliveries().unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(
+            (log[0].msg_id.as_str(), log[0].attempts),
+            (escalated.as_str(), 1)
+        );
+    }
+
+    #[test]
+    fn alert_transitions_are_checked_and_audited_and_claimed_alerts_stay_open_for_findings() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = AlertStore::open(&dir.path().join("a.db")).unwrap();
+        let Recorded::Raised(id) = s.record_match(&m("a", "x", 10)).unwrap() else {
+            panic!()
+        };
+        let a = s
+            .act_on_alert(id, AlertAction::Claim, "token:mo", "looking")
+            .unwrap();
+        assert_eq!(
+            (a.state.as_str(), a.claimed_by.as_deref()),
+            ("claimed", Some("token:mo"))
+        );
+        // A later match attaches to the claimed alert instead of opening another.
+        assert_eq!(
+            s.record_match(&m("a", "x", 20)).unwrap(),
+            Recorded::Attached(id)
+        );
+        assert!(matches!(
+            s.act_on_alert(id, AlertAction::Claim, "token:other", ""),
+            Err(TransitionError::WrongState { .. })
+        ));
+        s.act_on_alert(id, AlertAction::Dismiss, "token:mo", "benign")
+            .unwrap();
+        for action in [
+            AlertAction::Dismiss,
+            AlertAction::Confirm,
+            AlertAction::Claim,
+        ] {
+            let e = s.act_on_alert(id, action, "token:mo", "").unwrap_err();
+            assert!(e.to_string().contains("is dismissed"), "{e}");
+        }
+        assert!(matches!(
+            s.act_on_alert(id + 100, AlertAction::Confirm, "x", ""),
+            Err(TransitionError::UnknownAlert(_))
+        ));
+        // Dismissed: the next match raises a new alert.
+        assert!(matches!(
+            s.record_match(&m("a", "x", 30)).unwrap(),
+            Recorded::Raised(_)
+        ));
+        let audit = s.audit(Some("a"), 10).unwrap();
+        let events: Vec<(&str, &str)> = audit
+            .iter()
+            .map(|e| (e.event.as_str(), e.reason.as_str()))
+            .collect();
+        assert_eq!(
+            events,
+            [("alert_dismissed", "benign"), ("alert_claimed", "looking")]
+        );
+        assert!(audit.iter().all(|e| e.alert_id == Some(id)));
+        let listed = s
+            .list_alerts(&AlertFilter {
+                state: Some("open".into()),
+                limit: 10,
+                ..AlertFilter::default()
+            })
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_ne!(listed[0].id, id);
     }
 
     #[test]

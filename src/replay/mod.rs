@@ -41,6 +41,8 @@ pub enum ReplayError {
     Banks(Vec<String>),
     #[error("{0}")]
     Template(String),
+    #[error("{}", .0.join("\n"))]
+    Classify(Vec<String>),
     #[error("--compare '{spec}': {message}")]
     Policy { spec: String, message: String },
     #[error("{file}: {message}")]
@@ -153,6 +155,7 @@ pub struct Replayer {
     workers: usize,
     queue: usize,
     min_quality: u32,
+    classify: crate::config::ClassifyConfig,
 }
 
 impl Replayer {
@@ -167,12 +170,17 @@ impl Replayer {
         templates
             .get("file")
             .map_err(|e| ReplayError::Template(e.to_string()))?;
+        let problems = crate::classify::stage::check(&cfg.classify);
+        if !problems.is_empty() {
+            return Err(ReplayError::Classify(problems));
+        }
         Ok(Replayer {
             banks,
             templates,
             workers: cfg.analysis.workers,
             queue: cfg.analysis.queue,
             min_quality: cfg.analysis.min_quality,
+            classify: cfg.classify.clone(),
         })
     }
 
@@ -214,12 +222,24 @@ impl Replayer {
         let (frames_tx, frames_rx) = bounded(self.queue);
         let (findings_tx, findings_rx) = unbounded();
         let (cpu0, t0) = (cpu_seconds(), Instant::now());
+        // Classifiers, if configured: every analysed frame is scored (blocking: none is
+        // dropped), and lockstep waits for the scores too.
+        let (stage, submitter) = if self.classify.models.is_empty() {
+            (None, None)
+        } else {
+            let (stage, submitter) =
+                crate::classify::stage::Stage::start(&self.classify, findings_tx.clone(), true)
+                    .map_err(|e| fail(e.to_string()))?;
+            (Some(stage), Some(submitter))
+        };
+        let classified = stage.is_some();
         let workers = analysis::start_pool(
             self.workers,
             self.min_quality,
             self.banks.clone(),
             frames_rx,
             findings_tx,
+            submitter,
         );
         let started = session::start(
             &id,
@@ -231,6 +251,7 @@ impl Replayer {
                 queue: policy.sampler.queue,
                 high_risk: false,
                 lockstep: true,
+                classified,
             },
         );
         let exit = match started {
@@ -252,12 +273,15 @@ impl Replayer {
         for w in workers {
             let _ = w.join();
         }
+        if let Some(stage) = stage {
+            stage.join();
+        }
         let detections = findings_rx
             .try_iter()
             .map(|f| {
                 let alert = policy::verdict(&f);
                 Detection {
-                    pts_s: f.frame_pts_ns as f64 / 1e9,
+                    pts_s: f.frame_pts_ns() as f64 / 1e9,
                     bank: alert.bank,
                     item: alert.item_id,
                     action: alert.action,

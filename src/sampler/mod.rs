@@ -11,8 +11,30 @@ pub mod budget;
 use crate::analysis::pdq::PdqHash;
 
 /// What analysis tells a stream's adaptive controller about one of its frames.
+#[derive(Debug, Clone)]
+pub enum Feedback {
+    /// The frame's hash (sent for every analysed frame).
+    Hash(HashFeedback),
+    /// Classifier scores (sent for every frame the classifiers ran on): per label with
+    /// thresholds, its score and its review threshold.
+    Scores {
+        pts_ns: u64,
+        scores: Vec<(f32, f32)>,
+    },
+}
+
+impl Feedback {
+    pub fn pts_ns(&self) -> u64 {
+        match self {
+            Feedback::Hash(h) => h.pts_ns,
+            Feedback::Scores { pts_ns, .. } => *pts_ns,
+        }
+    }
+}
+
+/// The hash half of [`Feedback`].
 #[derive(Debug, Clone, Copy)]
-pub struct Feedback {
+pub struct HashFeedback {
     pub pts_ns: u64,
     pub hash: PdqHash,
     /// The closest bank distance within the bank's threshold plus the near-miss band, with

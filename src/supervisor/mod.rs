@@ -109,6 +109,8 @@ pub struct StreamContext {
     /// Where decoded frames go; taken (`None`) at shutdown so that the channel can close.
     pub frames: Mutex<Option<Sender<Frame>>>,
     pub supervisor: SupervisorConfig,
+    /// Classifiers score every analysed frame.
+    pub classified: bool,
 }
 
 struct Managed {
@@ -257,6 +259,7 @@ fn start_session(ctx: &StreamContext, info: &StreamInfo) -> Result<session::Sess
             queue: ctx.queue,
             high_risk: spec.sampler.adaptive.is_high_risk(&spec.metadata),
             lockstep: false,
+            classified: ctx.classified,
         },
     )
 }

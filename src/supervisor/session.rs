@@ -64,6 +64,8 @@ pub struct SessionOptions {
     /// reading on, so an adaptive controller sees results at the stream time it would see
     /// them live (as fast as the machine allows, analysis never lags behind the stream).
     pub lockstep: bool,
+    /// Classifiers run on every analysed frame: lockstep waits for their scores too.
+    pub classified: bool,
 }
 
 /// Longest a lockstep session waits for one frame's analysis result.
@@ -82,6 +84,7 @@ pub fn start(
         queue,
         high_risk,
         lockstep,
+        classified,
     } = opts;
     let setup = |e: String| e;
     let stream: Arc<str> = Arc::from(id);
@@ -148,6 +151,7 @@ pub fn start(
         sampling,
         feedback: feedback_rx,
         lockstep,
+        classified,
         decoder,
         pipeline,
         stats,
@@ -225,6 +229,8 @@ struct StreamWorker {
     feedback: Option<Receiver<Feedback>>,
     /// Wait for each analysed frame's result (replay).
     lockstep: bool,
+    /// Classifier scores follow each analysed frame's hash (lockstep waits for both).
+    classified: bool,
     decoder: Decoder,
     pipeline: gst::Pipeline,
     stats: Arc<StreamStats>,
@@ -243,7 +249,7 @@ impl StreamWorker {
             select! {
                 recv(feedback.as_ref().unwrap_or(&never_fb)) -> fb => {
                     if let Ok(fb) = fb {
-                        self.on_feedback(fb);
+                        self.on_feedback(&fb);
                     }
                 },
                 recv(units.as_ref().unwrap_or(&never)) -> ev => match ev {
@@ -272,30 +278,45 @@ impl StreamWorker {
         exit
     }
 
-    fn on_feedback(&mut self, fb: Feedback) {
+    fn on_feedback(&mut self, fb: &Feedback) {
         if let Sampling::Adaptive { ctl: Some(ctl), .. } = &mut self.sampling {
             let before = ctl.mode();
-            ctl.on_hash(fb.pts_ns, fb.hash, fb.nearest, fb.usable);
+            match fb {
+                Feedback::Hash(h) => ctl.on_hash(h.pts_ns, h.hash, h.nearest, h.usable),
+                Feedback::Scores { pts_ns, scores } => {
+                    for &(score, threshold) in scores {
+                        ctl.on_score(*pts_ns, score, threshold);
+                    }
+                }
+            }
             if before != ctl.mode() {
-                tracing::info!(stream = %self.id, mode = ?ctl.mode(), pts_ms = fb.pts_ns / 1_000_000,
-                    nearest = ?fb.nearest, "sampling mode changed by an analysis result");
+                tracing::info!(stream = %self.id, mode = ?ctl.mode(), pts_ms = fb.pts_ns() / 1_000_000,
+                    feedback = ?fb, "sampling mode changed by an analysis result");
             }
         }
     }
 
-    /// Lockstep (replay): waits for the analysis result of the frame at `pts_ns`, applying
-    /// every result that arrives meanwhile.
+    /// Lockstep (replay): waits for the analysis result of the frame at `pts_ns` (its hash,
+    /// and its classifier scores when classifiers run), applying every result that arrives
+    /// meanwhile.
     fn await_feedback(&mut self, pts_ns: u64) {
         let Some(rx) = self.feedback.clone() else {
             return;
         };
         let deadline = Instant::now() + LOCKSTEP_WAIT;
+        let (mut hash, mut scores) = (false, !self.classified);
         loop {
             match rx.recv_deadline(deadline) {
                 Ok(fb) => {
-                    self.on_feedback(fb);
-                    if fb.pts_ns == pts_ns {
-                        return;
+                    self.on_feedback(&fb);
+                    if fb.pts_ns() == pts_ns {
+                        match fb {
+                            Feedback::Hash(_) => hash = true,
+                            Feedback::Scores { .. } => scores = true,
+                        }
+                        if hash && scores {
+                            return;
+                        }
                     }
                 }
                 Err(_) => {

@@ -43,6 +43,12 @@ pub struct StreamStats {
     pub position_ms: AtomicU64,
     /// Replay (lockstep): analysed frames whose result did not come back in time.
     pub feedback_timeouts: AtomicU64,
+    /// Frames scored by the classifiers, frames not classified because the classifier
+    /// queue was full (live streams only), and classifier findings (labels over a
+    /// threshold).
+    pub frames_classified: AtomicU64,
+    pub classify_dropped: AtomicU64,
+    pub classifier_findings: AtomicU64,
 }
 
 /// A plain copy of [`StreamStats`].
@@ -57,6 +63,9 @@ pub struct StatsSnapshot {
     pub frames_low_quality: u64,
     pub matches: u64,
     pub allowed: u64,
+    pub frames_classified: u64,
+    pub classify_dropped: u64,
+    pub classifier_findings: u64,
 }
 
 impl StreamStats {
@@ -72,6 +81,9 @@ impl StreamStats {
             frames_low_quality: l(&self.frames_low_quality),
             matches: l(&self.matches),
             allowed: l(&self.allowed),
+            frames_classified: l(&self.frames_classified),
+            classify_dropped: l(&self.classify_dropped),
+            classifier_findings: l(&self.classifier_findings),
         }
     }
 }

@@ -2,6 +2,9 @@
 //! gst-launch-1.0 publishers, and a small HTTP client. Every process is stopped by its PID.
 #![allow(dead_code)]
 
+pub mod nats;
+pub mod webhook;
+
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};

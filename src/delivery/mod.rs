@@ -1,0 +1,184 @@
+//! Delivery: from the store's outbox to every configured sink, at least once.
+//!
+//! The moderation thread records an alert and, in the same SQLite transaction, one outbox
+//! message per sink ([`crate::moderation::store::AlertStore::with_sinks`]). Here one thread
+//! per sink, with its own connection to the store, takes the messages that are due, oldest
+//! first, and sends each; a message leaves the outbox only after the sink acknowledged it
+//! (JetStream's publish acknowledgement; a 2xx answer from a webhook). A failed attempt is
+//! retried after a doubling wait (`backoff_initial_ms` .. `backoff_max_ms`), for as long as
+//! it takes, across restarts. Messages carry a stable id (`<instance>-<alert>-<event>`): the
+//! NATS sink sends it as `Nats-Msg-Id`, so a message sent again after a crash (sent, but not
+//! yet marked delivered) is dropped by JetStream's duplicate window; a webhook gets it in
+//! `X-Streamguard-Id` to de-duplicate on.
+
+mod nats;
+pub mod webhook;
+
+use crate::config::{SinkConfig, SinkKind};
+use crate::moderation::store::{AlertStore, OutboxRow};
+use crossbeam_channel::{Receiver, Sender, bounded};
+use std::path::Path;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// One destination.
+pub trait Sink: Send {
+    /// Sends one message; Ok once the destination acknowledged it.
+    fn deliver(&mut self, msg: &OutboxRow) -> Result<(), String>;
+}
+
+/// Builds the sink a config describes.
+pub fn sink_for(cfg: &SinkConfig) -> Result<Box<dyn Sink>, String> {
+    Ok(match cfg.kind {
+        SinkKind::Webhook => Box::new(webhook::Webhook::new(cfg)?),
+        SinkKind::Nats => Box::new(nats::Nats::new(cfg)?),
+    })
+}
+
+/// The running delivery threads.
+pub struct Delivery {
+    wake: Vec<Sender<()>>,
+    stop: Vec<Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// Wakes the delivery threads when an alert was recorded (cheap; never blocks).
+#[derive(Debug, Clone, Default)]
+pub struct Waker(Vec<Sender<()>>);
+
+impl Waker {
+    pub fn wake(&self) {
+        for w in &self.0 {
+            let _ = w.try_send(());
+        }
+    }
+}
+
+/// How long a sink thread sleeps when nothing is due (a new alert wakes it at once).
+const IDLE: Duration = Duration::from_secs(1);
+
+/// The wait after `attempts` failed attempts (1, 2, ...): doubling from `initial`, at most
+/// `max`.
+pub fn backoff_ms(attempts: u32, initial: u64, max: u64) -> u64 {
+    let doublings = attempts.saturating_sub(1).min(32);
+    initial.saturating_mul(1u64 << doublings).min(max)
+}
+
+impl Delivery {
+    /// Starts one thread per sink, each with its own connection to the store at `db`.
+    pub fn start(sinks: &[SinkConfig], db: &Path) -> Result<Delivery, String> {
+        let mut d = Delivery {
+            wake: Vec::new(),
+            stop: Vec::new(),
+            threads: Vec::new(),
+        };
+        for cfg in sinks {
+            let sink = sink_for(cfg).map_err(|e| format!("sinks '{}': {e}", cfg.name))?;
+            let store = AlertStore::open(db).map_err(|e| e.to_string())?;
+            let (wake_tx, wake_rx) = bounded::<()>(1);
+            let (stop_tx, stop_rx) = bounded::<()>(1);
+            let cfg = cfg.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("sink-{}", cfg.name))
+                .spawn(move || run(cfg, sink, store, wake_rx, stop_rx))
+                .map_err(|e| e.to_string())?;
+            d.wake.push(wake_tx);
+            d.stop.push(stop_tx);
+            d.threads.push(t);
+        }
+        Ok(d)
+    }
+
+    pub fn waker(&self) -> Waker {
+        Waker(self.wake.clone())
+    }
+
+    /// Stops every sink thread (a message being sent is finished first; the rest stays in
+    /// the outbox for the next start).
+    pub fn stop(self) {
+        for s in &self.stop {
+            let _ = s.try_send(());
+        }
+        drop(self.stop);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    cfg: SinkConfig,
+    mut sink: Box<dyn Sink>,
+    mut store: AlertStore,
+    wake: Receiver<()>,
+    stop: Receiver<()>,
+) {
+    let name = cfg.name.as_str();
+    loop {
+        if stop.try_recv().is_ok() {
+            return;
+        }
+        let now = crate::telemetry::unix_ms() as i64;
+        let due = match store.outbox_due(name, now, 32) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!(sink = name, error = %e, "cannot read the outbox; retrying");
+                Vec::new()
+            }
+        };
+        for msg in &due {
+            if stop.try_recv().is_ok() {
+                return;
+            }
+            match sink.deliver(msg) {
+                Ok(()) => {
+                    tracing::info!(sink = name, msg = %msg.msg_id, alert = msg.alert_id, attempts = msg.attempts + 1, "alert delivered");
+                    // Retried until the store takes it: the sink has the message, and
+                    // marking it delivered is what keeps it from being sent again.
+                    let mut wait = Duration::from_millis(100);
+                    while let Err(e) = store.outbox_delivered(msg) {
+                        tracing::error!(sink = name, msg = %msg.msg_id, error = %e, "delivery not recorded yet; retrying");
+                        std::thread::sleep(wait);
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                }
+                Err(e) => {
+                    let wait =
+                        backoff_ms(msg.attempts + 1, cfg.backoff_initial_ms, cfg.backoff_max_ms);
+                    tracing::warn!(sink = name, msg = %msg.msg_id, attempts = msg.attempts + 1, retry_in_ms = wait, error = %e, "alert not delivered; will retry");
+                    let next = crate::telemetry::unix_ms() as i64 + wait as i64;
+                    if let Err(e) = store.outbox_failed(msg, &e, next) {
+                        tracing::error!(sink = name, error = %e, "cannot record a failed delivery");
+                    }
+                }
+            }
+        }
+        if due.len() == 32 {
+            continue; // more may be due now
+        }
+        let now = crate::telemetry::unix_ms() as i64;
+        let sleep = match store.outbox_next_due(name) {
+            Ok(Some(t)) => {
+                Duration::from_millis((t - now).clamp(0, IDLE.as_millis() as i64) as u64)
+            }
+            _ => IDLE,
+        };
+        crossbeam_channel::select! {
+            recv(stop) -> _ => return,
+            recv(wake) -> _ => {},
+            default(sleep) => {},
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let waits: Vec<u64> = (1..=8).map(|a| backoff_ms(a, 500, 30_000)).collect();
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+        assert_eq!(backoff_ms(100, 500, 30_000), 30_000);
+    }
+}

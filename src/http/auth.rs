@@ -1,0 +1,209 @@
+//! Bearer tokens and roles for `/api/v1`.
+//!
+//! Tokens come from `[[http.tokens]]` (each a name, a role and the token or its SHA-256).
+//! A request's token is hashed and compared with every configured digest in constant time;
+//! the token itself is never stored or logged. With no tokens configured the API is open
+//! (and `http.listen` is loopback-only).
+
+use crate::config::{HttpConfig, Role};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use sha2::Digest;
+
+/// Who is asking: the token's name and role, or anyone on loopback when the API is open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// `token:<name>`, or `None` when no tokens are configured.
+    pub name: Option<String>,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone)]
+pub struct Auth {
+    tokens: Vec<(String, Role, [u8; 32])>,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Auth {
+    /// No tokens (open API), 16 KiB bodies.
+    fn default() -> Self {
+        Auth {
+            tokens: Vec::new(),
+            max_body_bytes: 16 * 1024,
+        }
+    }
+}
+
+fn refuse(code: StatusCode, message: &str) -> Response {
+    let mut r = (code, Json(serde_json::json!({ "error": message }))).into_response();
+    if code == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"streamguard\""),
+        );
+    }
+    r
+}
+
+/// Equality that takes the same time wherever the inputs differ.
+fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Auth {
+    /// From `[http]` (already validated: every token resolves).
+    pub fn from_config(cfg: &HttpConfig) -> Result<Auth, String> {
+        let tokens = cfg
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                t.digest()
+                    .map(|d| (t.name.clone(), t.role, d))
+                    .map_err(|e| format!("http.tokens[{i}]: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Auth {
+            tokens,
+            max_body_bytes: cfg.max_body_bytes,
+        })
+    }
+
+    /// Whether tokens are required.
+    pub fn enabled(&self) -> bool {
+        !self.tokens.is_empty()
+    }
+
+    /// The caller of a request that needs at least `need`, or the response refusing it:
+    /// 401 without a valid bearer token, 403 with one of a lower role.
+    pub fn authorize(&self, headers: &HeaderMap, need: Role) -> Result<Caller, Box<Response>> {
+        if self.tokens.is_empty() {
+            return Ok(Caller {
+                name: None,
+                role: Role::Admin,
+            });
+        }
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Err(Box::new(refuse(
+                StatusCode::UNAUTHORIZED,
+                "missing Authorization: Bearer <token>",
+            )));
+        };
+        let presented = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .unwrap_or_default();
+        let digest: [u8; 32] = sha2::Sha256::digest(presented.as_bytes()).into();
+        let mut found = None;
+        for (name, role, d) in &self.tokens {
+            if same(d, &digest) {
+                found = Some((name, *role));
+            }
+        }
+        let Some((name, role)) = found else {
+            return Err(Box::new(refuse(StatusCode::UNAUTHORIZED, "unknown token")));
+        };
+        if role < need {
+            return Err(Box::new(refuse(
+                StatusCode::FORBIDDEN,
+                &format!(
+                    "token '{name}' has role {}; this needs {}",
+                    role.as_str(),
+                    need.as_str()
+                ),
+            )));
+        }
+        Ok(Caller {
+            name: Some(format!("token:{name}")),
+            role,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TokenConfig;
+
+    fn headers(token: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(t) = token {
+            h.insert(
+                header::AUTHORIZATION,
+                format!("Bearer {t}").parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn roles_and_tokens() {
+        let viewer = "viewer-token-0123456789";
+        let cfg = HttpConfig {
+            tokens: vec![
+                TokenConfig {
+                    name: "vera".into(),
+                    role: Role::Viewer,
+                    token: Some(viewer.into()),
+                    token_env: None,
+                    token_sha256: None,
+                },
+                TokenConfig {
+                    name: "mo".into(),
+                    role: Role::Moderator,
+                    token: None,
+                    token_env: None,
+                    // sha256("moderator-token-0123456789")
+                    token_sha256: Some(hex::encode(sha2::Sha256::digest(
+                        b"moderator-token-0123456789",
+                    ))),
+                },
+            ],
+            ..HttpConfig::default()
+        };
+        let auth = Auth::from_config(&cfg).unwrap();
+        let code = |r: Result<Caller, Box<Response>>| r.err().map(|r| r.status().as_u16());
+        assert_eq!(
+            code(auth.authorize(&headers(None), Role::Viewer)),
+            Some(401)
+        );
+        assert_eq!(
+            code(auth.authorize(&headers(Some("nope-nope-nope-nope")), Role::Viewer)),
+            Some(401)
+        );
+        assert_eq!(
+            auth.authorize(&headers(Some(viewer)), Role::Viewer)
+                .unwrap()
+                .name
+                .as_deref(),
+            Some("token:vera")
+        );
+        assert_eq!(
+            code(auth.authorize(&headers(Some(viewer)), Role::Moderator)),
+            Some(403)
+        );
+        let mo = auth
+            .authorize(
+                &headers(Some("moderator-token-0123456789")),
+                Role::Moderator,
+            )
+            .unwrap();
+        assert_eq!(
+            (mo.name.as_deref(), mo.role),
+            (Some("token:mo"), Role::Moderator)
+        );
+        assert_eq!(
+            code(auth.authorize(&headers(Some("moderator-token-0123456789")), Role::Admin)),
+            Some(403)
+        );
+        // No tokens: open.
+        assert!(
+            Auth::default()
+                .authorize(&headers(None), Role::Admin)
+                .is_ok()
+        );
+    }
+}
