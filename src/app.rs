@@ -133,10 +133,6 @@ impl App {
         let store = AlertStore::open(&cfg.store.path)
             .map_err(|e| setup(e.to_string()))?
             .with_sinks(cfg.sinks.iter().map(|s| s.name.clone()).collect());
-        // Delivery first: alerts left in the outbox by an earlier run go out now.
-        let delivery =
-            crate::delivery::Delivery::start(&cfg.sinks, &cfg.store.path).map_err(setup)?;
-        let waker = delivery.waker();
         let control_store = AlertStore::open(&cfg.store.path).map_err(|e| setup(e.to_string()))?;
 
         let (frames_tx, frames_rx) = bounded::<Frame>(cfg.analysis.queue);
@@ -189,6 +185,19 @@ impl App {
             (None, None)
         };
 
+        // Delivery: alerts left in the outbox by an earlier run go out now, new ones as
+        // the moderation thread records them.
+        let delivery = match crate::delivery::Delivery::start(&cfg.sinks, &cfg.store.path) {
+            Ok(d) => d,
+            Err(e) => {
+                if let Some(h) = http {
+                    h.stop();
+                }
+                manager.shutdown();
+                return Err(setup(e));
+            }
+        };
+        let waker = delivery.waker();
         // Policy + store thread: the last stage, started before the ones feeding it.
         let (findings_tx, findings_rx) = unbounded::<Finding>();
         let mut store = store;
@@ -217,6 +226,7 @@ impl App {
                         h.stop();
                     }
                     manager.shutdown();
+                    delivery.stop();
                     return Err(setup(e.to_string()));
                 }
             }

@@ -113,15 +113,14 @@ impl HttpConfig {
                 "http.listen",
                 format!("'{}' is not an address like 127.0.0.1:8088", self.listen),
             )),
-            Ok(a) if !a.ip().is_loopback() && self.tokens.is_empty() => {
-                problems.push(Problem::new(
+            Ok(a) if !a.ip().to_canonical().is_loopback() && self.tokens.is_empty() => problems
+                .push(Problem::new(
                     "http.listen",
                     format!(
                         "{a} is not a loopback address; without [[http.tokens]] the API is \
                          open, so it only listens on loopback (127.0.0.1 or ::1)"
                     ),
-                ))
-            }
+                )),
             Ok(_) => {}
         }
         if self.max_body_bytes < 256 {

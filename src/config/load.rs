@@ -199,6 +199,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.http.tokens.len(), 1);
+        // An IPv4-mapped loopback address is loopback.
+        assert!(load_str("[http]\nlisten = \"[::ffff:127.0.0.1]:8088\"\n", &[]).is_ok());
         let err = load_str(
             "[[http.tokens]]\nname = \"a\"\nrole = \"viewer\"\ntoken = \"short\"\n\
              [[http.tokens]]\nname = \"a\"\nrole = \"admin\"\ntoken_sha256 = \"xyz\"\n\
@@ -263,6 +265,12 @@ mod tests {
             got[5].1.contains("SG_TEST_NO_SUCH_VAR is not set"),
             "{got:?}"
         );
+        let err = load_str(
+            "[[sinks]]\nname = \"h\"\nkind = \"webhook\"\nurl = \"http://x\"\nsecret = \"\"\n",
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("must not be empty"), "{err}");
         let ok = load_str(
             "[[sinks]]\nname = \"js\"\nkind = \"nats\"\nurl = \"nats://127.0.0.1:4222\"\n",
             &[],

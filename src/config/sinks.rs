@@ -40,7 +40,8 @@ pub struct SinkConfig {
     pub secret: Option<String>,
     #[serde(default)]
     pub secret_env: Option<String>,
-    /// Longest wait for one delivery attempt (connect, send, acknowledgement). Default: 5000.
+    /// Longest wait for each step of one delivery attempt (a webhook's whole request; NATS:
+    /// connecting, then publishing and its acknowledgement). Default: 5000.
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
     /// Waits between failed attempts of one alert: doubling from `backoff_initial_ms` up to
@@ -70,15 +71,16 @@ fn default_backoff_max() -> u64 {
 impl SinkConfig {
     /// The webhook secret: `secret`, or the value of the variable `secret_env` names.
     pub fn resolve_secret(&self) -> Result<String, String> {
-        if let Some(s) = &self.secret {
-            return Ok(s.clone());
-        }
-        match &self.secret_env {
-            Some(var) => match std::env::var(var) {
+        match (&self.secret, &self.secret_env) {
+            (Some(_), Some(_)) => Err("give `secret` or `secret_env`, not both".into()),
+            // An empty key would let anyone compute the signature.
+            (Some(s), None) if s.is_empty() => Err("must not be empty".into()),
+            (Some(s), None) => Ok(s.clone()),
+            (None, Some(var)) => match std::env::var(var) {
                 Ok(v) if !v.is_empty() => Ok(v),
                 _ => Err(format!("environment variable {var} is not set")),
             },
-            None => Err("a webhook needs `secret` or `secret_env`".into()),
+            (None, None) => Err("a webhook needs `secret` or `secret_env`".into()),
         }
     }
 }

@@ -3,7 +3,8 @@
 //! The moderation thread records an alert and, in the same SQLite transaction, one outbox
 //! message per sink ([`crate::moderation::store::AlertStore::with_sinks`]). Here one thread
 //! per sink, with its own connection to the store, takes the messages that are due, oldest
-//! first, and sends each; a message leaves the outbox only after the sink acknowledged it
+//! first and in order (a failure holds back the messages after it until it goes through),
+//! and sends each; a message leaves the outbox only after the sink acknowledged it
 //! (JetStream's publish acknowledgement; a 2xx answer from a webhook). A failed attempt is
 //! retried after a doubling wait (`backoff_initial_ms` .. `backoff_max_ms`), for as long as
 //! it takes, across restarts. Messages carry a stable id (`<instance>-<alert>-<event>`): the
@@ -106,6 +107,14 @@ impl Delivery {
     }
 }
 
+/// Waits up to `wait` for a stop (or for the [`Delivery`] to be dropped).
+fn stopped(stop: &Receiver<()>, wait: Duration) -> bool {
+    !matches!(
+        stop.recv_timeout(wait),
+        Err(crossbeam_channel::RecvTimeoutError::Timeout)
+    )
+}
+
 fn run(
     cfg: SinkConfig,
     mut sink: Box<dyn Sink>,
@@ -126,6 +135,7 @@ fn run(
                 Vec::new()
             }
         };
+        let mut failed = false;
         for msg in &due {
             if stop.try_recv().is_ok() {
                 return;
@@ -135,10 +145,14 @@ fn run(
                     tracing::info!(sink = name, msg = %msg.msg_id, alert = msg.alert_id, attempts = msg.attempts + 1, "alert delivered");
                     // Retried until the store takes it: the sink has the message, and
                     // marking it delivered is what keeps it from being sent again.
+                    // (On a stop it is left queued: sent again next start, which JetStream
+                    // and webhook receivers de-duplicate by its id.)
                     let mut wait = Duration::from_millis(100);
                     while let Err(e) = store.outbox_delivered(msg) {
                         tracing::error!(sink = name, msg = %msg.msg_id, error = %e, "delivery not recorded yet; retrying");
-                        std::thread::sleep(wait);
+                        if stopped(&stop, wait) {
+                            return;
+                        }
                         wait = (wait * 2).min(Duration::from_secs(5));
                     }
                 }
@@ -149,11 +163,18 @@ fn run(
                     let next = crate::telemetry::unix_ms() as i64 + wait as i64;
                     if let Err(e) = store.outbox_failed(msg, &e, next) {
                         tracing::error!(sink = name, error = %e, "cannot record a failed delivery");
+                        // Not recorded, so not pushed back: wait here instead.
+                        if stopped(&stop, Duration::from_millis(cfg.backoff_initial_ms)) {
+                            return;
+                        }
                     }
+                    // In order: the messages after this one wait for it.
+                    failed = true;
+                    break;
                 }
             }
         }
-        if due.len() == 32 {
+        if due.len() == 32 && !failed {
             continue; // more may be due now
         }
         let now = crate::telemetry::unix_ms() as i64;

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 pub struct Webhook {
     url: String,
+    /// Scheme, host and port only: what logs show (a webhook URL's path may hold a secret).
+    shown: String,
     secret: Vec<u8>,
     agent: ureq::Agent,
 }
@@ -32,8 +34,16 @@ impl Webhook {
             .http_status_as_error(false)
             .build()
             .into();
+        let shown = match cfg.url.split_once("://") {
+            Some((scheme, rest)) => format!(
+                "{scheme}://{}",
+                rest.split(['/', '?', '#']).next().unwrap_or_default()
+            ),
+            None => "webhook".into(),
+        };
         Ok(Webhook {
             url: cfg.url.clone(),
+            shown,
             secret: cfg.resolve_secret()?.into_bytes(),
             agent,
         })
@@ -50,12 +60,12 @@ impl Sink for Webhook {
             .header("X-Streamguard-Id", &msg.msg_id)
             .header("X-Streamguard-Signature", &signature(&self.secret, body))
             .send(body)
-            .map_err(|e| format!("{}: {e}", self.url))?;
+            .map_err(|e| format!("{}: {e}", self.shown))?;
         let status = resp.status().as_u16();
         if (200..300).contains(&status) {
             Ok(())
         } else {
-            Err(format!("{}: HTTP {status}", self.url))
+            Err(format!("{}: HTTP {status}", self.shown))
         }
     }
 }

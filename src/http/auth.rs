@@ -93,8 +93,9 @@ impl Auth {
         let presented = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
             .unwrap_or_default();
         let digest: [u8; 32] = sha2::Sha256::digest(presented.as_bytes()).into();
         let mut found = None;
@@ -170,6 +171,13 @@ mod tests {
             code(auth.authorize(&headers(None), Role::Viewer)),
             Some(401)
         );
+        // The scheme is case-insensitive (RFC 7235).
+        let mut lower = HeaderMap::new();
+        lower.insert(
+            header::AUTHORIZATION,
+            format!("bearer {viewer}").parse().unwrap(),
+        );
+        assert!(auth.authorize(&lower, Role::Viewer).is_ok());
         assert_eq!(
             code(auth.authorize(&headers(Some("nope-nope-nope-nope")), Role::Viewer)),
             Some(401)

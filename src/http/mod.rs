@@ -122,7 +122,8 @@ async fn callback(
 /// With tokens configured the server may listen beyond loopback; ingest callbacks (which
 /// nginx cannot send a token with) are then accepted from loopback peers only.
 fn callback_peer_refused(s: &HttpState, peer: SocketAddr) -> Option<Response> {
-    (s.auth.enabled() && !peer.ip().is_loopback()).then(|| {
+    // `to_canonical`: a dual-stack socket sees 127.0.0.1 as ::ffff:127.0.0.1.
+    (s.auth.enabled() && !peer.ip().to_canonical().is_loopback()).then(|| {
         (
             StatusCode::FORBIDDEN,
             Json(serde_json::json!({ "error": format!("ingest callbacks are accepted from loopback only, not {}", peer.ip()) })),
@@ -350,15 +351,15 @@ async fn act_on_alert(
     Path((raw, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
+    let (c, actor, reason) = match action_request(s, &headers, &body, "through the API") {
+        Ok(r) => r,
+        Err(r) => return *r,
+    };
     let Some(act) = AlertAction::parse(&action) else {
         return json_error(
             StatusCode::NOT_FOUND,
             format!("no alert action '{action}' (claim, confirm, dismiss)"),
         );
-    };
-    let (c, actor, reason) = match action_request(s, &headers, &body, "through the API") {
-        Ok(r) => r,
-        Err(r) => return *r,
     };
     let id = match alert_id(&raw) {
         Ok(id) => id,

@@ -128,8 +128,17 @@ pub struct ScorePolicy {
     k: usize,
     n: usize,
     models: Vec<ModelPolicy>,
-    recent: HashMap<(Arc<str>, usize, usize), VecDeque<bool>>,
+    /// Per stream, model and label: the last `n` frames (over the halt threshold or not)
+    /// and when the key was last seen.
+    recent: HashMap<WindowKey, (VecDeque<bool>, std::time::Instant)>,
+    observed: u64,
 }
+
+/// Stream, model index, label index.
+type WindowKey = (Arc<str>, usize, usize);
+
+/// A stream not classified for this long loses its window (ended streams leave no trace).
+const FORGET_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl ScorePolicy {
     /// `k` of the last `n` frames over the halt threshold halt (1 <= k <= n).
@@ -140,6 +149,7 @@ impl ScorePolicy {
             n,
             models,
             recent: HashMap::new(),
+            observed: 0,
         }
     }
 
@@ -160,13 +170,20 @@ impl ScorePolicy {
         let Some(m) = self.models.get(model) else {
             return Vec::new();
         };
+        let now = std::time::Instant::now();
+        self.observed += 1;
+        if self.observed.is_multiple_of(1024) {
+            self.recent
+                .retain(|_, (_, seen)| now.duration_since(*seen) < FORGET_AFTER);
+        }
         let mut out = Vec::new();
         for (label, (&score, t)) in scores.iter().zip(&m.thresholds).enumerate() {
             let Some(t) = t else { continue };
-            let window = self
+            let (window, seen) = self
                 .recent
                 .entry((stream.clone(), model, label))
-                .or_default();
+                .or_insert_with(|| (VecDeque::new(), now));
+            *seen = now;
             let halting = score >= t.halt;
             window.push_back(halting);
             while window.len() > self.n {
@@ -175,6 +192,9 @@ impl ScorePolicy {
             let over_halt = window.iter().filter(|&&b| b).count();
             // Only a frame over a threshold itself makes a finding.
             let action = if halting && over_halt >= self.k {
+                // The halt is decided: a reinstated (or reconnected) stream starts afresh,
+                // so one odd frame after it does not halt it again.
+                window.clear();
                 "halt"
             } else if halting || score >= t.review {
                 "review"
@@ -194,7 +214,7 @@ impl ScorePolicy {
         out
     }
 
-    /// Forgets a stream's recent frames (when it ends).
+    /// Forgets a stream's recent frames.
     pub fn forget(&mut self, stream: &str) {
         self.recent.retain(|(s, _, _), _| &**s != stream);
     }
@@ -248,8 +268,8 @@ mod tests {
             actions(&mut p, &a, &[0.95, 0.1, 0.6, 0.2, 0.0]),
             [Some("review"), None, Some("review"), None, None]
         );
-        // Three of the last five over 0.9: the third one halts, and so does the next one
-        // over 0.9; a frame under the thresholds finds nothing, whatever the window holds.
+        // Three of the last five over 0.9: the third one halts and empties the window, so
+        // the next one over 0.9 only reviews; a frame under the thresholds finds nothing.
         assert_eq!(
             actions(&mut p, &a, &[0.92, 0.3, 0.97, 0.91, 0.95, 0.2, 0.1, 0.1]),
             [
@@ -257,7 +277,7 @@ mod tests {
                 None,
                 Some("review"),
                 Some("halt"),
-                Some("halt"),
+                Some("review"),
                 None,
                 None,
                 None
