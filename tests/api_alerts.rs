@@ -229,6 +229,28 @@ fn tokens_roles_transitions_and_bad_input() {
             ),
         ]
     );
+
+    // The OpenAPI document: served without a token, and every path it lists is routed (a
+    // route that does not exist gets axum's empty 404, not a JSON error).
+    let (code, doc) = api.call("GET", "/api/v1/openapi.json", None, "");
+    assert_eq!(code, 200);
+    assert_eq!(doc["openapi"], "3.0.3");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 8, "{paths:?}");
+    for (path, ops) in paths {
+        let concrete = path
+            .replace("/alerts/{id}", &format!("/alerts/{id}"))
+            .replace("/streams/{id}", "/streams/with-image")
+            .replace("{action}", "confirm");
+        for method in ops.as_object().unwrap().keys() {
+            let (code, body) = api.call(&method.to_uppercase(), &concrete, Some(VIEWER), "");
+            assert!(
+                code != 404 && code != 405 || body["error"].is_string(),
+                "{method} {path} is documented but not routed ({code} {body})"
+            );
+        }
+    }
+
     app.shutdown();
     let store = AlertStore::open(&db).unwrap();
     assert_eq!(store.alerts().unwrap()[0].state, "dismissed");

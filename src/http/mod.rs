@@ -17,6 +17,8 @@
 //!   (moderator; optional `{"reason": ...}`): 404 for an unknown alert, 409 for a transition
 //!   its state does not allow; each action is audited.
 //! - `GET /api/v1/audit?stream=&limit=` (viewer): the audit log, newest first.
+//! - `GET /api/v1/openapi.json` (no token): the OpenAPI 3.0 document of all of the above
+//!   (`src/http/openapi.json`; tests/api_alerts.rs calls every path it lists).
 
 pub mod auth;
 
@@ -71,6 +73,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/alerts/{id}", get(get_alert))
         .route("/api/v1/alerts/{id}/{action}", post(act_on_alert))
         .route("/api/v1/audit", get(audit))
+        .route("/api/v1/openapi.json", get(openapi))
         .layer(DefaultBodyLimit::max(state.auth.max_body_bytes))
         .with_state(state)
 }
@@ -375,6 +378,17 @@ async fn act_on_alert(
         }
         Err(e) => store_error(e),
     }
+}
+
+/// The API's OpenAPI document (public: it describes, it holds no data).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
 }
 
 #[derive(serde::Deserialize, Default)]
