@@ -206,7 +206,10 @@ impl App {
             .name("moderation".into())
             .spawn(move || {
                 for f in findings_rx {
-                    let (alert, id) = record(&mut store, &f);
+                    let (alert, id, raised) = record(&mut store, &f);
+                    if raised && let Some(t) = f.decoded_at() {
+                        crate::telemetry::metrics::DETECT_LATENCY.observe(t.elapsed());
+                    }
                     waker.wake();
                     if alert.action == "halt" {
                         halt_for(&halter, &alert, id);
@@ -437,7 +440,7 @@ fn halt_for(control: &Control, alert: &MatchAlert, alert_id: i64) {
 }
 
 /// Records a finding's alert (retrying until the store takes it) and returns it with its id.
-fn record(store: &mut AlertStore, f: &Finding) -> (MatchAlert, i64) {
+fn record(store: &mut AlertStore, f: &Finding) -> (MatchAlert, i64, bool) {
     let alert = policy::verdict(f);
     // An alert is never dropped: retry until the store takes it.
     let mut delay = Duration::from_millis(100);
@@ -447,11 +450,11 @@ fn record(store: &mut AlertStore, f: &Finding) -> (MatchAlert, i64) {
                 tracing::warn!(alert = id, stream = %alert.stream, reason = alert.reason, bank = %alert.bank, item = %alert.item_id,
                     distance = alert.distance, score = ?alert.score, variant = %alert.variant, action = %alert.action,
                     quality = alert.quality, frame_ms = alert.frame_pts_ms, "alert raised");
-                return (alert, id);
+                return (alert, id, true);
             }
             Ok(Recorded::Attached(id)) => {
                 tracing::debug!(alert = id, stream = %alert.stream, frame_ms = alert.frame_pts_ms, "match attached to open alert");
-                return (alert, id);
+                return (alert, id, false);
             }
             Err(e) => {
                 tracing::error!(error = %e, ?alert, "alert not stored yet; retrying");

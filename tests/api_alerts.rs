@@ -230,6 +230,27 @@ fn tokens_roles_transitions_and_bad_input() {
         ]
     );
 
+    // /metrics: a viewer token, the Prometheus text format with what happened above.
+    assert_eq!(api.call("GET", "/metrics", None, "").0, 401);
+    let (code, text) = api.call("GET", "/metrics", Some(VIEWER), "");
+    assert_eq!(code, 200);
+    let text = text.as_str().unwrap().to_string();
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+    };
+    assert_eq!(value("streamguard_streams{state=\"ended\"}"), 1.0);
+    assert!(value("streamguard_frames_analysed_total") >= 3.0);
+    assert_eq!(value("streamguard_units_received_total"), 165.0);
+    assert_eq!(
+        value("streamguard_alerts{reason=\"hash_match\",action=\"review\",state=\"dismissed\"}"),
+        1.0
+    );
+    assert!(value("streamguard_analysis_latency_seconds_count") >= 3.0);
+    assert!(value("streamguard_detect_latency_seconds_count") >= 1.0);
+    assert!(text.contains("# TYPE streamguard_analysis_latency_seconds histogram"));
+
     // The OpenAPI document: served without a token, and every path it lists is routed (a
     // route that does not exist gets axum's empty 404, not a JSON error).
     let (code, doc) = api.call("GET", "/api/v1/openapi.json", None, "");

@@ -60,6 +60,14 @@ fn analyse(
     findings: &Sender<Finding>,
     classify: Option<&Submitter>,
 ) {
+    // Observed when this returns, whichever way.
+    struct Latency(std::time::Instant);
+    impl Drop for Latency {
+        fn drop(&mut self) {
+            crate::telemetry::metrics::ANALYSIS_LATENCY.observe(self.0.elapsed());
+        }
+    }
+    let _latency = Latency(frame.decoded_at);
     let Ok(map) = frame.buffer.map_readable() else {
         tracing::warn!(stream = %frame.stream, "decoded frame not readable");
         return;
@@ -146,6 +154,7 @@ fn analyse(
             frame_pts_ns: frame.pts_ns,
             pdq: out,
             matched,
+            decoded_at: Some(frame.decoded_at),
         });
         if findings.send(finding).is_err() {
             tracing::error!(stream = %frame.stream, "policy stage gone; finding not recorded");

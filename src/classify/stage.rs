@@ -25,6 +25,8 @@ pub struct FrameTag {
     pub stats: Arc<StreamStats>,
     /// The stream's adaptive controller, if it has one.
     pub feedback: Option<Sender<Feedback>>,
+    /// When the frame left the decoder.
+    pub decoded_at: std::time::Instant,
 }
 
 /// Puts frames into the classifier pool; one clone per analysis thread.
@@ -57,6 +59,7 @@ impl Submitter {
             pts_ns: frame.pts_ns,
             stats: frame.stats.clone(),
             feedback: feedback.clone(),
+            decoded_at: frame.decoded_at,
         };
         let job = match self.inlet.job(tag, img) {
             Ok(j) => j,
@@ -77,7 +80,12 @@ impl Submitter {
             }
             return;
         }
-        match queue.try_send(job) {
+        let sent = queue.try_send(job);
+        crate::telemetry::metrics::CLASSIFY_QUEUE.store(
+            (self.inlet.urgent.len() + self.inlet.normal.len()) as u64,
+            Ordering::Relaxed,
+        );
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 stats.classify_dropped.fetch_add(1, Ordering::Relaxed);
@@ -140,6 +148,7 @@ impl Stage {
 
 fn on_scores(policy: &mut ScorePolicy, scored: Scored<FrameTag>, findings: &Sender<Finding>) {
     let tag = scored.tag;
+    crate::telemetry::metrics::CLASSIFY_LATENCY.observe(tag.decoded_at.elapsed());
     let mut feedback = Vec::new();
     for (model, result) in scored.scores.iter().enumerate() {
         let scores = match result {
@@ -157,7 +166,8 @@ fn on_scores(policy: &mut ScorePolicy, scored: Scored<FrameTag>, findings: &Send
                     .filter_map(|(&s, t)| t.map(|t| (s, t.review))),
             );
         }
-        for f in policy.observe(&tag.stream, tag.pts_ns, model, scores) {
+        for mut f in policy.observe(&tag.stream, tag.pts_ns, model, scores) {
+            f.decoded_at = Some(tag.decoded_at);
             tag.stats
                 .classifier_findings
                 .fetch_add(1, Ordering::Relaxed);

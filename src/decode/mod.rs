@@ -38,6 +38,8 @@ pub struct Frame {
     /// Where analysis reports back to an adaptive stream's controller, with the near-miss
     /// band to search.
     pub feedback: Option<(Sender<Feedback>, u32)>,
+    /// When it left the decoder (latency metrics).
+    pub decoded_at: std::time::Instant,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +129,7 @@ impl Decoder {
                         buffer,
                         stats: stats.clone(),
                         feedback: feedback.clone(),
+                        decoded_at: std::time::Instant::now(),
                     };
                     send_frame(&frames, frame, live, &stopping)
                 })

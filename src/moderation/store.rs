@@ -175,6 +175,20 @@ pub struct OutboxRow {
     pub created_at_ms: i64,
 }
 
+/// Counts for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreCounts {
+    /// (reason, action, state, alerts).
+    pub alerts: Vec<(String, String, String, u64)>,
+    /// (sink, messages waiting, failed attempts of those).
+    pub outbox: Vec<(String, u64, u64)>,
+    /// (sink, messages delivered, failed attempts before delivery).
+    pub deliveries: Vec<(String, u64, u64)>,
+    pub halted_streams: u64,
+    /// Halts recorded in the audit log (policy and API).
+    pub halts: u64,
+}
+
 /// One acknowledged delivery.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeliveryRow {
@@ -620,6 +634,35 @@ impl AlertStore {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Counts for `/metrics`.
+    pub fn counts(&self) -> Result<StoreCounts, StoreError> {
+        let rows = |sql: &str| -> Result<Vec<(String, u64, u64)>, StoreError> {
+            let mut stmt = self.conn.prepare(sql)?;
+            let r = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(r.collect::<Result<_, _>>()?)
+        };
+        let mut stmt = self.conn.prepare(
+            "SELECT reason, action, state, COUNT(*) FROM alerts GROUP BY reason, action, state ORDER BY 1, 2, 3",
+        )?;
+        let alerts = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?;
+        let one = |sql: &str| -> Result<u64, StoreError> {
+            Ok(self.conn.query_row(sql, [], |r| r.get(0))?)
+        };
+        Ok(StoreCounts {
+            alerts,
+            outbox: rows(
+                "SELECT sink, COUNT(*), COALESCE(SUM(attempts), 0) FROM outbox GROUP BY sink ORDER BY sink",
+            )?,
+            deliveries: rows(
+                "SELECT sink, COUNT(*), COALESCE(SUM(attempts - 1), 0) FROM deliveries GROUP BY sink ORDER BY sink",
+            )?,
+            halted_streams: one("SELECT COUNT(*) FROM stream_halts WHERE halted = 1")?,
+            halts: one("SELECT COUNT(*) FROM stream_events WHERE event = 'halt'")?,
+        })
     }
 
     /// All alerts, oldest first.

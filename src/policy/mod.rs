@@ -24,6 +24,8 @@ pub struct MatchFinding {
     pub frame_pts_ns: u64,
     pub pdq: PdqOutput,
     pub matched: BankMatch,
+    /// When the frame left the decoder (None in tests).
+    pub decoded_at: Option<std::time::Instant>,
 }
 
 /// A classifier label over its review threshold on one analysed frame.
@@ -38,6 +40,8 @@ pub struct ScoreFinding {
     pub action: &'static str,
     /// How many of the last `halt_n` classified frames were over the halt threshold.
     pub over_halt: usize,
+    /// When the frame left the decoder (None in tests).
+    pub decoded_at: Option<std::time::Instant>,
 }
 
 /// What analysis found on one frame.
@@ -59,6 +63,13 @@ impl Finding {
         match self {
             Finding::Match(m) => m.frame_pts_ns,
             Finding::Score(s) => s.frame_pts_ns,
+        }
+    }
+
+    pub fn decoded_at(&self) -> Option<std::time::Instant> {
+        match self {
+            Finding::Match(m) => m.decoded_at,
+            Finding::Score(s) => s.decoded_at,
         }
     }
 }
@@ -209,6 +220,7 @@ impl ScorePolicy {
                 score,
                 action,
                 over_halt,
+                decoded_at: None,
             });
         }
         out
@@ -312,6 +324,7 @@ mod tests {
                 score: 0.99,
                 action: "halt",
                 over_halt: 1,
+                decoded_at: None,
             }]
         );
         let alert = verdict(&Finding::Score(f[0].clone()));

@@ -126,6 +126,16 @@ pub struct StreamManager {
 }
 
 impl StreamManager {
+    /// Decoded frames waiting for an analysis thread.
+    pub fn analysis_queue(&self) -> usize {
+        self.ctx
+            .frames
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0, |tx| tx.len())
+    }
+
     pub fn new(ctx: StreamContext) -> Arc<StreamManager> {
         Arc::new(StreamManager {
             ctx: Arc::new(ctx),

@@ -1,4 +1,6 @@
-//! Telemetry: log setup and per-stream counters.
+//! Telemetry: log setup, per-stream counters and process-wide histograms ([`metrics`]).
+
+pub mod metrics;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
