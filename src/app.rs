@@ -210,6 +210,13 @@ impl App {
                     if raised && let Some(t) = f.decoded_at() {
                         crate::telemetry::metrics::DETECT_LATENCY.observe(t.elapsed());
                     }
+                    // Evidence: the first frame's thumbnail (classifier alerts only).
+                    if let policy::Finding::Score(s) = &f
+                        && let Some(thumb) = &s.thumb
+                        && let Err(e) = store.put_evidence(id, thumb)
+                    {
+                        tracing::error!(alert = id, error = %e, "evidence not stored");
+                    }
                     waker.wake();
                     if alert.action == "halt" {
                         halt_for(&halter, &alert, id);
@@ -222,7 +229,13 @@ impl App {
         let (classify, submitter) = if cfg.classify.models.is_empty() {
             (None, None)
         } else {
-            match crate::classify::stage::Stage::start(&cfg.classify, findings_tx.clone(), false) {
+            let evidence = cfg.store.evidence.then_some(cfg.store.evidence_width);
+            match crate::classify::stage::Stage::start(
+                &cfg.classify,
+                findings_tx.clone(),
+                false,
+                evidence,
+            ) {
                 Ok((stage, submitter)) => (Some(stage), Some(submitter)),
                 Err(e) => {
                     if let Some(h) = http {

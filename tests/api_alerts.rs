@@ -48,6 +48,31 @@ impl Api {
         let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
         (resp.status().as_u16(), json)
     }
+
+    /// GET with a token: status and raw body.
+    fn bytes(&self, path: &str, token: &str) -> (u16, Vec<u8>) {
+        let mut resp = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {token}"))
+            .call()
+            .unwrap();
+        let mut body = Vec::new();
+        resp.body_mut().as_reader().read_to_end(&mut body).unwrap();
+        (resp.status().as_u16(), body)
+    }
+}
+
+/// Mean absolute difference between horizontally adjacent pixels: lower when blurred.
+fn sharpness(img: &image::GrayImage) -> f64 {
+    let (w, h) = img.dimensions();
+    let mut total = 0u64;
+    for y in 0..h {
+        for x in 1..w {
+            total += img.get_pixel(x, y)[0].abs_diff(img.get_pixel(x - 1, y)[0]) as u64;
+        }
+    }
+    total as f64 / ((w - 1) * h) as f64
 }
 
 #[test]
@@ -275,4 +300,80 @@ fn tokens_roles_transitions_and_bad_input() {
     app.shutdown();
     let store = AlertStore::open(&db).unwrap();
     assert_eq!(store.alerts().unwrap()[0].state, "dismissed");
+}
+
+#[test]
+fn classifier_evidence_is_blurred_unless_a_moderator_reveals_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[store]\npath = \"{db}\"\n[classify]\nmodels = [\"{model}\"]\nruntime = \"{rt}\"\n\
+         [http]\nlisten = \"127.0.0.1:0\"\n\
+         [[http.tokens]]\nname = \"vera\"\nrole = \"viewer\"\ntoken = \"{VIEWER}\"\n\
+         [[http.tokens]]\nname = \"mo\"\nrole = \"moderator\"\ntoken = \"{MODERATOR}\"\n\
+         [[streams]]\nid = \"marked\"\npipeline = \"testsrc-image\"\n\
+         params = {{ image = \"{img}\", before = \"60\", show = \"45\", after = \"60\", realtime = \"false\" }}\n",
+        db = dir.path().join("alerts.db").display(),
+        model = repo().join("models/marker").display(),
+        rt = repo()
+            .join(".onnxruntime/libonnxruntime.so.1.31.1")
+            .display(),
+        img = repo().join("config/demo-marker.png").display(),
+    );
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, config).unwrap();
+    let cfg = Source::File(path).load_with_env(Vec::new()).unwrap();
+    let app = App::start(&cfg).unwrap();
+    assert!(app.wait_streams_finished(Duration::from_secs(120)));
+    let api = Api {
+        base: format!("http://{}", app.http_addr().unwrap()),
+        agent: ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .http_status_as_error(false)
+            .build()
+            .into(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let id = loop {
+        let (_, body) = api.call("GET", "/api/v1/alerts?reason=classifier", Some(VIEWER), "");
+        if let Some(a) = body["alerts"].as_array().and_then(|a| a.first()) {
+            break a["id"].as_i64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no classifier alert");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let evidence = format!("/api/v1/alerts/{id}/evidence");
+    let (code, blurred) = api.bytes(&evidence, VIEWER);
+    assert_eq!(code, 200);
+    let blurred = image::load_from_memory(&blurred).unwrap().into_luma8();
+    assert_eq!(
+        blurred.dimensions(),
+        (96, 54),
+        "greyscale, 96 wide, the frame's aspect"
+    );
+    // The viewer may not reveal it; the moderator may, and that is audited.
+    let (code, _) = api.bytes(&format!("{evidence}?reveal=true"), VIEWER);
+    assert_eq!(code, 403);
+    let (code, sharp) = api.bytes(&format!("{evidence}?reveal=true"), MODERATOR);
+    assert_eq!(code, 200);
+    let sharp = image::load_from_memory(&sharp).unwrap().into_luma8();
+    let (b, s) = (sharpness(&blurred), sharpness(&sharp));
+    println!("sharpness: blurred {b:.2}, revealed {s:.2}");
+    assert!(b * 2.0 < s, "served blurred: {b} vs {s}");
+    let (_, audit) = api.call("GET", "/api/v1/audit?stream=marked", Some(VIEWER), "");
+    let reveals: Vec<_> = audit["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "evidence_revealed")
+        .collect();
+    assert_eq!(reveals.len(), 1, "{audit}");
+    assert_eq!(reveals[0]["actor"], "token:mo");
+    assert_eq!(reveals[0]["alert_id"], id);
+    // No evidence for an alert that does not exist; bad query: 400.
+    assert_eq!(api.bytes("/api/v1/alerts/999999/evidence", VIEWER).0, 404);
+    assert_eq!(
+        api.bytes(&format!("{evidence}?reveal=maybe"), VIEWER).0,
+        400
+    );
+    app.shutdown();
 }

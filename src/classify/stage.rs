@@ -9,6 +9,7 @@ use super::{Classifier, ClassifyError};
 use crate::analysis::pdq::RgbImage;
 use crate::config::ClassifyConfig;
 use crate::decode::Frame;
+use crate::moderation::store::Thumbnail;
 use crate::policy::{Finding, ModelPolicy, ScorePolicy};
 use crate::sampler::Feedback;
 use crate::telemetry::StreamStats;
@@ -27,6 +28,26 @@ pub struct FrameTag {
     pub feedback: Option<Sender<Feedback>>,
     /// When the frame left the decoder.
     pub decoded_at: std::time::Instant,
+    /// A greyscale thumbnail, when evidence is kept.
+    pub thumb: Option<Arc<Thumbnail>>,
+}
+
+/// A greyscale thumbnail `width` pixels wide (height by the frame's aspect).
+pub fn thumbnail(img: RgbImage, width: usize) -> Thumbnail {
+    let height = ((width * img.height) as f64 / img.width.max(1) as f64)
+        .round()
+        .max(1.0) as usize;
+    let rgb = super::model::resize(img, width, height);
+    let grey = rgb
+        .data
+        .chunks_exact(3)
+        .map(|p| (0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2] + 0.5).clamp(0.0, 255.0) as u8)
+        .collect();
+    Thumbnail {
+        width,
+        height,
+        grey,
+    }
 }
 
 /// Puts frames into the classifier pool; one clone per analysis thread.
@@ -35,6 +56,8 @@ pub struct Submitter {
     inlet: Inlet<FrameTag>,
     /// Wait for room in the queue (replay) instead of dropping the frame (live).
     blocking: bool,
+    /// Keep a thumbnail of this width with each frame (evidence for its alert).
+    evidence_width: Option<usize>,
 }
 
 impl Submitter {
@@ -60,6 +83,10 @@ impl Submitter {
             stats: frame.stats.clone(),
             feedback: feedback.clone(),
             decoded_at: frame.decoded_at,
+            thumb: self
+                .evidence_width
+                .filter(|_| super::model::check_image(&img).is_ok())
+                .map(|w| Arc::new(thumbnail(img, w))),
         };
         let job = match self.inlet.job(tag, img) {
             Ok(j) => j,
@@ -111,6 +138,7 @@ impl Stage {
         cfg: &ClassifyConfig,
         findings: Sender<Finding>,
         blocking: bool,
+        evidence_width: Option<usize>,
     ) -> Result<(Stage, Submitter), ClassifyError> {
         let (out_tx, out_rx) = unbounded::<Scored<FrameTag>>();
         let (pool, inlet) = Pool::start(
@@ -135,7 +163,14 @@ impl Stage {
                 }
             })
             .expect("spawn classifier results thread");
-        Ok((Stage { pool, results }, Submitter { inlet, blocking }))
+        Ok((
+            Stage { pool, results },
+            Submitter {
+                inlet,
+                blocking,
+                evidence_width,
+            },
+        ))
     }
 
     /// Waits for the stage to end: drop every [`Submitter`] first; queued frames are
@@ -168,6 +203,7 @@ fn on_scores(policy: &mut ScorePolicy, scored: Scored<FrameTag>, findings: &Send
         }
         for mut f in policy.observe(&tag.stream, tag.pts_ns, model, scores) {
             f.decoded_at = Some(tag.decoded_at);
+            f.thumb = tag.thumb.clone();
             tag.stats
                 .classifier_findings
                 .fetch_add(1, Ordering::Relaxed);

@@ -16,6 +16,8 @@
 //!   `GET /api/v1/alerts/{id}` (viewer). `POST /api/v1/alerts/{id}/claim|confirm|dismiss`
 //!   (moderator; optional `{"reason": ...}`): 404 for an unknown alert, 409 for a transition
 //!   its state does not allow; each action is audited.
+//! - `GET /api/v1/alerts/{id}/evidence` (viewer): a classifier alert's thumbnail as a
+//!   blurred greyscale PNG; `?reveal=true` (moderator) unblurred, with an audit entry.
 //! - `GET /api/v1/audit?stream=&limit=` (viewer): the audit log, newest first.
 //! - `GET /api/v1/openapi.json` (no token): the OpenAPI 3.0 document of all of the above
 //!   (`src/http/openapi.json`; tests/api_alerts.rs calls every path it lists).
@@ -71,6 +73,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/streams/{id}/reinstate", post(reinstate))
         .route("/api/v1/alerts", get(list_alerts))
         .route("/api/v1/alerts/{id}", get(get_alert))
+        .route("/api/v1/alerts/{id}/evidence", get(evidence))
         .route("/api/v1/alerts/{id}/{action}", post(act_on_alert))
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/openapi.json", get(openapi))
@@ -465,6 +468,88 @@ async fn metrics(State(s): State<HttpState>, headers: HeaderMap) -> Response {
             "text/plain; version=0.0.4",
         )],
         text,
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct EvidenceQuery {
+    reveal: bool,
+}
+
+/// Blur of served evidence, as a fraction of the thumbnail's width (Gaussian sigma).
+const EVIDENCE_BLUR: f32 = 1.0 / 12.0;
+
+async fn evidence(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    q: Result<Query<EvidenceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let need = if q.reveal {
+        Role::Moderator
+    } else {
+        Role::Viewer
+    };
+    let caller = match s.auth.authorize(&headers, need) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let Some(c) = s.control else {
+        return no_control();
+    };
+    let id = match alert_id(&raw) {
+        Ok(id) => id,
+        Err(r) => return *r,
+    };
+    let actor = caller.name.unwrap_or_else(|| "api:anonymous".into());
+    let found = blocking(move || -> Result<Option<(String, crate::moderation::store::Thumbnail)>, String> {
+        let mut store = c.store();
+        let Some(alert) = store.alert(id).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        let Some(thumb) = store.evidence(id).map_err(|e| e.to_string())? else {
+            return Err(format!(
+                "alert {id} has no evidence (hash matches keep no pixels; store.evidence may be off)"
+            ));
+        };
+        if q.reveal {
+            store
+                .record_event(&alert.stream, "evidence_revealed", &actor, "", "", Some(id))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(Some((alert.stream, thumb)))
+    })
+    .await;
+    let thumb = match found {
+        Ok(Some((_, t))) => t,
+        Ok(None) => return json_error(StatusCode::NOT_FOUND, format!("no alert {id}")),
+        Err(e) => return json_error(StatusCode::NOT_FOUND, e),
+    };
+    let Some(img) = image::GrayImage::from_raw(thumb.width as u32, thumb.height as u32, thumb.grey)
+    else {
+        return store_error("stored evidence has the wrong size");
+    };
+    let img = if q.reveal {
+        img
+    } else {
+        image::imageops::blur(&img, thumb.width as f32 * EVIDENCE_BLUR)
+    };
+    let mut png = std::io::Cursor::new(Vec::new());
+    if let Err(e) = img.write_to(&mut png, image::ImageFormat::Png) {
+        return store_error(e);
+    }
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "image/png"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        png.into_inner(),
     )
         .into_response()
 }

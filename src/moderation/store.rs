@@ -94,7 +94,23 @@ const MIGRATIONS: &[&str] = &[
     "DROP INDEX alerts_one_open;
     CREATE UNIQUE INDEX alerts_one_open ON alerts(stream, reason, bank, item_id) WHERE state IN ('open', 'claimed');
     ALTER TABLE alerts ADD COLUMN claimed_by TEXT;",
+    // 7: evidence of classifier alerts: a small greyscale thumbnail of the first frame.
+    "CREATE TABLE evidence (
+        alert_id INTEGER PRIMARY KEY,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        grey BLOB NOT NULL,
+        created_at_ms INTEGER NOT NULL
+    );",
 ];
+
+/// A greyscale thumbnail (8-bit, packed rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thumbnail {
+    pub width: usize,
+    pub height: usize,
+    pub grey: Vec<u8>,
+}
 
 /// What a moderator does to an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -663,6 +679,33 @@ impl AlertStore {
             halted_streams: one("SELECT COUNT(*) FROM stream_halts WHERE halted = 1")?,
             halts: one("SELECT COUNT(*) FROM stream_events WHERE event = 'halt'")?,
         })
+    }
+
+    /// Keeps `thumb` as alert `id`'s evidence (the first one stays).
+    pub fn put_evidence(&mut self, id: i64, thumb: &Thumbnail) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO evidence (alert_id, width, height, grey, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, thumb.width as i64, thumb.height as i64, thumb.grey, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Alert `id`'s evidence, if any was kept.
+    pub fn evidence(&self, id: i64) -> Result<Option<Thumbnail>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT width, height, grey FROM evidence WHERE alert_id = ?1",
+                params![id],
+                |r| {
+                    Ok(Thumbnail {
+                        width: r.get::<_, i64>(0)? as usize,
+                        height: r.get::<_, i64>(1)? as usize,
+                        grey: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
     }
 
     /// All alerts, oldest first.

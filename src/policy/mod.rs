@@ -42,6 +42,8 @@ pub struct ScoreFinding {
     pub over_halt: usize,
     /// When the frame left the decoder (None in tests).
     pub decoded_at: Option<std::time::Instant>,
+    /// A greyscale thumbnail of the frame, kept as the alert's evidence (`store.evidence`).
+    pub thumb: Option<Arc<crate::moderation::store::Thumbnail>>,
 }
 
 /// What analysis found on one frame.
@@ -221,6 +223,7 @@ impl ScorePolicy {
                 action,
                 over_halt,
                 decoded_at: None,
+                thumb: None,
             });
         }
         out
@@ -325,6 +328,7 @@ mod tests {
                 action: "halt",
                 over_halt: 1,
                 decoded_at: None,
+                thumb: None,
             }]
         );
         let alert = verdict(&Finding::Score(f[0].clone()));

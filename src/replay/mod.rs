@@ -227,9 +227,13 @@ impl Replayer {
         let (stage, submitter) = if self.classify.models.is_empty() {
             (None, None)
         } else {
-            let (stage, submitter) =
-                crate::classify::stage::Stage::start(&self.classify, findings_tx.clone(), true)
-                    .map_err(|e| fail(e.to_string()))?;
+            let (stage, submitter) = crate::classify::stage::Stage::start(
+                &self.classify,
+                findings_tx.clone(),
+                true,
+                None,
+            )
+            .map_err(|e| fail(e.to_string()))?;
             (Some(stage), Some(submitter))
         };
         let classified = stage.is_some();
