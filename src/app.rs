@@ -150,6 +150,7 @@ impl App {
             actuator::from_config(&cfg.actuator),
         );
 
+        let events = crate::http::events::Events::new();
         // The HTTP server comes before the banks so that /readyz answers 503 while they load.
         let http = match cfg.http.addr() {
             Some(addr) => Some(
@@ -161,6 +162,7 @@ impl App {
                         auth: Arc::new(
                             crate::http::auth::Auth::from_config(&cfg.http).map_err(setup)?,
                         ),
+                        events: events.clone(),
                     },
                 )
                 .map_err(setup)?,
@@ -218,8 +220,20 @@ impl App {
                         tracing::error!(alert = id, error = %e, "evidence not stored");
                     }
                     waker.wake();
-                    if alert.action == "halt" {
-                        halt_for(&halter, &alert, id);
+                    events.send(
+                        "alert",
+                        serde_json::json!({
+                            "id": id, "raised": raised, "stream": alert.stream,
+                            "reason": alert.reason, "bank": alert.bank, "item_id": alert.item_id,
+                            "action": alert.action, "score": alert.score,
+                            "frame_pts_ms": alert.frame_pts_ms,
+                        }),
+                    );
+                    if alert.action == "halt" && halt_for(&halter, &alert, id) {
+                        events.send(
+                            "stream",
+                            serde_json::json!({ "stream": alert.stream, "halted": true, "alert_id": id }),
+                        );
                     }
                 }
             })
@@ -419,7 +433,9 @@ fn spawn_budget(
 }
 
 /// Halts the stream an alert is about (the control plane retries a failed actuator call).
-fn halt_for(control: &Control, alert: &MatchAlert, alert_id: i64) {
+/// Carries out a halt verdict; true if it halted the stream now (false: already halted, or
+/// the halt failed).
+fn halt_for(control: &Control, alert: &MatchAlert, alert_id: i64) -> bool {
     let (reason, actor) = if alert.reason == "classifier" {
         (
             format!(
@@ -440,14 +456,16 @@ fn halt_for(control: &Control, alert: &MatchAlert, alert_id: i64) {
         )
     };
     if control.is_halted(&alert.stream) {
-        return;
+        return false;
     }
     match control.halt(&alert.stream, &actor, &reason, Some(alert_id)) {
         Ok(report) => {
-            tracing::warn!(stream = %alert.stream, alert = alert_id, actuator = %report.actuator, "halt verdict carried out")
+            tracing::warn!(stream = %alert.stream, alert = alert_id, actuator = %report.actuator, "halt verdict carried out");
+            true
         }
         Err(e) => {
-            tracing::error!(stream = %alert.stream, error = %e, "halt verdict not carried out")
+            tracing::error!(stream = %alert.stream, error = %e, "halt verdict not carried out");
+            false
         }
     }
 }

@@ -182,6 +182,36 @@ fn tokens_roles_transitions_and_bad_input() {
     assert_eq!(code, 413, "oversized body");
     assert_eq!(state(&api), "open", "nothing changed by bad requests");
 
+    // Live updates: a viewer's event stream sees the moderator's claim as it happens.
+    assert_eq!(api.call("GET", "/api/v1/events", None, "").0, 401);
+    let addr = app.http_addr().unwrap();
+    let (seen_tx, seen_rx) = std::sync::mpsc::channel::<String>();
+    let listener = std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(
+            s,
+            "GET /api/v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {VIEWER}\r\n\r\n"
+        )
+        .unwrap();
+        let mut lines = BufReader::new(s).lines();
+        let status = lines.next().unwrap().unwrap();
+        seen_tx.send(status).unwrap();
+        for line in lines.map_while(Result::ok) {
+            if line.starts_with("data:") || line.starts_with("event:") {
+                let done = line.contains("\"action\":\"claim\"");
+                seen_tx.send(line).unwrap();
+                if done {
+                    return;
+                }
+            }
+        }
+    });
+    let status = seen_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(status.contains("200"), "{status}");
+    std::thread::sleep(Duration::from_millis(200)); // subscribed before the claim
+
     // The moderator claims, cannot claim twice, dismisses, cannot dismiss twice.
     let (code, a) = api.call(
         "POST",
@@ -203,6 +233,15 @@ fn tokens_roles_transitions_and_bad_input() {
         )
         .0,
         409
+    );
+    listener.join().unwrap();
+    let events: Vec<String> = seen_rx.try_iter().collect();
+    assert!(
+        events.iter().any(|l| l == "event: alert")
+            && events
+                .iter()
+                .any(|l| l.contains("\"state\":\"claimed\"") && l.contains("token:mo")),
+        "{events:?}"
     );
     let (code, a) = api.call(
         "POST",
@@ -284,6 +323,9 @@ fn tokens_roles_transitions_and_bad_input() {
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 8, "{paths:?}");
     for (path, ops) in paths {
+        if path == "/api/v1/events" {
+            continue; // an endless stream, checked above
+        }
         let concrete = path
             .replace("/alerts/{id}", &format!("/alerts/{id}"))
             .replace("/streams/{id}", "/streams/with-image")

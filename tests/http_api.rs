@@ -40,6 +40,7 @@ fn readyz_is_503_until_banks_load_and_never_shows_contents() {
             banks: set.clone(),
             control: None,
             auth: Default::default(),
+            events: Default::default(),
         },
     )
     .unwrap();
@@ -78,6 +79,7 @@ fn taken_port_is_a_clear_error() {
             banks: BankSet::new(&[]),
             control: None,
             auth: Default::default(),
+            events: Default::default(),
         },
     )
     .err()

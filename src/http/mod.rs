@@ -19,10 +19,12 @@
 //! - `GET /api/v1/alerts/{id}/evidence` (viewer): a classifier alert's thumbnail as a
 //!   blurred greyscale PNG; `?reveal=true` (moderator) unblurred, with an audit entry.
 //! - `GET /api/v1/audit?stream=&limit=` (viewer): the audit log, newest first.
+//! - `GET /api/v1/events` (viewer): server-sent events ([`events`]).
 //! - `GET /api/v1/openapi.json` (no token): the OpenAPI 3.0 document of all of the above
 //!   (`src/http/openapi.json`; tests/api_alerts.rs calls every path it lists).
 
 pub mod auth;
+pub mod events;
 
 use crate::analysis::bank::BankSet;
 use crate::config::Role;
@@ -50,6 +52,8 @@ pub struct HttpState {
     pub control: Option<Arc<Control>>,
     /// Tokens and roles (default: none, the API is open) and the body limit.
     pub auth: Arc<Auth>,
+    /// Live updates for `/api/v1/events`.
+    pub events: Arc<events::Events>,
 }
 
 /// A running server; [`HttpServer::stop`] ends it.
@@ -57,6 +61,8 @@ pub struct HttpServer {
     pub addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
+    /// Closed at stop: open event streams end, so the graceful shutdown can finish.
+    events: Arc<events::Events>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -78,6 +84,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/audit", get(audit))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
+        .route("/api/v1/events", get(live_events))
         .layer(DefaultBodyLimit::max(state.auth.max_body_bytes))
         .with_state(state)
 }
@@ -358,6 +365,7 @@ async fn act_on_alert(
     Path((raw, action)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
+    let s_events = s.events.clone();
     let (c, actor, reason) = match action_request(s, &headers, &body, "through the API") {
         Ok(r) => r,
         Err(r) => return *r,
@@ -372,8 +380,15 @@ async fn act_on_alert(
         Ok(id) => id,
         Err(r) => return *r,
     };
+    let (events, who) = (s_events, actor.clone());
     match blocking(move || c.store().act_on_alert(id, act, &actor, &reason)).await {
-        Ok(a) => Json(a).into_response(),
+        Ok(a) => {
+            events.send(
+                "alert",
+                serde_json::json!({ "id": a.id, "stream": a.stream, "state": a.state, "action": action, "actor": who }),
+            );
+            Json(a).into_response()
+        }
         Err(e @ TransitionError::UnknownAlert(_)) => {
             json_error(StatusCode::NOT_FOUND, e.to_string())
         }
@@ -554,6 +569,30 @@ async fn evidence(
         .into_response()
 }
 
+async fn live_events(State(s): State<HttpState>, headers: HeaderMap) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    if let Err(r) = s.auth.authorize(&headers, Role::Viewer) {
+        return *r;
+    }
+    let (rx, stop) = s.events.subscribe();
+    let stream = futures_util::stream::unfold((rx, stop), |(mut rx, mut stop)| async move {
+        let next = tokio::select! {
+            r = rx.recv() => r,
+            _ = stop.wait_for(|stopped| *stopped) => return None,
+        };
+        let event = match next {
+            Ok((kind, data)) => Event::default().event(kind).data(data),
+            Err(RecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, std::convert::Infallible>(event), (rx, stop)))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
 /// The API's OpenAPI document (public: it describes, it holds no data).
 pub const OPENAPI: &str = include_str!("openapi.json");
 
@@ -603,12 +642,20 @@ async fn halt(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
+    let events = s.events.clone();
     let (c, actor, reason) = match action_request(s, &headers, &body, "halted through the API") {
         Ok(r) => r,
         Err(r) => return *r,
     };
+    let (stream, who) = (id.clone(), actor.clone());
     match blocking(move || c.halt(&id, &actor, &reason, None)).await {
-        Ok(report) => Json(report).into_response(),
+        Ok(report) => {
+            events.send(
+                "stream",
+                serde_json::json!({ "stream": stream, "halted": true, "actor": who }),
+            );
+            Json(report).into_response()
+        }
         Err(e) => error_response(&e),
     }
 }
@@ -619,14 +666,21 @@ async fn reinstate(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
+    let events = s.events.clone();
     let (c, actor, reason) = match action_request(s, &headers, &body, "reinstated through the API")
     {
         Ok(r) => r,
         Err(r) => return *r,
     };
-    let id2 = id.clone();
+    let (id2, who) = (id.clone(), actor.clone());
     match blocking(move || c.reinstate(&id2, &actor, &reason)).await {
         Ok(changed) => {
+            if changed {
+                events.send(
+                    "stream",
+                    serde_json::json!({ "stream": id, "halted": false, "actor": who }),
+                );
+            }
             Json(serde_json::json!({ "stream": id, "reinstated": changed })).into_response()
         }
         Err(e) => error_response(&e),
@@ -659,6 +713,7 @@ impl HttpServer {
             .build()
             .map_err(|e| format!("http: cannot start runtime: {e}"))?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let events = state.events.clone();
         let app = router(state);
         let thread = std::thread::Builder::new()
             .name("http".into())
@@ -690,10 +745,12 @@ impl HttpServer {
             addr,
             stop: Some(stop_tx),
             thread: Some(thread),
+            events,
         })
     }
 
     pub fn stop(mut self) {
+        self.events.close();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

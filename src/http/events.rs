@@ -1,0 +1,49 @@
+//! Live updates for the console: server-sent events at `GET /api/v1/events` (viewer).
+//!
+//! Event kinds: `alert` (an alert raised, a finding attached to it, or a moderator's action
+//! on it) and `stream` (a halt or reinstatement), each with a JSON body; `lagged` (with the
+//! number of events this client missed because it read too slowly: reload the lists).
+//! Nothing is replayed: a client that connects gets what happens from then on.
+
+use std::sync::Arc;
+use tokio::sync::{broadcast, watch};
+
+/// The hub every producer sends to and every open `/api/v1/events` reads from.
+#[derive(Debug)]
+pub struct Events {
+    tx: broadcast::Sender<(&'static str, String)>,
+    stop: watch::Sender<bool>,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        let (tx, _) = broadcast::channel(256);
+        let (stop, _) = watch::channel(false);
+        Events { tx, stop }
+    }
+}
+
+impl Events {
+    pub fn new() -> Arc<Events> {
+        Arc::new(Events::default())
+    }
+
+    /// Sends an event to every connected client (none connected: dropped).
+    pub fn send(&self, kind: &'static str, data: serde_json::Value) {
+        let _ = self.tx.send((kind, data.to_string()));
+    }
+
+    pub fn subscribe(
+        &self,
+    ) -> (
+        broadcast::Receiver<(&'static str, String)>,
+        watch::Receiver<bool>,
+    ) {
+        (self.tx.subscribe(), self.stop.subscribe())
+    }
+
+    /// Ends every open event stream (so that the server can shut down).
+    pub fn close(&self) {
+        let _ = self.stop.send(true);
+    }
+}
