@@ -132,7 +132,8 @@ impl App {
             .map_err(|e| setup(e.to_string()))?;
         let store = AlertStore::open(&cfg.store.path)
             .map_err(|e| setup(e.to_string()))?
-            .with_sinks(cfg.sinks.iter().map(|s| s.name.clone()).collect());
+            .with_sinks(cfg.sinks.iter().map(|s| s.name.clone()).collect())
+            .with_cooldown(cfg.policy.dismiss_cooldown_s * 1000);
         let control_store = AlertStore::open(&cfg.store.path).map_err(|e| setup(e.to_string()))?;
 
         let (frames_tx, frames_rx) = bounded::<Frame>(cfg.analysis.queue);
@@ -208,7 +209,13 @@ impl App {
             .name("moderation".into())
             .spawn(move || {
                 for f in findings_rx {
-                    let (alert, id, raised) = record(&mut store, &f);
+                    let (alert, recorded) = record(&mut store, &f);
+                    let (id, raised) = match recorded {
+                        Recorded::Raised(id) => (id, true),
+                        Recorded::Attached(id) => (id, false),
+                        // Dismissed within the cooldown: counted there, nothing else.
+                        Recorded::Suppressed(_) => continue,
+                    };
                     if raised && let Some(t) = f.decoded_at() {
                         crate::telemetry::metrics::DETECT_LATENCY.observe(t.elapsed());
                     }
@@ -470,8 +477,9 @@ fn halt_for(control: &Control, alert: &MatchAlert, alert_id: i64) -> bool {
     }
 }
 
-/// Records a finding's alert (retrying until the store takes it) and returns it with its id.
-fn record(store: &mut AlertStore, f: &Finding) -> (MatchAlert, i64, bool) {
+/// Records a finding's alert (retrying until the store takes it) and returns it with what
+/// the store did.
+fn record(store: &mut AlertStore, f: &Finding) -> (MatchAlert, Recorded) {
     let alert = policy::verdict(f);
     // An alert is never dropped: retry until the store takes it.
     let mut delay = Duration::from_millis(100);
@@ -481,11 +489,16 @@ fn record(store: &mut AlertStore, f: &Finding) -> (MatchAlert, i64, bool) {
                 tracing::warn!(alert = id, stream = %alert.stream, reason = alert.reason, bank = %alert.bank, item = %alert.item_id,
                     distance = alert.distance, score = ?alert.score, variant = %alert.variant, action = %alert.action,
                     quality = alert.quality, frame_ms = alert.frame_pts_ms, "alert raised");
-                return (alert, id, true);
+                return (alert, Recorded::Raised(id));
             }
             Ok(Recorded::Attached(id)) => {
                 tracing::debug!(alert = id, stream = %alert.stream, frame_ms = alert.frame_pts_ms, "match attached to open alert");
-                return (alert, id, false);
+                return (alert, Recorded::Attached(id));
+            }
+            Ok(Recorded::Suppressed(id)) => {
+                tracing::info!(alert = id, stream = %alert.stream, bank = %alert.bank, item = %alert.item_id,
+                    frame_ms = alert.frame_pts_ms, "finding suppressed: its alert was dismissed within policy.dismiss_cooldown_s");
+                return (alert, Recorded::Suppressed(id));
             }
             Err(e) => {
                 tracing::error!(error = %e, ?alert, "alert not stored yet; retrying");

@@ -14,6 +14,7 @@ mod daemon;
 mod http;
 mod ingest;
 mod load;
+mod policy;
 mod sampler;
 mod sinks;
 mod store;
@@ -25,6 +26,7 @@ pub use daemon::DaemonConfig;
 pub use http::{HttpConfig, Role, TokenConfig};
 pub use ingest::{ActuatorConfig, ActuatorKind, IngestConfig, IngestServer, SupervisorConfig};
 pub use load::{ConfigError, Problem, Source};
+pub use policy::PolicyConfig;
 pub use sampler::{SamplerConfig, SamplingMode};
 pub use sinks::{SinkConfig, SinkKind};
 pub use store::StoreConfig;
@@ -63,6 +65,8 @@ pub struct Config {
     pub streams: Vec<StreamConfig>,
     /// `[[sinks]]`: where alerts are delivered (NATS JetStream, webhooks), at least once.
     pub sinks: Vec<SinkConfig>,
+    /// `[policy]`: how findings become alerts (cooldown after a dismissal).
+    pub policy: PolicyConfig,
 }
 
 impl Config {
@@ -82,6 +86,7 @@ impl Config {
         self.supervisor.validate(&mut problems);
         streams::validate_streams(&self.streams, &mut problems);
         sinks::validate_sinks(&self.sinks, &mut problems);
+        self.policy.validate(&mut problems);
         problems
     }
 }

@@ -309,6 +309,9 @@ pub struct StreamEvent {
 pub enum Recorded {
     Raised(i64),
     Attached(i64),
+    /// A moderator dismissed this stream's alert for the same item less than the cooldown
+    /// ago: counted on that alert (`hits`), nothing raised, halted or sent.
+    Suppressed(i64),
 }
 
 pub struct AlertStore {
@@ -317,6 +320,8 @@ pub struct AlertStore {
     sinks: Vec<String>,
     /// This database's instance id (random, made once).
     instance: String,
+    /// After a dismissal, findings of the same stream and item are suppressed this long.
+    cooldown_ms: i64,
 }
 
 fn now_ms() -> i64 {
@@ -344,6 +349,7 @@ impl AlertStore {
             conn,
             sinks: Vec::new(),
             instance: String::new(),
+            cooldown_ms: 0,
         };
         store.migrate().map_err(|e| err(e.to_string()))?;
         store.instance = store.instance_id().map_err(|e| err(e.to_string()))?;
@@ -354,6 +360,13 @@ impl AlertStore {
     /// transaction that records it.
     pub fn with_sinks(mut self, sinks: Vec<String>) -> AlertStore {
         self.sinks = sinks;
+        self
+    }
+
+    /// Suppresses findings of a stream and item for `ms` after a moderator dismissed its
+    /// alert (0: never).
+    pub fn with_cooldown(mut self, ms: u64) -> AlertStore {
+        self.cooldown_ms = ms as i64;
         self
     }
 
@@ -406,10 +419,14 @@ impl AlertStore {
     /// stream, reason, bank and item (a `halt` finding escalates a `review` alert; the
     /// highest score is kept). Committed durably before returning.
     pub fn record_match(&mut self, m: &MatchAlert) -> Result<Recorded, StoreError> {
+        self.record_match_at(m, now_ms())
+    }
+
+    /// [`AlertStore::record_match`] at wall-clock time `now` (ms; tests use a fake clock).
+    pub fn record_match_at(&mut self, m: &MatchAlert, now: i64) -> Result<Recorded, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let now = now_ms();
         let open: Option<i64> = tx
             .query_row(
                 "SELECT id FROM alerts WHERE stream = ?1 AND reason = ?4 AND bank = ?2 AND item_id = ?3 AND state IN ('open', 'claimed')",
@@ -434,6 +451,24 @@ impl AlertStore {
                     params![id, m.frame_pts_ms as i64, now, m.distance, m.action, m.score],
                 )?;
                 Recorded::Attached(id)
+            }
+            None if self.cooldown_ms > 0
+                && let Some(id) = tx
+                    .query_row(
+                        "SELECT id FROM alerts WHERE stream = ?1 AND reason = ?4 AND bank = ?2 AND item_id = ?3
+                         AND state = 'dismissed' AND updated_at_ms > ?5 ORDER BY updated_at_ms DESC LIMIT 1",
+                        params![m.stream, m.bank, m.item_id, m.reason, now - self.cooldown_ms],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .optional()? =>
+            {
+                // Counted, but updated_at_ms (the dismissal time) stays: the cooldown runs
+                // from the dismissal, not from the last suppressed finding.
+                tx.execute(
+                    "UPDATE alerts SET hits = hits + 1, last_frame_pts_ms = ?2 WHERE id = ?1",
+                    params![id, m.frame_pts_ms as i64],
+                )?;
+                Recorded::Suppressed(id)
             }
             None => {
                 tx.execute(
@@ -1111,6 +1146,74 @@ mod tests {
             .unwrap();
         assert_eq!(listed.len(), 1);
         assert_ne!(listed[0].id, id);
+    }
+
+    #[test]
+    fn findings_after_a_dismissal_are_suppressed_for_the_cooldown_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = AlertStore::open(&dir.path().join("a.db"))
+            .unwrap()
+            .with_cooldown(60_000)
+            .with_sinks(vec!["hook".into()]);
+        let Recorded::Raised(id) = s.record_match(&m("a", "x", 10)).unwrap() else {
+            panic!()
+        };
+        let dismissed = s
+            .act_on_alert(id, AlertAction::Dismiss, "token:mo", "benign")
+            .unwrap()
+            .updated_at_ms;
+        let queued = s.outbox().unwrap().len();
+        // A fake clock: 1 s and 59.9 s after the dismissal, suppressed (even a halt
+        // finding); another item or stream is not; at 60 s a new alert opens.
+        let halt = MatchAlert {
+            action: "halt".into(),
+            ..m("a", "x", 20)
+        };
+        assert_eq!(
+            s.record_match_at(&halt, dismissed + 1_000).unwrap(),
+            Recorded::Suppressed(id)
+        );
+        assert_eq!(
+            s.record_match_at(&m("a", "x", 30), dismissed + 59_900)
+                .unwrap(),
+            Recorded::Suppressed(id)
+        );
+        assert!(matches!(
+            s.record_match_at(&m("a", "y", 30), dismissed + 2_000)
+                .unwrap(),
+            Recorded::Raised(_)
+        ));
+        assert!(matches!(
+            s.record_match_at(&m("b", "x", 30), dismissed + 2_000)
+                .unwrap(),
+            Recorded::Raised(_)
+        ));
+        let a = s.alert(id).unwrap().unwrap();
+        assert_eq!(
+            (a.state.as_str(), a.hits, a.action.as_str()),
+            ("dismissed", 3, "review")
+        );
+        assert_eq!(
+            s.outbox().unwrap().len(),
+            queued + 2,
+            "suppressed findings send nothing"
+        );
+        assert!(matches!(
+            s.record_match_at(&m("a", "x", 40), dismissed + 60_000).unwrap(),
+            Recorded::Raised(n) if n != id
+        ));
+        // Without a cooldown a dismissal suppresses nothing.
+        let mut plain = AlertStore::open(&dir.path().join("b.db")).unwrap();
+        let Recorded::Raised(id) = plain.record_match(&m("a", "x", 10)).unwrap() else {
+            panic!()
+        };
+        plain
+            .act_on_alert(id, AlertAction::Dismiss, "x", "")
+            .unwrap();
+        assert!(matches!(
+            plain.record_match(&m("a", "x", 20)).unwrap(),
+            Recorded::Raised(_)
+        ));
     }
 
     #[test]
