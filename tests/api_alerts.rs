@@ -63,6 +63,54 @@ impl Api {
     }
 }
 
+/// Starts the daemon with `settings`, an HTTP server on a free loopback port (with the
+/// `[http]` keys `http`) with a viewer and a moderator token, and one stream `id` showing `image` from 2 s to 3.5 s; waits until
+/// the stream has ended.
+fn start(
+    dir: &std::path::Path,
+    settings: &str,
+    http: &str,
+    id: &str,
+    image: &std::path::Path,
+) -> (App, Api) {
+    let config = format!(
+        "{settings}[http]\nlisten = \"127.0.0.1:0\"\n{http}\
+         [[http.tokens]]\nname = \"vera\"\nrole = \"viewer\"\ntoken = \"{VIEWER}\"\n\
+         [[http.tokens]]\nname = \"mo\"\nrole = \"moderator\"\ntoken = \"{MODERATOR}\"\n\
+         [[streams]]\nid = \"{id}\"\npipeline = \"testsrc-image\"\n\
+         params = {{ image = \"{img}\", before = \"60\", show = \"45\", after = \"60\", realtime = \"false\" }}\n",
+        img = image.display(),
+    );
+    let path = dir.join("c.toml");
+    std::fs::write(&path, config).unwrap();
+    let cfg = Source::File(path).load_with_env(Vec::new()).unwrap();
+    let app = App::start(&cfg).unwrap();
+    assert!(app.wait_streams_finished(Duration::from_secs(120)));
+    let api = Api {
+        base: format!("http://{}", app.http_addr().unwrap()),
+        agent: ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(10)))
+            .http_status_as_error(false)
+            .build()
+            .into(),
+    };
+    (app, api)
+}
+
+/// The id of the first alert `list` (an alerts URL) returns, waiting up to 10 s for one.
+fn first_alert(api: &Api, list: &str) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, body) = api.call("GET", list, Some(VIEWER), "");
+        assert_eq!(code, 200, "{body}");
+        if let Some(a) = body["alerts"].as_array().and_then(|a| a.first()) {
+            return a["id"].as_i64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no alert from {list}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Mean absolute difference between horizontally adjacent pixels: lower when blurred.
 fn sharpness(img: &image::GrayImage) -> f64 {
     let (w, h) = img.dimensions();
@@ -79,40 +127,19 @@ fn sharpness(img: &image::GrayImage) -> f64 {
 fn tokens_roles_transitions_and_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("alerts.db");
-    let config = format!(
-        "[[banks]]\nname = \"demo\"\npath = \"{bank}\"\n[store]\npath = \"{db}\"\n\
-         [http]\nlisten = \"127.0.0.1:0\"\nmax_body_bytes = 1024\n\
-         [[http.tokens]]\nname = \"vera\"\nrole = \"viewer\"\ntoken = \"{VIEWER}\"\n\
-         [[http.tokens]]\nname = \"mo\"\nrole = \"moderator\"\ntoken = \"{MODERATOR}\"\n\
-         [[streams]]\nid = \"with-image\"\npipeline = \"testsrc-image\"\n\
-         params = {{ image = \"{img}\", before = \"60\", show = \"45\", after = \"60\", realtime = \"false\" }}\n",
+    let settings = format!(
+        "[[banks]]\nname = \"demo\"\npath = \"{bank}\"\n[store]\npath = \"{db}\"\n",
         bank = repo().join("config/demo-bank.txt").display(),
         db = db.display(),
-        img = repo().join("config/demo-image.png").display(),
     );
-    let path = dir.path().join("c.toml");
-    std::fs::write(&path, config).unwrap();
-    let cfg = Source::File(path).load_with_env(Vec::new()).unwrap();
-    let app = App::start(&cfg).unwrap();
-    assert!(app.wait_streams_finished(Duration::from_secs(120)));
-    let api = Api {
-        base: format!("http://{}", app.http_addr().unwrap()),
-        agent: ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(10)))
-            .http_status_as_error(false)
-            .build()
-            .into(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let id = loop {
-        let (code, body) = api.call("GET", "/api/v1/alerts", Some(VIEWER), "");
-        assert_eq!(code, 200, "{body}");
-        if let Some(a) = body["alerts"].as_array().and_then(|a| a.first()) {
-            break a["id"].as_i64().unwrap();
-        }
-        assert!(Instant::now() < deadline, "no alert");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (app, api) = start(
+        dir.path(),
+        &settings,
+        "max_body_bytes = 1024\n",
+        "with-image",
+        &repo().join("config/demo-image.png"),
+    );
+    let id = first_alert(&api, "/api/v1/alerts");
     let state = |api: &Api| {
         api.call("GET", &format!("/api/v1/alerts/{id}"), Some(VIEWER), "")
             .1["state"]
@@ -347,42 +374,22 @@ fn tokens_roles_transitions_and_bad_input() {
 #[test]
 fn classifier_evidence_is_blurred_unless_a_moderator_reveals_it() {
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "[store]\npath = \"{db}\"\n[classify]\nmodels = [\"{model}\"]\nruntime = \"{rt}\"\n\
-         [http]\nlisten = \"127.0.0.1:0\"\n\
-         [[http.tokens]]\nname = \"vera\"\nrole = \"viewer\"\ntoken = \"{VIEWER}\"\n\
-         [[http.tokens]]\nname = \"mo\"\nrole = \"moderator\"\ntoken = \"{MODERATOR}\"\n\
-         [[streams]]\nid = \"marked\"\npipeline = \"testsrc-image\"\n\
-         params = {{ image = \"{img}\", before = \"60\", show = \"45\", after = \"60\", realtime = \"false\" }}\n",
+    let settings = format!(
+        "[store]\npath = \"{db}\"\n[classify]\nmodels = [\"{model}\"]\nruntime = \"{rt}\"\n",
         db = dir.path().join("alerts.db").display(),
         model = repo().join("models/marker").display(),
         rt = repo()
             .join(".onnxruntime/libonnxruntime.so.1.31.1")
             .display(),
-        img = repo().join("config/demo-marker.png").display(),
     );
-    let path = dir.path().join("c.toml");
-    std::fs::write(&path, config).unwrap();
-    let cfg = Source::File(path).load_with_env(Vec::new()).unwrap();
-    let app = App::start(&cfg).unwrap();
-    assert!(app.wait_streams_finished(Duration::from_secs(120)));
-    let api = Api {
-        base: format!("http://{}", app.http_addr().unwrap()),
-        agent: ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(10)))
-            .http_status_as_error(false)
-            .build()
-            .into(),
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let id = loop {
-        let (_, body) = api.call("GET", "/api/v1/alerts?reason=classifier", Some(VIEWER), "");
-        if let Some(a) = body["alerts"].as_array().and_then(|a| a.first()) {
-            break a["id"].as_i64().unwrap();
-        }
-        assert!(Instant::now() < deadline, "no classifier alert");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (app, api) = start(
+        dir.path(),
+        &settings,
+        "",
+        "marked",
+        &repo().join("config/demo-marker.png"),
+    );
+    let id = first_alert(&api, "/api/v1/alerts?reason=classifier");
     let evidence = format!("/api/v1/alerts/{id}/evidence");
     let (code, blurred) = api.bytes(&evidence, VIEWER);
     assert_eq!(code, 200);

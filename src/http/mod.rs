@@ -100,6 +100,28 @@ fn error_response(e: &ControlError) -> Response {
     (code, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
 }
 
+/// The control plane for a caller allowed `need`, or the response refusing the request
+/// (401/403 from [`Auth::authorize`], 404 without a control plane).
+fn control_for(
+    s: &HttpState,
+    headers: &HeaderMap,
+    need: Role,
+) -> Result<Arc<Control>, Box<Response>> {
+    s.auth.authorize(headers, need)?;
+    s.control.clone().ok_or_else(|| Box::new(no_control()))
+}
+
+/// A `limit` query parameter: `default` when absent, else 1 to 1000.
+fn page_limit(limit: Option<usize>, default: usize) -> Result<usize, Box<Response>> {
+    match limit.unwrap_or(default) {
+        l @ 1..=1000 => Ok(l),
+        _ => Err(Box::new(json_error(
+            StatusCode::BAD_REQUEST,
+            "limit: 1 to 1000".into(),
+        ))),
+    }
+}
+
 fn no_control() -> Response {
     (
         StatusCode::NOT_FOUND,
@@ -169,11 +191,9 @@ async fn on_publish_done(
 }
 
 async fn streams(State(s): State<HttpState>, headers: HeaderMap) -> Response {
-    if let Err(r) = s.auth.authorize(&headers, Role::Viewer) {
-        return *r;
-    }
-    let Some(c) = s.control else {
-        return no_control();
+    let c = match control_for(&s, &headers, Role::Viewer) {
+        Ok(c) => c,
+        Err(r) => return *r,
     };
     let list = blocking(move || {
         c.manager()
@@ -293,11 +313,9 @@ async fn list_alerts(
     headers: HeaderMap,
     q: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if let Err(r) = s.auth.authorize(&headers, Role::Viewer) {
-        return *r;
-    }
-    let Some(c) = s.control else {
-        return no_control();
+    let c = match control_for(&s, &headers, Role::Viewer) {
+        Ok(c) => c,
+        Err(r) => return *r,
     };
     let Query(q) = match q {
         Ok(q) => q,
@@ -311,10 +329,10 @@ async fn list_alerts(
             format!("state '{st}': expected one of {}", ALERT_STATES.join(", ")),
         );
     }
-    let limit = q.limit.unwrap_or(100);
-    if limit == 0 || limit > 1000 {
-        return json_error(StatusCode::BAD_REQUEST, "limit: 1 to 1000".into());
-    }
+    let limit = match page_limit(q.limit, 100) {
+        Ok(l) => l,
+        Err(r) => return *r,
+    };
     let filter = AlertFilter {
         state: q.state,
         stream: q.stream,
@@ -342,11 +360,9 @@ async fn get_alert(
     headers: HeaderMap,
     Path(raw): Path<String>,
 ) -> Response {
-    if let Err(r) = s.auth.authorize(&headers, Role::Viewer) {
-        return *r;
-    }
-    let Some(c) = s.control else {
-        return no_control();
+    let c = match control_for(&s, &headers, Role::Viewer) {
+        Ok(c) => c,
+        Err(r) => return *r,
     };
     let id = match alert_id(&raw) {
         Ok(id) => id,
@@ -404,11 +420,9 @@ async fn metrics(State(s): State<HttpState>, headers: HeaderMap) -> Response {
     use crate::telemetry::metrics::{
         ANALYSIS_LATENCY, CLASSIFY_LATENCY, CLASSIFY_QUEUE, DETECT_LATENCY, labelled, single,
     };
-    if let Err(r) = s.auth.authorize(&headers, Role::Viewer) {
-        return *r;
-    }
-    let Some(c) = s.control else {
-        return no_control();
+    let c = match control_for(&s, &headers, Role::Viewer) {
+        Ok(c) => c,
+        Err(r) => return *r,
     };
     let text = blocking(move || {
         let mut out = String::new();
@@ -616,20 +630,18 @@ async fn audit(
     headers: HeaderMap,
     q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if let Err(r) = s.auth.authorize(&headers, Role::Viewer) {
-        return *r;
-    }
-    let Some(c) = s.control else {
-        return no_control();
+    let c = match control_for(&s, &headers, Role::Viewer) {
+        Ok(c) => c,
+        Err(r) => return *r,
     };
     let Query(q) = match q {
         Ok(q) => q,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, e.body_text()),
     };
-    let limit = q.limit.unwrap_or(200);
-    if limit == 0 || limit > 1000 {
-        return json_error(StatusCode::BAD_REQUEST, "limit: 1 to 1000".into());
-    }
+    let limit = match page_limit(q.limit, 200) {
+        Ok(l) => l,
+        Err(r) => return *r,
+    };
     match blocking(move || c.store().audit(q.stream.as_deref(), limit)).await {
         Ok(rows) => Json(serde_json::json!({ "audit": rows })).into_response(),
         Err(e) => store_error(e),

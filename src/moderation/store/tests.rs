@@ -1,0 +1,339 @@
+//! Unit tests of the alert store (moved out of store.rs, which they made ~1,250 lines).
+use super::*;
+
+fn m(stream: &str, item: &str, pts: u64) -> MatchAlert {
+    MatchAlert {
+        stream: stream.into(),
+        reason: "hash_match",
+        bank: "demo".into(),
+        item_id: item.into(),
+        label: None,
+        distance: 4,
+        quality: 90,
+        hash: "00".repeat(32),
+        frame_pts_ms: pts,
+        action: "review".into(),
+        variant: "flipx".into(),
+        score: None,
+    }
+}
+
+#[test]
+fn one_open_alert_per_stream_and_item_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub/alerts.db");
+    let mut s = AlertStore::open(&path).unwrap();
+    assert!(matches!(
+        s.record_match(&m("a", "x", 10)).unwrap(),
+        Recorded::Raised(_)
+    ));
+    assert!(matches!(
+        s.record_match(&m("a", "x", 20)).unwrap(),
+        Recorded::Attached(_)
+    ));
+    assert!(matches!(
+        s.record_match(&m("b", "x", 30)).unwrap(),
+        Recorded::Raised(_)
+    ));
+    drop(s);
+    let s = AlertStore::open(&path).unwrap(); // migrations are idempotent
+    let rows = s.alerts().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0].stream.as_str(), rows[0].hits, rows[0].frame_pts_ms),
+        ("a", 2, 10)
+    );
+    assert_eq!(
+        (rows[0].action.as_str(), rows[0].variant.as_str()),
+        ("review", "flipx")
+    );
+    let mode: String = s
+        .conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn classifier_alerts_escalate_and_keep_the_highest_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = AlertStore::open(&dir.path().join("a.db")).unwrap();
+    let c = |pts: u64, score: f64, action: &str| MatchAlert {
+        reason: "classifier",
+        bank: "marker".into(),
+        item_id: "marker".into(),
+        distance: 0,
+        quality: 0,
+        hash: String::new(),
+        variant: "-".into(),
+        score: Some(score),
+        action: action.into(),
+        ..m("a", "x", pts)
+    };
+    let Recorded::Raised(id) = s.record_match(&c(10, 0.7, "review")).unwrap() else {
+        panic!("first finding raises")
+    };
+    assert_eq!(
+        s.record_match(&c(20, 0.95, "halt")).unwrap(),
+        Recorded::Attached(id)
+    );
+    assert_eq!(
+        s.record_match(&c(30, 0.8, "review")).unwrap(),
+        Recorded::Attached(id)
+    );
+    // A hash match on the same stream is a different alert.
+    assert!(matches!(
+        s.record_match(&m("a", "marker", 40)).unwrap(),
+        Recorded::Raised(_)
+    ));
+    let rows = s.alerts().unwrap();
+    assert_eq!(rows.len(), 2);
+    let r = &rows[0];
+    assert_eq!(
+        (r.reason.as_str(), r.action.as_str(), r.hits, r.score),
+        ("classifier", "halt", 3, Some(0.95))
+    );
+    assert_eq!(rows[1].score, None);
+}
+
+#[test]
+fn alerts_are_queued_for_every_sink_and_leave_only_when_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let mut s = AlertStore::open(&path)
+        .unwrap()
+        .with_sinks(vec!["nats".into(), "hook".into()]);
+    let instance = s.instance().to_string();
+    assert_eq!(instance.len(), 12);
+    let Recorded::Raised(id) = s.record_match(&m("a", "x", 10)).unwrap() else {
+        panic!()
+    };
+    // Attaching queues nothing; escalating to halt queues one more message per sink.
+    s.record_match(&m("a", "x", 20)).unwrap();
+    s.record_match(&MatchAlert {
+        action: "halt".into(),
+        ..m("a", "x", 30)
+    })
+    .unwrap();
+    s.record_match(&MatchAlert {
+        action: "halt".into(),
+        ..m("a", "x", 40)
+    })
+    .unwrap();
+    let queued = s.outbox().unwrap();
+    let ids: Vec<(&str, &str)> = queued
+        .iter()
+        .map(|r| (r.sink.as_str(), r.msg_id.as_str()))
+        .collect();
+    let raised = format!("{instance}-{id}-raised");
+    let escalated = format!("{instance}-{id}-escalated");
+    assert_eq!(
+        ids,
+        [
+            ("nats", raised.as_str()),
+            ("hook", raised.as_str()),
+            ("nats", escalated.as_str()),
+            ("hook", escalated.as_str())
+        ]
+    );
+    let body: serde_json::Value = serde_json::from_str(&queued[0].payload).unwrap();
+    assert_eq!(body["event"], "alert.raised");
+    assert_eq!(body["alert"]["stream"], "a");
+    assert_eq!(body["alert"]["id"], id);
+    // A failure keeps it queued until its next attempt; delivery moves it to the log.
+    let now = now_ms();
+    let first = s.outbox_due("nats", now, 10).unwrap();
+    assert_eq!(first.len(), 2);
+    s.outbox_failed(&first[0], "connection refused", now + 60_000)
+        .unwrap();
+    let due = s.outbox_due("nats", now, 10).unwrap();
+    assert_eq!(due.len(), 1, "the failed one waits");
+    assert_eq!(
+        s.outbox_next_due("nats").unwrap(),
+        Some(due[0].created_at_ms)
+    );
+    s.outbox_delivered(&due[0]).unwrap();
+    s.outbox_delivered(&due[0]).unwrap(); // twice: logged once
+    drop(s);
+    // Reopened (a restart): same instance id, the failed message still queued.
+    let s = AlertStore::open(&path).unwrap();
+    assert_eq!(s.instance(), instance);
+    let later = s.outbox_due("nats", now + 60_000, 10).unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(
+        (later[0].msg_id.as_str(), later[0].attempts),
+        (raised.as_str(), 1)
+    );
+    let log = s.deliveries().unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (log[0].msg_id.as_str(), log[0].attempts),
+        (escalated.as_str(), 1)
+    );
+}
+
+#[test]
+fn alert_transitions_are_checked_and_audited_and_claimed_alerts_stay_open_for_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = AlertStore::open(&dir.path().join("a.db")).unwrap();
+    let Recorded::Raised(id) = s.record_match(&m("a", "x", 10)).unwrap() else {
+        panic!()
+    };
+    let a = s
+        .act_on_alert(id, AlertAction::Claim, "token:mo", "looking")
+        .unwrap();
+    assert_eq!(
+        (a.state.as_str(), a.claimed_by.as_deref()),
+        ("claimed", Some("token:mo"))
+    );
+    // A later match attaches to the claimed alert instead of opening another.
+    assert_eq!(
+        s.record_match(&m("a", "x", 20)).unwrap(),
+        Recorded::Attached(id)
+    );
+    assert!(matches!(
+        s.act_on_alert(id, AlertAction::Claim, "token:other", ""),
+        Err(TransitionError::WrongState { .. })
+    ));
+    s.act_on_alert(id, AlertAction::Dismiss, "token:mo", "benign")
+        .unwrap();
+    for action in [
+        AlertAction::Dismiss,
+        AlertAction::Confirm,
+        AlertAction::Claim,
+    ] {
+        let e = s.act_on_alert(id, action, "token:mo", "").unwrap_err();
+        assert!(e.to_string().contains("is dismissed"), "{e}");
+    }
+    assert!(matches!(
+        s.act_on_alert(id + 100, AlertAction::Confirm, "x", ""),
+        Err(TransitionError::UnknownAlert(_))
+    ));
+    // Dismissed: the next match raises a new alert.
+    assert!(matches!(
+        s.record_match(&m("a", "x", 30)).unwrap(),
+        Recorded::Raised(_)
+    ));
+    let audit = s.audit(Some("a"), 10).unwrap();
+    let events: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|e| (e.event.as_str(), e.reason.as_str()))
+        .collect();
+    assert_eq!(
+        events,
+        [("alert_dismissed", "benign"), ("alert_claimed", "looking")]
+    );
+    assert!(audit.iter().all(|e| e.alert_id == Some(id)));
+    let listed = s
+        .list_alerts(&AlertFilter {
+            state: Some("open".into()),
+            limit: 10,
+            ..AlertFilter::default()
+        })
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_ne!(listed[0].id, id);
+}
+
+#[test]
+fn findings_after_a_dismissal_are_suppressed_for_the_cooldown_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = AlertStore::open(&dir.path().join("a.db"))
+        .unwrap()
+        .with_cooldown(60_000)
+        .with_sinks(vec!["hook".into()]);
+    let Recorded::Raised(id) = s.record_match(&m("a", "x", 10)).unwrap() else {
+        panic!()
+    };
+    let dismissed = s
+        .act_on_alert(id, AlertAction::Dismiss, "token:mo", "benign")
+        .unwrap()
+        .updated_at_ms;
+    let queued = s.outbox().unwrap().len();
+    // A fake clock: 1 s and 59.9 s after the dismissal, suppressed (even a halt
+    // finding); another item or stream is not; at 60 s a new alert opens.
+    let halt = MatchAlert {
+        action: "halt".into(),
+        ..m("a", "x", 20)
+    };
+    assert_eq!(
+        s.record_match_at(&halt, dismissed + 1_000).unwrap(),
+        Recorded::Suppressed(id)
+    );
+    assert_eq!(
+        s.record_match_at(&m("a", "x", 30), dismissed + 59_900)
+            .unwrap(),
+        Recorded::Suppressed(id)
+    );
+    assert!(matches!(
+        s.record_match_at(&m("a", "y", 30), dismissed + 2_000)
+            .unwrap(),
+        Recorded::Raised(_)
+    ));
+    assert!(matches!(
+        s.record_match_at(&m("b", "x", 30), dismissed + 2_000)
+            .unwrap(),
+        Recorded::Raised(_)
+    ));
+    let a = s.alert(id).unwrap().unwrap();
+    assert_eq!(
+        (a.state.as_str(), a.hits, a.action.as_str()),
+        ("dismissed", 3, "review")
+    );
+    assert_eq!(
+        s.outbox().unwrap().len(),
+        queued + 2,
+        "suppressed findings send nothing"
+    );
+    assert!(matches!(
+        s.record_match_at(&m("a", "x", 40), dismissed + 60_000).unwrap(),
+        Recorded::Raised(n) if n != id
+    ));
+    // Without a cooldown a dismissal suppresses nothing.
+    let mut plain = AlertStore::open(&dir.path().join("b.db")).unwrap();
+    let Recorded::Raised(id) = plain.record_match(&m("a", "x", 10)).unwrap() else {
+        panic!()
+    };
+    plain
+        .act_on_alert(id, AlertAction::Dismiss, "x", "")
+        .unwrap();
+    assert!(matches!(
+        plain.record_match(&m("a", "x", 20)).unwrap(),
+        Recorded::Raised(_)
+    ));
+}
+
+#[test]
+fn halts_are_idempotent_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = AlertStore::open(&dir.path().join("a.db")).unwrap();
+    assert!(s.halt("live/a", "policy", "bank demo", Some(7)).unwrap());
+    assert!(!s.halt("live/a", "api", "again", None).unwrap());
+    assert!(s.is_halted("live/a").unwrap());
+    assert_eq!(s.halted_streams().unwrap(), vec!["live/a".to_string()]);
+    assert!(s.reinstate("live/a", "api", "false positive").unwrap());
+    assert!(!s.reinstate("live/a", "api", "again").unwrap());
+    assert!(!s.is_halted("live/a").unwrap());
+    let ev = s.events(Some("live/a")).unwrap();
+    let kinds: Vec<_> = ev
+        .iter()
+        .map(|e| (e.event.as_str(), e.actor.as_str()))
+        .collect();
+    assert_eq!(kinds, vec![("halt", "policy"), ("reinstate", "api")]);
+    assert_eq!(ev[0].alert_id, Some(7));
+}
+
+#[test]
+fn unopenable_path_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, "x").unwrap();
+    let msg = AlertStore::open(&file.join("db.sqlite"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("db.sqlite") || msg.contains(&file.display().to_string()),
+        "{msg}"
+    );
+}
