@@ -23,6 +23,8 @@ PACKAGES=(
   nginx libnginx-mod-rtmp
   # the alert sink the delivery tests run on loopback (nats-server -js)
   nats-server
+  # the headless browser and its WebDriver server the console test drives (tests/console.rs)
+  chromium chromium-driver fonts-dejavu-core
   # reference PDQ cross-check (scripts/pdq-reference.py builds Meta's C++ via PyPI pdqhash)
   python3 python3-venv python3-dev
 )

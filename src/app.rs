@@ -480,7 +480,8 @@ fn halt_for(control: &Control, alert: &MatchAlert, alert_id: i64) -> bool {
 /// Records a finding's alert (retrying until the store takes it) and returns it with what
 /// the store did.
 fn record(store: &mut AlertStore, f: &Finding) -> (MatchAlert, Recorded) {
-    let alert = policy::verdict(f);
+    let mut alert = policy::verdict(f);
+    alert.detect_ms = f.decoded_at().map(|t| t.elapsed().as_millis() as u64);
     // An alert is never dropped: retry until the store takes it.
     let mut delay = Duration::from_millis(100);
     loop {

@@ -20,10 +20,13 @@
 //!   blurred greyscale PNG; `?reveal=true` (moderator) unblurred, with an audit entry.
 //! - `GET /api/v1/audit?stream=&limit=` (viewer): the audit log, newest first.
 //! - `GET /api/v1/events` (viewer): server-sent events ([`events`]).
+//! - `GET /` and `/console/`: the moderator console ([`console`]); `GET /api/v1/session`
+//!   (viewer): the caller's token name and role.
 //! - `GET /api/v1/openapi.json` (no token): the OpenAPI 3.0 document of all of the above
 //!   (`src/http/openapi.json`; tests/api_alerts.rs calls every path it lists).
 
 pub mod auth;
+pub mod console;
 pub mod events;
 
 use crate::analysis::bank::BankSet;
@@ -67,6 +70,12 @@ pub struct HttpServer {
 
 pub fn router(state: HttpState) -> Router {
     Router::new()
+        .route("/", get(console::root))
+        .route("/console", get(console::root))
+        .route("/console/", get(console::index))
+        .route("/console/console.js", get(console::script))
+        .route("/console/console.css", get(console::style))
+        .route("/api/v1/session", get(console::session))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/ingest/nginx/on_publish", get(on_publish).post(on_publish))

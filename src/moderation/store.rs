@@ -102,6 +102,8 @@ const MIGRATIONS: &[&str] = &[
         grey BLOB NOT NULL,
         created_at_ms INTEGER NOT NULL
     );",
+    // 8: time to detect: from the raising frame leaving the decoder to the alert recorded.
+    "ALTER TABLE alerts ADD COLUMN detect_ms INTEGER;",
 ];
 
 /// A greyscale thumbnail (8-bit, packed rows).
@@ -238,6 +240,9 @@ pub struct MatchAlert {
     pub variant: String,
     /// Classifier alerts: the label's score on this frame.
     pub score: Option<f64>,
+    /// Time to detect (ms): from the frame leaving the decoder to this alert being
+    /// recorded (set by the moderation thread; `None` when unknown).
+    pub detect_ms: Option<u64>,
 }
 
 /// A stored alert row.
@@ -262,10 +267,13 @@ pub struct AlertRow {
     pub claimed_by: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// Time to detect (ms): from the raising frame leaving the decoder to the alert
+    /// recorded; `None` for alerts of older versions or without a decode time (tests).
+    pub detect_ms: Option<u64>,
 }
 
 const ALERT_COLUMNS: &str = "id, stream, reason, bank, item_id, label, distance, quality, frame_pts_ms, \
-    last_frame_pts_ms, hits, state, action, variant, score, claimed_by, created_at_ms, updated_at_ms";
+    last_frame_pts_ms, hits, state, action, variant, score, claimed_by, created_at_ms, updated_at_ms, detect_ms";
 
 fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
     Ok(AlertRow {
@@ -287,6 +295,7 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
         claimed_by: r.get(15)?,
         created_at_ms: r.get(16)?,
         updated_at_ms: r.get(17)?,
+        detect_ms: r.get::<_, Option<i64>>(18)?.map(|v| v.max(0) as u64),
     })
 }
 
@@ -472,9 +481,9 @@ impl AlertStore {
             }
             None => {
                 tx.execute(
-                    "INSERT INTO alerts (stream, reason, bank, item_id, label, distance, quality, hash, frame_pts_ms, last_frame_pts_ms, created_at_ms, updated_at_ms, action, variant, score)
-                     VALUES (?1, ?12, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?9, ?10, ?11, ?13)",
-                    params![m.stream, m.bank, m.item_id, m.label, m.distance, m.quality, m.hash, m.frame_pts_ms as i64, now, m.action, m.variant, m.reason, m.score],
+                    "INSERT INTO alerts (stream, reason, bank, item_id, label, distance, quality, hash, frame_pts_ms, last_frame_pts_ms, created_at_ms, updated_at_ms, action, variant, score, detect_ms)
+                     VALUES (?1, ?12, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?9, ?10, ?11, ?13, ?14)",
+                    params![m.stream, m.bank, m.item_id, m.label, m.distance, m.quality, m.hash, m.frame_pts_ms as i64, now, m.action, m.variant, m.reason, m.score, m.detect_ms.map(|v| v as i64)],
                 )?;
                 let id = tx.last_insert_rowid();
                 enqueue(&tx, &self.sinks, &self.instance, id, "raised", m, now)?;
@@ -890,6 +899,7 @@ fn enqueue(
             "variant": m.variant,
             "score": m.score,
             "frame_pts_ms": m.frame_pts_ms,
+            "detect_ms": m.detect_ms,
         },
     })
     .to_string();

@@ -92,6 +92,7 @@ pub fn verdict(f: &Finding) -> MatchAlert {
             action: f.matched.action.as_str().to_string(),
             variant: f.matched.variant.name().to_string(),
             score: None,
+            detect_ms: None,
         },
         Finding::Score(f) => MatchAlert {
             stream: f.stream.clone(),
@@ -106,6 +107,7 @@ pub fn verdict(f: &Finding) -> MatchAlert {
             action: f.action.to_string(),
             variant: "-".into(),
             score: Some(f.score as f64),
+            detect_ms: None,
         },
     }
 }

@@ -2,6 +2,7 @@
 //! gst-launch-1.0 publishers, and a small HTTP client. Every process is stopped by its PID.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod nats;
 pub mod webhook;
 

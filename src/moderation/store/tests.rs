@@ -15,6 +15,7 @@ fn m(stream: &str, item: &str, pts: u64) -> MatchAlert {
         action: "review".into(),
         variant: "flipx".into(),
         score: None,
+        detect_ms: None,
     }
 }
 
@@ -67,6 +68,7 @@ fn classifier_alerts_escalate_and_keep_the_highest_score() {
         hash: String::new(),
         variant: "-".into(),
         score: Some(score),
+        detect_ms: None,
         action: action.into(),
         ..m("a", "x", pts)
     };

@@ -1,0 +1,322 @@
+//! The moderator console in a real headless Chromium (Debian's `chromium`, driven through
+//! `chromedriver`), against the daemon with bearer tokens, a hash bank and the marker
+//! classifier (its synthetic stand-in positive). Without a token the page shows nothing but
+//! the sign-in form and the API answers 401; a viewer sees the queue but cannot halt (the
+//! button is disabled and the API answers 403); a moderator, by keyboard only, opens a
+//! classifier alert (evidence blurred), reveals it (audit entry written), dismisses it, and
+//! halts and reinstates a stream. Screenshots of each step are saved under
+//! `target/artefacts/console/` (or `$STREAMGUARD_ARTEFACTS/console/`).
+mod support;
+
+use serde_json::json;
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use streamguard::app::App;
+use streamguard::config::Source;
+use support::browser::Browser;
+use support::repo;
+
+const VIEWER: &str = "viewer-token-for-console-01";
+const MODERATOR: &str = "moderator-token-for-console-02";
+const ENTER: &str = "\u{E007}";
+
+fn artefacts() -> PathBuf {
+    std::env::var_os("STREAMGUARD_ARTEFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/artefacts"))
+        .join("console")
+}
+
+/// GET `path` with `token`: status and JSON.
+fn api(base: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .get(format!("{base}{path}"))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let mut text = String::new();
+    r.body_mut().as_reader().read_to_string(&mut text).unwrap();
+    (
+        r.status().as_u16(),
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+fn post(base: &str, path: &str, token: &str) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    agent
+        .post(format!("{base}{path}"))
+        .header("Authorization", format!("Bearer {token}"))
+        .send("")
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The id of the newest alert of `reason`, waiting up to 20 s for one.
+fn alert_of(base: &str, reason: &str) -> i64 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = api(base, &format!("/api/v1/alerts?reason={reason}"), VIEWER);
+        if let Some(id) = body["alerts"][0]["id"].as_i64() {
+            return id;
+        }
+        assert!(Instant::now() < deadline, "no {reason} alert");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn halted(base: &str, stream: &str) -> bool {
+    let (_, body) = api(base, "/api/v1/streams", VIEWER);
+    body["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == stream)
+        .unwrap_or_else(|| panic!("no stream {stream}: {body}"))["halted"]
+        .as_bool()
+        .unwrap()
+}
+
+fn audit_has(base: &str, event: &str, alert: i64) -> bool {
+    let (_, body) = api(base, "/api/v1/audit", VIEWER);
+    body["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["event"] == event && e["alert_id"] == alert && e["actor"] == "token:mo")
+}
+
+#[test]
+fn console_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = |id: &str, image: &str| {
+        format!(
+            "[[streams]]\nid = \"{id}\"\npipeline = \"testsrc-image\"\n\
+             params = {{ image = \"{img}\", before = \"60\", show = \"45\", after = \"60\", realtime = \"false\" }}\n",
+            img = repo().join(image).display()
+        )
+    };
+    let config = format!(
+        "[[banks]]\nname = \"demo\"\npath = \"{bank}\"\n\
+         [store]\npath = \"{db}\"\n\
+         [classify]\nmodels = [\"{model}\"]\nruntime = \"{rt}\"\n\
+         [http]\nlisten = \"127.0.0.1:0\"\n\
+         [[http.tokens]]\nname = \"vera\"\nrole = \"viewer\"\ntoken = \"{VIEWER}\"\n\
+         [[http.tokens]]\nname = \"mo\"\nrole = \"moderator\"\ntoken = \"{MODERATOR}\"\n\
+         {hashed}{marked}",
+        bank = repo().join("config/demo-bank.txt").display(),
+        db = dir.path().join("alerts.db").display(),
+        model = repo().join("models/marker").display(),
+        rt = repo()
+            .join(".onnxruntime/libonnxruntime.so.1.31.1")
+            .display(),
+        hashed = stream("with-image", "config/demo-image.png"),
+        marked = stream("marked", "config/demo-marker.png"),
+    );
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, config).unwrap();
+    let cfg = Source::File(path).load_with_env(Vec::new()).unwrap();
+    let app = App::start(&cfg).unwrap();
+    assert!(app.wait_streams_finished(Duration::from_secs(120)));
+    let base = format!("http://{}", app.http_addr().unwrap());
+    let hash_alert = alert_of(&base, "hash_match");
+    let marker_alert = alert_of(&base, "classifier");
+    let shots = artefacts();
+    let _ = std::fs::remove_dir_all(&shots);
+
+    let b = Browser::start();
+
+    // No token: the sign-in form and nothing else; the API refuses the page's calls.
+    b.goto(&format!("{base}/"));
+    b.wait("#token");
+    assert!(b.find_all("#alerts tbody tr").is_empty());
+    assert!(!b.displayed(&b.find_all("#app")[0]));
+    let status = b.exec(
+        "return fetch('/api/v1/alerts').then(r => r.status);",
+        json!([]),
+    );
+    assert_eq!(status, 401);
+    b.screenshot(&shots.join("01-sign-in.png"));
+    b.type_into(
+        &b.wait("#token"),
+        &format!("not-a-real-token-at-all{ENTER}"),
+    );
+    b.wait_until("the refusal", |b| {
+        b.text_of("#signin-error").contains("not accepted")
+    });
+    assert!(!b.displayed(&b.find_all("#app")[0]));
+
+    // A viewer sees the queue and the streams; cannot halt: the button is disabled and the
+    // API answers 403 to the same request from the page; nothing changed.
+    b.type_into(&b.wait("#token"), VIEWER);
+    b.click(&b.wait("#signin-submit"));
+    b.wait(&format!("#alerts tr[data-id=\"{marker_alert}\"]"));
+    b.wait(&format!("#alerts tr[data-id=\"{hash_alert}\"]"));
+    assert!(b.text_of("#who").contains("vera (viewer)"));
+    let halt = b.wait("#streams tr[data-stream=\"with-image\"] button");
+    assert_eq!(b.text(&halt), "Halt");
+    assert!(!b.enabled(&halt), "a viewer's halt button is disabled");
+    let status = b.exec(
+        "return fetch('/api/v1/streams/with-image/halt', {method: 'POST', \
+         headers: {Authorization: 'Bearer ' + arguments[0]}}).then(r => r.status);",
+        json!([VIEWER]),
+    );
+    assert_eq!(status, 403);
+    assert!(!halted(&base, "with-image"));
+    b.screenshot(&shots.join("02-viewer-queue.png"));
+    b.click(&b.wait("#signout"));
+    b.wait("#token");
+    assert!(
+        b.find_all("#alerts tbody tr").is_empty(),
+        "signed out: no data"
+    );
+
+    // A moderator, by keyboard only: token and Enter; j/k to the classifier alert, Enter
+    // opens it with the evidence blurred; r reveals (audited); d and Enter dismiss it.
+    b.type_into(&b.wait("#token"), &format!("{MODERATOR}{ENTER}"));
+    b.wait(&format!("#alerts tr[data-id=\"{marker_alert}\"]"));
+    assert!(b.text_of("#who").contains("mo (moderator)"));
+    let row_of_focus = |b: &Browser| {
+        b.exec(
+            "const r = document.activeElement.closest('#alerts tr'); return r ? r.dataset.id : null;",
+            json!([]),
+        )
+    };
+    b.wait_until("focus on the queue", |b| row_of_focus(b).is_string());
+    for _ in 0..20 {
+        if row_of_focus(&b) == json!(marker_alert.to_string()) {
+            break;
+        }
+        b.press("j");
+    }
+    assert_eq!(row_of_focus(&b), json!(marker_alert.to_string()));
+    b.press(ENTER);
+    b.wait_until("the alert's detail", |b| {
+        b.text_of("#detail-h") == format!("Alert #{marker_alert}")
+    });
+    let img = b.wait("#evidence");
+    b.wait_until("blurred evidence", |b| {
+        b.attr(&img, "data-state").as_deref() == Some("blurred")
+    });
+    let width = b.exec(
+        "return document.getElementById('evidence').naturalWidth;",
+        json!([]),
+    );
+    assert!(width.as_u64().unwrap() > 0, "the thumbnail decoded");
+    assert!(!audit_has(&base, "evidence_revealed", marker_alert));
+    b.screenshot(&shots.join("03-alert-blurred.png"));
+
+    b.press("r");
+    b.wait_until("revealed evidence", |b| {
+        b.attr(&img, "data-state").as_deref() == Some("revealed")
+    });
+    assert!(audit_has(&base, "evidence_revealed", marker_alert));
+    b.wait_until("the reveal in the alert's history", |b| {
+        b.text_of("#detail-audit")
+            .contains("evidence revealed by mo")
+    });
+    b.screenshot(&shots.join("04-alert-revealed.png"));
+
+    b.press("d");
+    let reason = b.wait("#confirm-reason");
+    assert_eq!(b.focused(), "confirm-reason", "the dialog takes the focus");
+    // The suggested reason is selected: End keeps it, then add to it.
+    b.press("\u{E010}");
+    b.type_into(&reason, " (console test)");
+    b.press(ENTER);
+    b.wait_until("the dismissal", |b| {
+        b.text_of("#detail-fields").contains("dismissed")
+    });
+    let (_, a) = api(&base, &format!("/api/v1/alerts/{marker_alert}"), VIEWER);
+    assert_eq!(a["state"], "dismissed");
+    // Time to detect: recorded with the alert, shown in its row of the queue.
+    let ttd = a["detect_ms"].as_u64().expect("detect_ms recorded");
+    assert!(
+        b.text_of(&format!("#alerts tr[data-id=\"{marker_alert}\"]"))
+            .contains(&if ttd < 1000 {
+                format!("{ttd} ms")
+            } else {
+                format!("{:.2} s", ttd as f64 / 1000.0)
+            }),
+        "the queue shows the time to detect"
+    );
+    assert!(audit_has(&base, "alert_dismissed", marker_alert));
+    let (_, log) = api(&base, "/api/v1/audit", VIEWER);
+    assert!(
+        log["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "alert_dismissed"
+                && e["reason"] == "false positive (console test)"),
+        "the reason typed is recorded: {log}"
+    );
+    assert!(
+        !b.enabled(&b.wait("#act-dismiss")),
+        "dismissed: no second dismissal"
+    );
+    b.screenshot(&shots.join("05-alert-dismissed.png"));
+
+    // Live updates: another moderator claims the hash alert through the API; the page shows
+    // it without a reload.
+    assert_eq!(
+        post(
+            &base,
+            &format!("/api/v1/alerts/{hash_alert}/claim"),
+            MODERATOR
+        ),
+        200
+    );
+    b.wait_until("the claim pushed to the page", |b| {
+        b.text_of(&format!("#alerts tr[data-id=\"{hash_alert}\"]"))
+            .contains("claimed")
+    });
+
+    // Halt and reinstate a stream from the streams table (focus the button, Enter, Enter).
+    let halt = b.wait("#streams tr[data-stream=\"with-image\"] button");
+    assert!(b.enabled(&halt));
+    b.focus(&halt);
+    b.press(ENTER);
+    b.wait("#confirm-reason");
+    b.press(ENTER);
+    b.wait_until("the halt", |_| halted(&base, "with-image"));
+    b.wait_until("the Reinstate button", |b| {
+        b.text_of("#streams tr[data-stream=\"with-image\"] button") == "Reinstate"
+    });
+    b.screenshot(&shots.join("06-stream-halted.png"));
+    let reinstate = b.wait("#streams tr[data-stream=\"with-image\"] button");
+    b.click(&reinstate);
+    b.wait("#confirm-reason");
+    b.press(ENTER);
+    b.wait_until("the reinstatement", |_| !halted(&base, "with-image"));
+    b.wait_until("the audit trail", |b| {
+        let t = b.text_of("#audit");
+        t.contains("halt") && t.contains("reinstate") && t.contains("evidence revealed")
+    });
+    b.screenshot(&shots.join("07-audit-trail.png"));
+    for shot in [
+        "01-sign-in.png",
+        "02-viewer-queue.png",
+        "03-alert-blurred.png",
+        "04-alert-revealed.png",
+        "05-alert-dismissed.png",
+        "06-stream-halted.png",
+        "07-audit-trail.png",
+    ] {
+        let png = image::open(shots.join(shot)).unwrap();
+        assert_eq!((png.width(), png.height()), (1366, 768), "{shot}");
+    }
+    drop(b);
+    app.shutdown();
+}
