@@ -47,6 +47,8 @@ pub struct App {
     reconciler: Option<JoinHandle<()>>,
     budget_stop: Option<Sender<()>>,
     budget: Option<JoinHandle<()>>,
+    prune_stop: Option<Sender<()>>,
+    pruner: Option<JoinHandle<()>>,
     http: Option<HttpServer>,
 }
 
@@ -298,6 +300,16 @@ impl App {
         };
         let (reconcile_stop, reconcile_rx) = bounded::<()>(1);
         let reconciler = control.spawn_reconciler(reconcile_rx);
+        // Retention: its own connection; a failed pass is logged and tried again later.
+        let (prune_stop, prune_rx) = bounded::<()>(1);
+        let pruner = crate::moderation::store::spawn_pruner(
+            cfg.store.path.clone(),
+            cfg.store.retention(),
+            Duration::from_secs(cfg.store.prune_interval_s),
+            prune_rx,
+        )
+        .map_err(|e| tracing::error!(error = %e, "retention thread not started"))
+        .ok();
         if cfg.ingest.server != IngestServer::None {
             tracing::info!(server = ?cfg.ingest.server, apps = ?cfg.ingest.apps, stat_url = %cfg.ingest.stat_url,
                 actuator = ?cfg.actuator.kind, "discovering streams at the ingest server");
@@ -317,6 +329,8 @@ impl App {
             reconciler,
             budget_stop,
             budget,
+            prune_stop: Some(prune_stop),
+            pruner,
             http,
         })
     }
@@ -369,6 +383,10 @@ impl App {
         drop(self.reconcile_stop.take());
         if let Some(r) = self.reconciler.take() {
             let _ = r.join();
+        }
+        drop(self.prune_stop.take());
+        if let Some(p) = self.pruner.take() {
+            let _ = p.join();
         }
         if let Some(h) = self.http.take() {
             h.stop();

@@ -361,6 +361,31 @@ halt_n = 0
     }
 
     #[test]
+    fn retention_keeps_confirmed_alerts_a_year() {
+        let err = load_str("[store]\nretain_confirmed_days = 30\n", &[]).unwrap_err();
+        let p = problems(err);
+        assert_eq!(p[0].key, "store.retain_confirmed_days");
+        assert!(p[0].message.contains("365"), "{}", p[0].message);
+        let cfg = load_str(
+            "[store]\nretain_confirmed_days = 0\nretain_dismissed_days = 7\nretain_log_days = 400\n",
+            &[],
+        )
+        .unwrap();
+        let r = cfg.store.retention();
+        assert_eq!(
+            (r.confirmed_days, r.dismissed_days, r.log_days),
+            (0, 7, 400)
+        );
+        let d = load_str("", &[]).unwrap().store.retention();
+        assert_eq!(
+            (d.confirmed_days, d.dismissed_days, d.log_days),
+            (365, 90, 0)
+        );
+        let err = load_str("[store]\nprune_interval_s = 1\n", &[]).unwrap_err();
+        assert_eq!(problems(err)[0].key, "store.prune_interval_s");
+    }
+
+    #[test]
     fn environment_overrides_file() {
         let cfg = load_str(
             "[sampler]\ninterval_ms = 2000\n",

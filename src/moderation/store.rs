@@ -178,21 +178,6 @@ pub struct AlertFilter {
     pub limit: usize,
 }
 
-/// A message waiting in the outbox for one sink.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxRow {
-    pub id: i64,
-    pub sink: String,
-    /// Stable across retries and restarts: `<instance>-<alert id>-<event>`.
-    pub msg_id: String,
-    pub alert_id: i64,
-    /// The JSON body.
-    pub payload: String,
-    /// Failed attempts so far.
-    pub attempts: u32,
-    pub created_at_ms: i64,
-}
-
 /// Counts for `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoreCounts {
@@ -205,18 +190,6 @@ pub struct StoreCounts {
     pub halted_streams: u64,
     /// Halts recorded in the audit log (policy and API).
     pub halts: u64,
-}
-
-/// One acknowledged delivery.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct DeliveryRow {
-    pub sink: String,
-    pub msg_id: String,
-    pub alert_id: i64,
-    /// Attempts it took (1: the first one was accepted).
-    pub attempts: u32,
-    pub queued_at_ms: i64,
-    pub delivered_at_ms: i64,
 }
 
 /// A finding to record: a hash match (reason `hash_match`) or a classifier score over a
@@ -602,89 +575,6 @@ impl AlertStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Up to `limit` outbox messages of `sink` due at `now_ms`, oldest first.
-    pub fn outbox_due(
-        &self,
-        sink: &str,
-        now_ms: i64,
-        limit: usize,
-    ) -> Result<Vec<OutboxRow>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, sink, msg_id, alert_id, payload, attempts, created_at_ms FROM outbox
-             WHERE sink = ?1 AND next_attempt_ms <= ?2 ORDER BY id LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![sink, now_ms, limit as i64], outbox_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// When the next message of `sink` is due (ms since the epoch), if any is queued.
-    pub fn outbox_next_due(&self, sink: &str) -> Result<Option<i64>, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT MIN(next_attempt_ms) FROM outbox WHERE sink = ?1",
-            params![sink],
-            |r| r.get(0),
-        )?)
-    }
-
-    /// Every message still queued, per sink (for metrics and tests).
-    pub fn outbox(&self) -> Result<Vec<OutboxRow>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, sink, msg_id, alert_id, payload, attempts, created_at_ms FROM outbox ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], outbox_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// The sink acknowledged `row`: it leaves the outbox and enters the delivery log, in
-    /// one durable transaction.
-    pub fn outbox_delivered(&mut self, row: &OutboxRow) -> Result<(), StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let removed = tx.execute("DELETE FROM outbox WHERE id = ?1", params![row.id])?;
-        if removed == 1 {
-            tx.execute(
-                "INSERT INTO deliveries (sink, msg_id, alert_id, attempts, queued_at_ms, delivered_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![row.sink, row.msg_id, row.alert_id, row.attempts + 1, row.created_at_ms, now_ms()],
-            )?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// An attempt at `row` failed: it stays queued, next tried at `next_attempt_ms`.
-    pub fn outbox_failed(
-        &mut self,
-        row: &OutboxRow,
-        error: &str,
-        next_attempt_ms: i64,
-    ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_attempt_ms = ?3 WHERE id = ?1",
-            params![row.id, error, next_attempt_ms],
-        )?;
-        Ok(())
-    }
-
-    /// The delivery log, oldest first.
-    pub fn deliveries(&self) -> Result<Vec<DeliveryRow>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT sink, msg_id, alert_id, attempts, queued_at_ms, delivered_at_ms FROM deliveries ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(DeliveryRow {
-                sink: r.get(0)?,
-                msg_id: r.get(1)?,
-                alert_id: r.get(2)?,
-                attempts: r.get(3)?,
-                queued_at_ms: r.get(4)?,
-                delivered_at_ms: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     /// Counts for `/metrics`.
     pub fn counts(&self) -> Result<StoreCounts, StoreError> {
         let rows = |sql: &str| -> Result<Vec<(String, u64, u64)>, StoreError> {
@@ -855,63 +745,11 @@ fn stream_event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamEvent> {
     })
 }
 
-fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
-    Ok(OutboxRow {
-        id: r.get(0)?,
-        sink: r.get(1)?,
-        msg_id: r.get(2)?,
-        alert_id: r.get(3)?,
-        payload: r.get(4)?,
-        attempts: r.get(5)?,
-        created_at_ms: r.get(6)?,
-    })
-}
-
-/// Queues the message for `event` (`raised`, `escalated`) of alert `id` for every sink,
-/// inside the caller's transaction.
-fn enqueue(
-    tx: &rusqlite::Transaction<'_>,
-    sinks: &[String],
-    instance: &str,
-    id: i64,
-    event: &str,
-    m: &MatchAlert,
-    now: i64,
-) -> Result<(), rusqlite::Error> {
-    if sinks.is_empty() {
-        return Ok(());
-    }
-    let msg_id = format!("{instance}-{id}-{event}");
-    let payload = serde_json::json!({
-        "id": msg_id,
-        "event": format!("alert.{event}"),
-        "daemon": instance,
-        "at_ms": now,
-        "alert": {
-            "id": id,
-            "stream": m.stream,
-            "reason": m.reason,
-            "bank": m.bank,
-            "item_id": m.item_id,
-            "label": m.label,
-            "action": m.action,
-            "distance": m.distance,
-            "variant": m.variant,
-            "score": m.score,
-            "frame_pts_ms": m.frame_pts_ms,
-            "detect_ms": m.detect_ms,
-        },
-    })
-    .to_string();
-    for sink in sinks {
-        tx.execute(
-            "INSERT OR IGNORE INTO outbox (sink, msg_id, alert_id, payload, next_attempt_ms, created_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            params![sink, msg_id, id, payload, now],
-        )?;
-    }
-    Ok(())
-}
+mod outbox;
+mod retention;
+use outbox::enqueue;
+pub use outbox::{DeliveryRow, OutboxRow};
+pub use retention::{Pruned, Retention, spawn_pruner};
 
 #[cfg(test)]
 mod tests;

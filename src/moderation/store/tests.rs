@@ -339,3 +339,102 @@ fn unopenable_path_is_named() {
         "{msg}"
     );
 }
+
+#[test]
+fn retention_deletes_closed_alerts_and_old_logs_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alerts.db");
+    let raised = |r: Recorded| match r {
+        Recorded::Raised(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let thumb = Thumbnail {
+        width: 2,
+        height: 1,
+        grey: vec![0, 255],
+    };
+    let mut s = AlertStore::open(&path).unwrap();
+    let open = raised(s.record_match(&m("a", "x", 10)).unwrap());
+    let dismissed = raised(s.record_match(&m("b", "x", 10)).unwrap());
+    let confirmed = raised(s.record_match(&m("c", "x", 10)).unwrap());
+    s.put_evidence(dismissed, &thumb).unwrap();
+    s.put_evidence(confirmed, &thumb).unwrap();
+    s.act_on_alert(dismissed, AlertAction::Dismiss, "token:mo", "benign")
+        .unwrap();
+    let t = s
+        .act_on_alert(confirmed, AlertAction::Confirm, "token:mo", "reported")
+        .unwrap()
+        .updated_at_ms;
+    // A dismissed alert whose message a sink has not acknowledged yet.
+    let mut q = AlertStore::open(&path)
+        .unwrap()
+        .with_sinks(vec!["hook".into()]);
+    let pending = raised(q.record_match(&m("d", "x", 10)).unwrap());
+    q.act_on_alert(pending, AlertAction::Dismiss, "token:mo", "benign")
+        .unwrap();
+    // A log entry of no alert.
+    s.record_event("e", "halt", "token:mo", "by hand", "", None)
+        .unwrap();
+
+    let r = Retention {
+        dismissed_days: 90,
+        confirmed_days: 365,
+        log_days: 30,
+    };
+    let day = 86_400_000;
+    let ids = |s: &AlertStore| -> Vec<i64> { s.alerts().unwrap().iter().map(|a| a.id).collect() };
+    let all = ids(&s);
+    // A fake clock: at +29 days nothing is old enough, at +89 still nothing is deleted
+    // but the log entry of no alert.
+    assert_eq!(s.prune_at(&r, t + 29 * day).unwrap(), Pruned::default());
+    assert_eq!(
+        s.prune_at(&r, t + 89 * day).unwrap(),
+        Pruned {
+            audit: 1,
+            ..Pruned::default()
+        }
+    );
+    assert_eq!(ids(&s), all);
+    // +91 days: the dismissed alert goes with its evidence and its audit entry; the one
+    // still in the outbox stays, as do the open and the confirmed ones.
+    assert_eq!(
+        s.prune_at(&r, t + 91 * day).unwrap(),
+        Pruned {
+            alerts: 1,
+            evidence: 1,
+            audit: 1,
+            deliveries: 0
+        }
+    );
+    assert!(s.alert(dismissed).unwrap().is_none());
+    assert!(s.evidence(dismissed).unwrap().is_none());
+    assert!(s.alert(pending).unwrap().is_some());
+    assert!(s.evidence(confirmed).unwrap().is_some());
+    // Kept alerts keep their history.
+    let log = s.events(None).unwrap();
+    assert!(log.iter().any(|e| e.alert_id == Some(confirmed)));
+    assert!(!log.iter().any(|e| e.alert_id == Some(dismissed)));
+    // Once delivered, the pending alert goes at the next pass, with its delivery record.
+    let row = q.outbox().unwrap().remove(0);
+    q.outbox_delivered(&row).unwrap();
+    let p = s.prune_at(&r, t + 92 * day).unwrap();
+    assert_eq!((p.alerts, p.deliveries), (1, 1));
+    // A year and a day: the confirmed alert and its evidence go; the open one never does.
+    let p = s.prune_at(&r, t + 366 * day).unwrap();
+    assert_eq!((p.alerts, p.evidence), (1, 1));
+    let p = s.prune_at(&r, t + 3650 * day).unwrap();
+    assert_eq!(p.alerts, 0);
+    assert_eq!(ids(&s), vec![open]);
+    // 0 keeps for ever.
+    let keep = Retention {
+        dismissed_days: 0,
+        confirmed_days: 0,
+        log_days: 0,
+    };
+    s.act_on_alert(open, AlertAction::Dismiss, "token:mo", "benign")
+        .unwrap();
+    assert_eq!(
+        s.prune_at(&keep, t + 36500 * day).unwrap(),
+        Pruned::default()
+    );
+}
