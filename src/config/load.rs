@@ -383,6 +383,12 @@ halt_n = 0
         );
         let err = load_str("[store]\nprune_interval_s = 1\n", &[]).unwrap_err();
         assert_eq!(problems(err)[0].key, "store.prune_interval_s");
+        let err = load_str(
+            "[store]\nretain_dismissed_days = 1\n[policy]\ndismiss_cooldown_s = 172800\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(problems(err)[0].key, "store.retain_dismissed_days");
     }
 
     #[test]

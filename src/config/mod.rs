@@ -87,6 +87,17 @@ impl Config {
         streams::validate_streams(&self.streams, &mut problems);
         sinks::validate_sinks(&self.sinks, &mut problems);
         self.policy.validate(&mut problems);
+        // The cooldown after a dismissal counts on the dismissed alert: it must outlive it.
+        let kept_s = self.store.retain_dismissed_days as u64 * 86_400;
+        if kept_s > 0 && self.policy.dismiss_cooldown_s > kept_s {
+            problems.push(Problem::new(
+                "store.retain_dismissed_days",
+                format!(
+                    "{} days is shorter than policy.dismiss_cooldown_s ({} s): a dismissed alert must be kept for its cooldown",
+                    self.store.retain_dismissed_days, self.policy.dismiss_cooldown_s
+                ),
+            ));
+        }
         problems
     }
 }

@@ -46,6 +46,53 @@ fn refuse(code: StatusCode, message: &str) -> Response {
     r
 }
 
+/// Without tokens anyone who reaches the loopback port is an admin, and so would be any web
+/// page open in a browser on this host: through the browser (a cross-site form or image) or
+/// through DNS rebinding (a hostile name resolving to 127.0.0.1). So an open API refuses
+/// (403) requests that a browser marks as coming from another site (`Sec-Fetch-Site` other
+/// than `same-origin` or `none`) and requests whose `Host` is not a loopback name.
+/// Non-browser clients (curl, scripts) send no `Sec-Fetch-Site` and a loopback `Host`.
+fn open_request_allowed(headers: &HeaderMap) -> Result<(), Box<Response>> {
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.as_bytes(), b"same-origin" | b"none")
+    {
+        return Err(Box::new(refuse(
+            StatusCode::FORBIDDEN,
+            "cross-site request refused: without [[http.tokens]] the API answers only its own console and non-browser clients",
+        )));
+    }
+    let Some(host) = headers.get(header::HOST) else {
+        return Ok(());
+    };
+    let host = host.to_str().unwrap_or_default();
+    if loopback_host(host) {
+        Ok(())
+    } else {
+        Err(Box::new(refuse(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "Host '{host}' refused: without [[http.tokens]] the API answers loopback names only (localhost, 127.0.0.1, [::1])"
+            ),
+        )))
+    }
+}
+
+/// Whether a `Host` header names this machine's loopback: `localhost` (or `*.localhost`),
+/// `127.x.x.x` or `[::1]`, with or without a port.
+fn loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or_default()
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
+    let name = name.to_ascii_lowercase();
+    name == "localhost"
+        || name.ends_with(".localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Equality that takes the same time wherever the inputs differ.
 fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -79,6 +126,7 @@ impl Auth {
     /// 401 without a valid bearer token, 403 with one of a lower role.
     pub fn authorize(&self, headers: &HeaderMap, need: Role) -> Result<Caller, Box<Response>> {
         if self.tokens.is_empty() {
+            open_request_allowed(headers)?;
             return Ok(Caller {
                 name: None,
                 role: Role::Admin,
@@ -138,6 +186,57 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn open_api_refuses_other_sites_and_foreign_hosts() {
+        let open = Auth::default();
+        let with = |pairs: &[(&str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(
+                    header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    v.parse().unwrap(),
+                );
+            }
+            open.authorize(&h, Role::Admin)
+                .map(|_| ())
+                .map_err(|r| r.status())
+        };
+        for ok in [
+            "127.0.0.1:8088",
+            "localhost",
+            "LOCALHOST:1",
+            "[::1]:8088",
+            "127.1.2.3",
+            "a.localhost:9",
+        ] {
+            assert_eq!(with(&[("host", ok)]), Ok(()), "{ok}");
+        }
+        assert_eq!(with(&[]), Ok(()), "no Host (HTTP/1.0)");
+        for bad in [
+            "evil.example:8088",
+            "192.168.1.2",
+            "[2001:db8::1]:80",
+            "localhost.evil.example",
+        ] {
+            assert_eq!(with(&[("host", bad)]), Err(StatusCode::FORBIDDEN), "{bad}");
+        }
+        assert_eq!(
+            with(&[("host", "127.0.0.1"), ("sec-fetch-site", "same-origin")]),
+            Ok(())
+        );
+        assert_eq!(
+            with(&[("host", "127.0.0.1"), ("sec-fetch-site", "none")]),
+            Ok(())
+        );
+        for site in ["cross-site", "same-site"] {
+            assert_eq!(
+                with(&[("host", "127.0.0.1"), ("sec-fetch-site", site)]),
+                Err(StatusCode::FORBIDDEN),
+                "{site}"
+            );
+        }
     }
 
     #[test]

@@ -102,8 +102,12 @@ const MIGRATIONS: &[&str] = &[
         grey BLOB NOT NULL,
         created_at_ms INTEGER NOT NULL
     );",
-    // 8: time to detect: from the raising frame leaving the decoder to the alert recorded.
+    // 8: time to detect: from the raising frame leaving the decoder to the policy's verdict
+    // (just before the alert is written).
     "ALTER TABLE alerts ADD COLUMN detect_ms INTEGER;",
+    // 9: what retention passes look up: closed alerts by age, alerts still in the outbox.
+    "CREATE INDEX alerts_by_state_age ON alerts(state, updated_at_ms);
+    CREATE INDEX outbox_by_alert ON outbox(alert_id);",
 ];
 
 /// A greyscale thumbnail (8-bit, packed rows).
@@ -213,8 +217,8 @@ pub struct MatchAlert {
     pub variant: String,
     /// Classifier alerts: the label's score on this frame.
     pub score: Option<f64>,
-    /// Time to detect (ms): from the frame leaving the decoder to this alert being
-    /// recorded (set by the moderation thread; `None` when unknown).
+    /// Time to detect (ms): from the frame leaving the decoder to the policy's verdict, just
+    /// before the alert is written (set by the moderation thread; `None` when unknown).
     pub detect_ms: Option<u64>,
 }
 
@@ -240,8 +244,9 @@ pub struct AlertRow {
     pub claimed_by: Option<String>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
-    /// Time to detect (ms): from the raising frame leaving the decoder to the alert
-    /// recorded; `None` for alerts of older versions or without a decode time (tests).
+    /// Time to detect (ms): from the raising frame leaving the decoder to the policy's
+    /// verdict, just before the alert is written; `None` for alerts of older versions or
+    /// without a decode time (tests).
     pub detect_ms: Option<u64>,
 }
 

@@ -224,6 +224,46 @@ impl Browser {
         self.raw("POST", &format!("/element/{}/click", e.0), Some(json!({})));
     }
 
+    /// Clicks the first element matching `css`, finding it again if the page replaced it
+    /// (tables are re-rendered on every live update) between finding and clicking.
+    pub fn click_css(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let e = self.wait(css);
+            if self
+                .try_cmd("POST", &format!("/element/{}/click", e.0), Some(json!({})))
+                .is_some()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "could not click '{css}'\n{}",
+                self.diagnose()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Focuses the first element matching `css` (in the page, so it cannot go stale).
+    pub fn focus_css(&self, css: &str) {
+        let found = self.exec(
+            "const e = document.querySelector(arguments[0]); if (e) e.focus(); return !!e;",
+            json!([css]),
+        );
+        assert_eq!(found, true, "nothing matches '{css}'");
+    }
+
+    /// Whether the first element matching `css` is a control that is not disabled.
+    pub fn enabled_css(&self, css: &str) -> bool {
+        let v = self.exec(
+            "const e = document.querySelector(arguments[0]); return e ? !e.disabled : null;",
+            json!([css]),
+        );
+        v.as_bool()
+            .unwrap_or_else(|| panic!("nothing matches '{css}'"))
+    }
+
     pub fn focus(&self, e: &El) {
         self.exec("arguments[0].focus();", json!([{ ELEMENT: e.0 }]));
     }

@@ -25,6 +25,9 @@
     poll: null,
     refreshTimer: null,
     gen: 0, // bumped at sign-out: answers to requests made before are dropped
+    evSeq: 0, // evidence requests: only the latest one's answer is shown
+    alertSeq: 0, // queue refreshes: only the latest one's answer is shown
+    closeDialog: null, // cancels the open reason dialog
   };
 
   class ApiError extends Error {
@@ -113,6 +116,7 @@
   function forget() {
     S.gen += 1;
     clearTimeout(S.refreshTimer);
+    if (S.closeDialog) S.closeDialog();
     if (S.events) S.events.abort();
     S.events = null;
     clearInterval(S.poll);
@@ -137,10 +141,12 @@
   }
 
   async function start() {
+    forget(); // a sign-in replaces whatever an earlier one started
+    const gen = S.gen;
     try {
       S.me = await api('/api/v1/session');
     } catch (e) {
-      if (e.status !== 401) signIn(`The daemon did not answer: ${e.message}`);
+      if (e.status !== 401 && e.status !== 0) signIn(`The daemon did not answer: ${e.message}`);
       return;
     }
     $('signin').hidden = true;
@@ -152,6 +158,7 @@
       : 'open API (no tokens configured, loopback only)';
     status('');
     await refreshAll();
+    if (gen !== S.gen) return; // signed out (or in again) meanwhile
     listen();
     S.poll = setInterval(() => refreshStreams().catch(() => {}), 5000);
     const first = $('alerts').querySelector('button.open');
@@ -180,6 +187,7 @@
   }
 
   async function listen() {
+    if (S.events) S.events.abort();
     const ctrl = new AbortController();
     S.events = ctrl;
     let delay = 1000;
@@ -235,7 +243,10 @@
   async function refreshAlerts() {
     const filter = $('state-filter').value;
     const q = `/api/v1/alerts?limit=200${filter ? `&state=${encodeURIComponent(filter)}` : ''}`;
-    S.alerts = (await api(q)).alerts;
+    const seq = ++S.alertSeq;
+    const alerts = (await api(q)).alerts;
+    if (seq !== S.alertSeq) return; // a later refresh (another filter, say) wins
+    S.alerts = alerts;
     renderAlerts();
   }
 
@@ -321,7 +332,13 @@
 
   async function openAlert(id) {
     select(id, false);
-    if (!S.open || S.open.id !== id) dropEvidence();
+    if (!S.open || S.open.id !== id) {
+      // Nothing of the previous alert stays on screen while this one loads.
+      dropEvidence();
+      $('detail-body').hidden = true;
+      $('detail-empty').hidden = false;
+      $('detail-h').textContent = `Alert #${id}`;
+    }
     S.open = { id };
     try {
       await refreshDetail();
@@ -394,10 +411,13 @@
   }
 
   async function loadEvidence(id, reveal) {
+    const seq = ++S.evSeq;
+    const gen = S.gen;
+    const current = () => seq === S.evSeq && gen === S.gen && S.open && S.open.id === id;
     try {
       const r = await api(`/api/v1/alerts/${id}/evidence${reveal ? '?reveal=true' : ''}`, { raw: true });
       const blob = await r.blob();
-      if (!S.open || S.open.id !== id) return;
+      if (!current()) return; // another alert, a later request, or signed out meanwhile
       dropEvidence();
       S.blob = URL.createObjectURL(blob);
       S.revealed = reveal;
@@ -411,12 +431,12 @@
       renderDetail(S.open);
       if (reveal) refreshAll();
     } catch (e) {
-      $('evidence-caption').textContent = `No evidence: ${e.message}`;
+      if (current()) $('evidence-caption').textContent = `No evidence: ${e.message}`;
     }
   }
 
   $('reveal').addEventListener('click', () => {
-    if (!S.open) return;
+    if (!S.open || !S.open.stream || $('detail-body').hidden) return;
     if (S.revealed) loadEvidence(S.open.id, false);
     else loadEvidence(S.open.id, true);
   });
@@ -439,6 +459,7 @@
       const finish = (v) => {
         if (done) return;
         done = true;
+        S.closeDialog = null;
         if (dlg.open) dlg.close();
         if (back && back.isConnected) back.focus();
         resolve(v);
@@ -448,6 +469,7 @@
         if (input.value.trim()) finish(input.value.trim());
       };
       $('confirm-cancel').onclick = () => finish(null);
+      S.closeDialog = () => finish(null);
       dlg.oncancel = (ev) => {
         ev.preventDefault();
         finish(null);
@@ -460,7 +482,7 @@
   async function act(name) {
     const a = S.open;
     const spec = ACTIONS[name];
-    if (!a || !canAct() || !spec.from.includes(a.state)) return;
+    if (!a || !a.stream || !canAct() || !spec.from.includes(a.state)) return;
     const reason = await ask(`${spec.title} alert #${a.id}`, `${a.stream}: ${a.bank} / ${a.item_id}`, spec.reason);
     if (reason === null) return;
     try {
@@ -470,6 +492,8 @@
       status(`Alert #${a.id} not changed: ${e.message}`, true);
     }
     await refreshAll();
+    // The button pressed may be disabled now: keep the focus in the alert.
+    if (S.open && S.open.id === a.id) $('detail').focus();
   }
   for (const name of Object.keys(ACTIONS)) $(`act-${name}`).addEventListener('click', () => act(name));
 

@@ -1,7 +1,7 @@
 //! Retention: closed alerts (with their evidence) and old log entries are deleted once past
 //! the configured age. Open and claimed alerts are never deleted, nor an alert that still has
 //! a message waiting in the outbox (nothing undelivered is lost), nor the audit entries of an
-//! alert that is still kept.
+//! alert that is still kept or of a stream that is halted now (why it was halted stays).
 
 use super::{AlertStore, StoreError, now_ms};
 use rusqlite::{TransactionBehavior, params};
@@ -18,7 +18,8 @@ pub struct Retention {
     pub dismissed_days: u32,
     /// Confirmed alerts (reported material: hashes, ids, evidence), from the confirmation.
     pub confirmed_days: u32,
-    /// Audit and delivery log entries (of alerts no longer kept, or of none).
+    /// Audit and delivery log entries (of alerts no longer kept, or of none; a halted
+    /// stream's entries stay while it is halted).
     pub log_days: u32,
 }
 
@@ -66,7 +67,8 @@ impl AlertStore {
             let cutoff = now - r.log_days as i64 * DAY_MS;
             p.audit = tx.execute(
                 "DELETE FROM stream_events WHERE at_ms < ?1
-                 AND (alert_id IS NULL OR alert_id NOT IN (SELECT id FROM alerts))",
+                 AND (alert_id IS NULL OR alert_id NOT IN (SELECT id FROM alerts))
+                 AND stream NOT IN (SELECT stream FROM stream_halts WHERE halted = 1)",
                 params![cutoff],
             )? as u64;
             p.deliveries = tx.execute(

@@ -372,9 +372,10 @@ fn retention_deletes_closed_alerts_and_old_logs_only() {
     let pending = raised(q.record_match(&m("d", "x", 10)).unwrap());
     q.act_on_alert(pending, AlertAction::Dismiss, "token:mo", "benign")
         .unwrap();
-    // A log entry of no alert.
+    // A log entry of no alert, and a stream halted now (its log stays while it is).
     s.record_event("e", "halt", "token:mo", "by hand", "", None)
         .unwrap();
+    assert!(s.halt("h", "token:mo", "by hand", None).unwrap());
 
     let r = Retention {
         dismissed_days: 90,
@@ -425,6 +426,12 @@ fn retention_deletes_closed_alerts_and_old_logs_only() {
     let p = s.prune_at(&r, t + 3650 * day).unwrap();
     assert_eq!(p.alerts, 0);
     assert_eq!(ids(&s), vec![open]);
+    assert!(s.events(Some("e")).unwrap().is_empty());
+    assert_eq!(
+        s.events(Some("h")).unwrap().len(),
+        1,
+        "the halt of a stream still halted is kept"
+    );
     // 0 keeps for ever.
     let keep = Retention {
         dismissed_days: 0,
