@@ -278,7 +278,7 @@
       cutCell(a.label && a.label !== a.item_id ? `${a.item_id} (${a.label})` : a.item_id),
       el('td', { text: scoreText(a) }),
       el('td', {}, badge(a.action)),
-      el('td', {}, badge(a.state), a.claimed_by ? ` ${a.claimed_by.replace(/^token:/, '')}` : ''),
+      el('td', { title: a.claimed_by ? `claimed by ${a.claimed_by.replace(/^token:/, '')}` : undefined }, badge(a.state)),
       el('td', { text: duration(a.detect_ms) }));
       return tr;
     });
