@@ -564,7 +564,7 @@
       whenCell(e.at_ms),
       cutCell(e.stream),
       el('td', { text: e.event.replace(/_/g, ' ') }),
-      el('td', { text: e.actor.replace(/^token:/, '') }),
+      cutCell(e.actor.replace(/^token:/, '')),
       el('td', { class: 'wrap', text: e.reason }),
       el('td', {}, e.alert_id ? el('button', {
         type: 'button', class: 'link', text: `#${e.alert_id}`, onclick: () => openAlert(e.alert_id),
