@@ -754,7 +754,7 @@ mod outbox;
 mod retention;
 use outbox::enqueue;
 pub use outbox::{DeliveryRow, OutboxRow};
-pub use retention::{Pruned, Retention, spawn_pruner};
+pub use retention::{PRUNE_BATCH, Pruned, Retention, spawn_pruner};
 
 #[cfg(test)]
 mod tests;

@@ -32,18 +32,35 @@ pub struct Pruned {
     pub deliveries: u64,
 }
 
+/// Rows deleted per transaction: a pass on a large database holds the write lock for one
+/// batch at a time, so the other connections never wait long (benches/retention.rs).
+pub const PRUNE_BATCH: u64 = 5_000;
+
 impl AlertStore {
-    /// Deletes what `r` no longer keeps, in one transaction.
+    /// Deletes what `r` no longer keeps, in transactions of up to [`PRUNE_BATCH`] rows.
     pub fn prune(&mut self, r: &Retention) -> Result<Pruned, StoreError> {
         self.prune_at(r, now_ms())
     }
 
     /// [`AlertStore::prune`] at wall-clock time `now` (ms; tests use a fake clock).
     pub fn prune_at(&mut self, r: &Retention, now: i64) -> Result<Pruned, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.prune_with(r, now, PRUNE_BATCH, &mut |_| {})
+    }
+
+    /// A pass in transactions of up to `limit` rows, `on_tx` told how long each took.
+    /// First the expired alerts of each closed state (with their evidence), `limit` at a
+    /// time, oldest first (in the order of the index on state and age); then the audit and delivery logs in windows of `limit`
+    /// consecutive rows (each row looked at once per pass, so the pass is linear in the
+    /// size of the logs).
+    pub fn prune_with(
+        &mut self,
+        r: &Retention,
+        now: i64,
+        limit: u64,
+        on_tx: &mut dyn FnMut(std::time::Duration),
+    ) -> Result<Pruned, StoreError> {
         let mut p = Pruned::default();
+        let limit = limit.max(1) as i64;
         for (state, days) in [
             ("dismissed", r.dismissed_days),
             ("confirmed", r.confirmed_days),
@@ -51,34 +68,86 @@ impl AlertStore {
             if days == 0 {
                 continue;
             }
-            let expired = "SELECT id FROM alerts WHERE state = ?1 AND updated_at_ms < ?2
-                 AND id NOT IN (SELECT alert_id FROM outbox)";
             let cutoff = now - days as i64 * DAY_MS;
-            p.evidence += tx.execute(
-                &format!("DELETE FROM evidence WHERE alert_id IN ({expired})"),
-                params![state, cutoff],
-            )? as u64;
-            p.alerts += tx.execute(
-                &format!("DELETE FROM alerts WHERE id IN ({expired})"),
-                params![state, cutoff],
-            )? as u64;
+            loop {
+                let t = std::time::Instant::now();
+                let tx = self
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                // The same rows both times: nothing else writes inside this transaction.
+                let expired = "SELECT id FROM alerts WHERE state = ?1 AND updated_at_ms < ?2
+                     AND id NOT IN (SELECT alert_id FROM outbox) ORDER BY updated_at_ms, id LIMIT ?3";
+                p.evidence += tx.execute(
+                    &format!("DELETE FROM evidence WHERE alert_id IN ({expired})"),
+                    params![state, cutoff, limit],
+                )? as u64;
+                let n = tx.execute(
+                    &format!("DELETE FROM alerts WHERE id IN ({expired})"),
+                    params![state, cutoff, limit],
+                )? as i64;
+                tx.commit()?;
+                on_tx(t.elapsed());
+                p.alerts += n as u64;
+                if n < limit {
+                    break;
+                }
+            }
         }
         if r.log_days > 0 {
             let cutoff = now - r.log_days as i64 * DAY_MS;
-            p.audit = tx.execute(
-                "DELETE FROM stream_events WHERE at_ms < ?1
-                 AND (alert_id IS NULL OR alert_id NOT IN (SELECT id FROM alerts))
+            p.audit = self.prune_log(
+                "stream_events",
+                "at_ms < ?1 AND (alert_id IS NULL OR alert_id NOT IN (SELECT id FROM alerts))
                  AND stream NOT IN (SELECT stream FROM stream_halts WHERE halted = 1)",
-                params![cutoff],
-            )? as u64;
-            p.deliveries = tx.execute(
-                "DELETE FROM deliveries WHERE delivered_at_ms < ?1
-                 AND alert_id NOT IN (SELECT id FROM alerts)",
-                params![cutoff],
-            )? as u64;
+                cutoff,
+                limit,
+                on_tx,
+            )?;
+            p.deliveries = self.prune_log(
+                "deliveries",
+                "delivered_at_ms < ?1 AND alert_id NOT IN (SELECT id FROM alerts)",
+                cutoff,
+                limit,
+                on_tx,
+            )?;
         }
-        tx.commit()?;
         Ok(p)
+    }
+
+    /// Deletes the rows of `table` matching `expired` (with `?1` the cutoff), one window of
+    /// `limit` consecutive ids per transaction.
+    fn prune_log(
+        &mut self,
+        table: &str,
+        expired: &str,
+        cutoff: i64,
+        limit: i64,
+        on_tx: &mut dyn FnMut(std::time::Duration),
+    ) -> Result<u64, StoreError> {
+        let mut after = 0i64;
+        let mut deleted = 0;
+        loop {
+            let t = std::time::Instant::now();
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let window = format!("SELECT id FROM {table} WHERE id > ?2 ORDER BY id LIMIT ?3");
+            let last: Option<i64> = tx.query_row(
+                &format!("SELECT MAX(id) FROM ({window})"),
+                params![cutoff, after, limit],
+                |r| r.get(0),
+            )?;
+            let Some(last) = last else {
+                return Ok(deleted);
+            };
+            deleted += tx.execute(
+                &format!("DELETE FROM {table} WHERE id IN ({window}) AND {expired}"),
+                params![cutoff, after, limit],
+            )? as u64;
+            tx.commit()?;
+            on_tx(t.elapsed());
+            after = last;
+        }
     }
 }
 

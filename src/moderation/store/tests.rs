@@ -445,3 +445,34 @@ fn retention_deletes_closed_alerts_and_old_logs_only() {
         Pruned::default()
     );
 }
+
+#[test]
+fn retention_deletes_in_batches_until_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = AlertStore::open(&dir.path().join("alerts.db")).unwrap();
+    let mut t = 0;
+    for i in 0..5 {
+        let Recorded::Raised(id) = s.record_match(&m("a", &format!("x{i}"), 10)).unwrap() else {
+            panic!()
+        };
+        t = s
+            .act_on_alert(id, AlertAction::Dismiss, "token:mo", "benign")
+            .unwrap()
+            .updated_at_ms;
+    }
+    let r = Retention {
+        dismissed_days: 1,
+        confirmed_days: 0,
+        log_days: 1,
+    };
+    let later = t + 2 * 86_400_000;
+    // Two rows per transaction: three for the five alerts, then the five audit entries
+    // (and the empty delivery log) in windows of two ids, each transaction timed.
+    let mut times = Vec::new();
+    let p = s.prune_with(&r, later, 2, &mut |d| times.push(d)).unwrap();
+    assert_eq!((p.alerts, p.audit), (5, 5));
+    assert_eq!(times.len(), 3 + 3);
+    assert!(s.alerts().unwrap().is_empty());
+    assert!(s.events(None).unwrap().is_empty());
+    assert_eq!(s.prune_at(&r, later).unwrap(), Pruned::default());
+}
