@@ -1,5 +1,6 @@
 //! Retention: closed alerts (with their evidence) and old log entries are deleted once past
-//! the configured age. Open and claimed alerts are never deleted, nor an alert that still has
+//! the configured age. Open and claimed alerts are never deleted, nor the newest alert (so
+//! that no alert id, part of every message id, is ever given out twice), nor an alert that still has
 //! a message waiting in the outbox (nothing undelivered is lost), nor the audit entries of an
 //! alert that is still kept or of a stream that is halted now (why it was halted stays).
 
@@ -60,7 +61,7 @@ impl AlertStore {
         on_tx: &mut dyn FnMut(std::time::Duration),
     ) -> Result<Pruned, StoreError> {
         let mut p = Pruned::default();
-        let limit = limit.max(1) as i64;
+        let limit = limit.clamp(1, i64::MAX as u64) as i64;
         for (state, days) in [
             ("dismissed", r.dismissed_days),
             ("confirmed", r.confirmed_days),
@@ -75,8 +76,12 @@ impl AlertStore {
                     .conn
                     .transaction_with_behavior(TransactionBehavior::Immediate)?;
                 // The same rows both times: nothing else writes inside this transaction.
+                // The newest alert is never deleted: ids are rowids, and SQLite would give
+                // the next alert a deleted highest id again (and its message ids, which
+                // consumers de-duplicate on, with it).
                 let expired = "SELECT id FROM alerts WHERE state = ?1 AND updated_at_ms < ?2
-                     AND id NOT IN (SELECT alert_id FROM outbox) ORDER BY updated_at_ms, id LIMIT ?3";
+                     AND id NOT IN (SELECT alert_id FROM outbox) AND id < (SELECT MAX(id) FROM alerts)
+                     ORDER BY updated_at_ms, id LIMIT ?3";
                 p.evidence += tx.execute(
                     &format!("DELETE FROM evidence WHERE alert_id IN ({expired})"),
                     params![state, cutoff, limit],

@@ -372,6 +372,8 @@ fn retention_deletes_closed_alerts_and_old_logs_only() {
     let pending = raised(q.record_match(&m("d", "x", 10)).unwrap());
     q.act_on_alert(pending, AlertAction::Dismiss, "token:mo", "benign")
         .unwrap();
+    // The newest alert (never deleted, whatever its age: its id must not come back).
+    let newest = raised(s.record_match(&m("z", "x", 10)).unwrap());
     // A log entry of no alert, and a stream halted now (its log stays while it is).
     s.record_event("e", "halt", "token:mo", "by hand", "", None)
         .unwrap();
@@ -425,7 +427,7 @@ fn retention_deletes_closed_alerts_and_old_logs_only() {
     assert_eq!((p.alerts, p.evidence), (1, 1));
     let p = s.prune_at(&r, t + 3650 * day).unwrap();
     assert_eq!(p.alerts, 0);
-    assert_eq!(ids(&s), vec![open]);
+    assert_eq!(ids(&s), vec![open, newest]);
     assert!(s.events(Some("e")).unwrap().is_empty());
     assert_eq!(
         s.events(Some("h")).unwrap().len(),
@@ -466,13 +468,20 @@ fn retention_deletes_in_batches_until_done() {
         log_days: 1,
     };
     let later = t + 2 * 86_400_000;
-    // Two rows per transaction: three for the five alerts, then the five audit entries
-    // (and the empty delivery log) in windows of two ids, each transaction timed.
+    // Two rows per transaction: four of the five alerts (the newest stays, so that its id
+    // is never given out again) in batches of 2, 2 and an empty one, then the audit
+    // entries of the deleted ones in windows of two ids (1-2, 3-4, 5), each timed.
     let mut times = Vec::new();
     let p = s.prune_with(&r, later, 2, &mut |d| times.push(d)).unwrap();
-    assert_eq!((p.alerts, p.audit), (5, 5));
+    assert_eq!((p.alerts, p.audit), (4, 4));
     assert_eq!(times.len(), 3 + 3);
-    assert!(s.alerts().unwrap().is_empty());
-    assert!(s.events(None).unwrap().is_empty());
+    let left = s.alerts().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(s.events(None).unwrap().len(), 1, "the kept alert's history");
     assert_eq!(s.prune_at(&r, later).unwrap(), Pruned::default());
+    // The next alert gets a new id.
+    let Recorded::Raised(next) = s.record_match(&m("a", "y", 10)).unwrap() else {
+        panic!()
+    };
+    assert!(next > left[0].id, "{next} after {}", left[0].id);
 }
