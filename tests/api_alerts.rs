@@ -2,66 +2,17 @@
 //! log, and bad input (malformed JSON, unknown ids, wrong transitions, oversized bodies,
 //! the wrong role) refused with a clear 4xx and nothing changed. The alert comes from a real
 //! GStreamer stream showing the demo image.
-use std::io::Read;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+mod support;
+
+use std::time::Duration;
 use streamguard::app::App;
 use streamguard::config::Source;
 use streamguard::moderation::store::AlertStore;
+use support::api::Api;
+use support::repo;
 
 const VIEWER: &str = "viewer-token-for-tests-0001";
 const MODERATOR: &str = "moderator-token-for-tests-0002";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-struct Api {
-    base: String,
-    agent: ureq::Agent,
-}
-
-impl Api {
-    /// Method, path, token, body: status and JSON body.
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: &str,
-    ) -> (u16, serde_json::Value) {
-        let mut req = ureq::http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.header("Authorization", format!("Bearer {t}"));
-        }
-        let mut resp = self
-            .agent
-            .run(req.body(body.to_string()).unwrap())
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let mut text = String::new();
-        resp.body_mut()
-            .as_reader()
-            .read_to_string(&mut text)
-            .unwrap();
-        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        (resp.status().as_u16(), json)
-    }
-
-    /// GET with a token: status and raw body.
-    fn bytes(&self, path: &str, token: &str) -> (u16, Vec<u8>) {
-        let mut resp = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {token}"))
-            .call()
-            .unwrap();
-        let mut body = Vec::new();
-        resp.body_mut().as_reader().read_to_end(&mut body).unwrap();
-        (resp.status().as_u16(), body)
-    }
-}
 
 /// Starts the daemon with `settings`, an HTTP server on a free loopback port (with the
 /// `[http]` keys `http`) with a viewer and a moderator token, and one stream `id` showing `image` from 2 s to 3.5 s; waits until
@@ -86,29 +37,13 @@ fn start(
     let cfg = Source::File(path).load_with_env(Vec::new()).unwrap();
     let app = App::start(&cfg).unwrap();
     assert!(app.wait_streams_finished(Duration::from_secs(120)));
-    let api = Api {
-        base: format!("http://{}", app.http_addr().unwrap()),
-        agent: ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(10)))
-            .http_status_as_error(false)
-            .build()
-            .into(),
-    };
+    let api = Api::new(format!("http://{}", app.http_addr().unwrap()));
     (app, api)
 }
 
 /// The id of the first alert `list` (an alerts URL) returns, waiting up to 10 s for one.
 fn first_alert(api: &Api, list: &str) -> i64 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (code, body) = api.call("GET", list, Some(VIEWER), "");
-        assert_eq!(code, 200, "{body}");
-        if let Some(a) = body["alerts"].as_array().and_then(|a| a.first()) {
-            return a["id"].as_i64().unwrap();
-        }
-        assert!(Instant::now() < deadline, "no alert from {list}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    api.first_alert(list, VIEWER, Duration::from_secs(10))
 }
 
 /// Mean absolute difference between horizontally adjacent pixels: lower when blurred.

@@ -9,11 +9,11 @@
 mod support;
 
 use serde_json::json;
-use std::io::Read;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use streamguard::app::App;
 use streamguard::config::Source;
+use support::api::Api;
 use support::browser::Browser;
 use support::repo;
 
@@ -28,54 +28,6 @@ fn artefacts() -> PathBuf {
         .join("console")
 }
 
-/// GET `path` with `token`: status and JSON.
-fn api(base: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = agent
-        .get(format!("{base}{path}"))
-        .header("Authorization", format!("Bearer {token}"))
-        .call()
-        .unwrap();
-    let mut text = String::new();
-    r.body_mut().as_reader().read_to_string(&mut text).unwrap();
-    (
-        r.status().as_u16(),
-        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
-    )
-}
-
-fn post(base: &str, path: &str, token: &str) -> u16 {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    agent
-        .post(format!("{base}{path}"))
-        .header("Authorization", format!("Bearer {token}"))
-        .send("")
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
-/// The id of the newest alert of `reason`, waiting up to 20 s for one.
-fn alert_of(base: &str, reason: &str) -> i64 {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, body) = api(base, &format!("/api/v1/alerts?reason={reason}"), VIEWER);
-        if let Some(id) = body["alerts"][0]["id"].as_i64() {
-            return id;
-        }
-        assert!(Instant::now() < deadline, "no {reason} alert");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The alert id of the queue row holding the focus (JSON null if none).
 fn row_of_focus(b: &Browser) -> serde_json::Value {
     b.exec(
@@ -83,6 +35,22 @@ fn row_of_focus(b: &Browser) -> serde_json::Value {
          return r ? r.dataset.id : null;",
         json!([]),
     )
+}
+
+/// Signs in with the moderator's token and Enter, moves down the queue with `j` until the
+/// focus is on `alert`'s row, and opens it with Enter: the keyboard only.
+fn moderator_opens(b: &Browser, alert: i64) {
+    b.type_into(&b.wait("#token"), &format!("{MODERATOR}{ENTER}"));
+    b.wait(&format!("#alerts tr[data-id=\"{alert}\"]"));
+    b.wait_until("focus on the queue", |b| row_of_focus(b).is_string());
+    for _ in 0..20 {
+        if row_of_focus(b) == json!(alert.to_string()) {
+            break;
+        }
+        b.press("j");
+    }
+    assert_eq!(row_of_focus(b), json!(alert.to_string()));
+    b.press(ENTER);
 }
 
 /// Whether the page shows no data: the app hidden, every table empty, no alert open and no
@@ -97,8 +65,8 @@ fn nothing_shown(b: &Browser) -> serde_json::Value {
     )
 }
 
-fn halted(base: &str, stream: &str) -> bool {
-    let (_, body) = api(base, "/api/v1/streams", VIEWER);
+fn halted(api: &Api, stream: &str) -> bool {
+    let (_, body) = api.call("GET", "/api/v1/streams", Some(VIEWER), "");
     body["streams"]
         .as_array()
         .unwrap()
@@ -109,8 +77,8 @@ fn halted(base: &str, stream: &str) -> bool {
         .unwrap()
 }
 
-fn audit_has(base: &str, event: &str, alert: i64) -> bool {
-    let (_, body) = api(base, "/api/v1/audit", VIEWER);
+fn audit_has(api: &Api, event: &str, alert: i64) -> bool {
+    let (_, body) = api.call("GET", "/api/v1/audit", Some(VIEWER), "");
     body["audit"]
         .as_array()
         .unwrap()
@@ -150,9 +118,16 @@ fn console_in_headless_chromium() {
     let cfg = Source::File(path).load_with_env(Vec::new()).unwrap();
     let app = App::start(&cfg).unwrap();
     assert!(app.wait_streams_finished(Duration::from_secs(120)));
-    let base = format!("http://{}", app.http_addr().unwrap());
-    let hash_alert = alert_of(&base, "hash_match");
-    let marker_alert = alert_of(&base, "classifier");
+    let api = Api::new(format!("http://{}", app.http_addr().unwrap()));
+    let base = api.base.clone();
+    let newest = |reason: &str| {
+        api.first_alert(
+            &format!("/api/v1/alerts?reason={reason}"),
+            VIEWER,
+            Duration::from_secs(20),
+        )
+    };
+    let (hash_alert, marker_alert) = (newest("hash_match"), newest("classifier"));
     let shots = artefacts();
     let _ = std::fs::remove_dir_all(&shots);
 
@@ -197,7 +172,7 @@ fn console_in_headless_chromium() {
         json!([VIEWER]),
     );
     assert_eq!(status, 403);
-    assert!(!halted(&base, "with-image"));
+    assert!(!halted(&api, "with-image"));
     b.screenshot(&shots.join("02-viewer-queue.png"));
     b.click(&b.wait("#signout"));
     b.wait("#token");
@@ -205,18 +180,8 @@ fn console_in_headless_chromium() {
 
     // A moderator, by keyboard only: token and Enter; j/k to the classifier alert, Enter
     // opens it with the evidence blurred; r reveals (audited); d and Enter dismiss it.
-    b.type_into(&b.wait("#token"), &format!("{MODERATOR}{ENTER}"));
-    b.wait(&format!("#alerts tr[data-id=\"{marker_alert}\"]"));
+    moderator_opens(&b, marker_alert);
     assert!(b.text_of("#who").contains("mo (moderator)"));
-    b.wait_until("focus on the queue", |b| row_of_focus(b).is_string());
-    for _ in 0..20 {
-        if row_of_focus(&b) == json!(marker_alert.to_string()) {
-            break;
-        }
-        b.press("j");
-    }
-    assert_eq!(row_of_focus(&b), json!(marker_alert.to_string()));
-    b.press(ENTER);
     b.wait_until("the alert's detail", |b| {
         b.text_of("#detail-h") == format!("Alert #{marker_alert}")
     });
@@ -229,14 +194,14 @@ fn console_in_headless_chromium() {
         json!([]),
     );
     assert!(width.as_u64().unwrap() > 0, "the thumbnail decoded");
-    assert!(!audit_has(&base, "evidence_revealed", marker_alert));
+    assert!(!audit_has(&api, "evidence_revealed", marker_alert));
     b.screenshot(&shots.join("03-alert-blurred.png"));
 
     b.press("r");
     b.wait_until("revealed evidence", |b| {
         b.attr(&img, "data-state").as_deref() == Some("revealed")
     });
-    assert!(audit_has(&base, "evidence_revealed", marker_alert));
+    assert!(audit_has(&api, "evidence_revealed", marker_alert));
     b.wait_until("the reveal in the alert's history", |b| {
         b.text_of("#detail-audit")
             .contains("evidence revealed by mo")
@@ -248,16 +213,7 @@ fn console_in_headless_chromium() {
     b.click(&b.wait("#signout"));
     b.wait("#token");
     assert_eq!(nothing_shown(&b), json!(true), "signed out: nothing left");
-    b.type_into(&b.wait("#token"), &format!("{MODERATOR}{ENTER}"));
-    b.wait(&format!("#alerts tr[data-id=\"{marker_alert}\"]"));
-    b.wait_until("focus on the queue", |b| row_of_focus(b).is_string());
-    for _ in 0..20 {
-        if row_of_focus(&b) == json!(marker_alert.to_string()) {
-            break;
-        }
-        b.press("j");
-    }
-    b.press(ENTER);
+    moderator_opens(&b, marker_alert);
     let img = b.wait("#evidence");
     b.wait_until("blurred evidence again", |b| {
         b.attr(&img, "data-state").as_deref() == Some("blurred")
@@ -273,7 +229,12 @@ fn console_in_headless_chromium() {
     b.wait_until("the dismissal", |b| {
         b.text_of("#detail-fields").contains("dismissed")
     });
-    let (_, a) = api(&base, &format!("/api/v1/alerts/{marker_alert}"), VIEWER);
+    let (_, a) = api.call(
+        "GET",
+        &format!("/api/v1/alerts/{marker_alert}"),
+        Some(VIEWER),
+        "",
+    );
     assert_eq!(a["state"], "dismissed");
     // Time to detect: recorded with the alert, shown in its row of the queue.
     let ttd = a["detect_ms"].as_u64().expect("detect_ms recorded");
@@ -292,8 +253,8 @@ fn console_in_headless_chromium() {
             "the queue shows the time to detect: {shown}"
         );
     }
-    assert!(audit_has(&base, "alert_dismissed", marker_alert));
-    let (_, log) = api(&base, "/api/v1/audit", VIEWER);
+    assert!(audit_has(&api, "alert_dismissed", marker_alert));
+    let (_, log) = api.call("GET", "/api/v1/audit", Some(VIEWER), "");
     assert!(
         log["audit"]
             .as_array()
@@ -311,14 +272,13 @@ fn console_in_headless_chromium() {
 
     // Live updates: another moderator claims the hash alert through the API; the page shows
     // it without a reload.
-    assert_eq!(
-        post(
-            &base,
-            &format!("/api/v1/alerts/{hash_alert}/claim"),
-            MODERATOR
-        ),
-        200
+    let (code, body) = api.call(
+        "POST",
+        &format!("/api/v1/alerts/{hash_alert}/claim"),
+        Some(MODERATOR),
+        "",
     );
+    assert_eq!(code, 200, "{body}");
     b.wait_until("the claim pushed to the page", |b| {
         b.text_of(&format!("#alerts tr[data-id=\"{hash_alert}\"]"))
             .contains("claimed")
@@ -330,7 +290,7 @@ fn console_in_headless_chromium() {
     b.press(ENTER);
     b.wait("#confirm-reason");
     b.press(ENTER);
-    b.wait_until("the halt", |_| halted(&base, "with-image"));
+    b.wait_until("the halt", |_| halted(&api, "with-image"));
     b.wait_until("the Reinstate button", |b| {
         b.text_of(halt_button) == "Reinstate"
     });
@@ -338,7 +298,7 @@ fn console_in_headless_chromium() {
     b.click_css(halt_button);
     b.wait("#confirm-reason");
     b.press(ENTER);
-    b.wait_until("the reinstatement", |_| !halted(&base, "with-image"));
+    b.wait_until("the reinstatement", |_| !halted(&api, "with-image"));
     b.wait_until("the audit trail", |b| {
         [
             "halt",

@@ -1,42 +1,16 @@
 //! Alert delivery with real parts: a real `nats-server -js` on loopback, a webhook receiver
 //! on loopback, the daemon (in-process, and as a process killed with SIGKILL). Alerts come
 //! from a synthetic stream showing the demo image (whose hash is in the demo bank).
-#[path = "support/nats.rs"]
-mod nats;
-#[path = "support/webhook.rs"]
-mod webhook;
+mod support;
 
-use nats::{NatsServer, consume_all};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use streamguard::app::App;
 use streamguard::config::Source;
 use streamguard::moderation::store::AlertStore;
-use webhook::webhook_receiver;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !cond() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?}: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use support::nats::{NatsServer, consume_all};
+use support::webhook::webhook_receiver;
+use support::{free_port, repo, wait_until};
 
 /// A config with the demo bank, a store in `dir`, `sinks` and one stream showing the demo
 /// image from 2 s to 3.5 s (at the frame rate when `realtime`).

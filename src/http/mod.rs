@@ -131,6 +131,14 @@ fn page_limit(limit: Option<usize>, default: usize) -> Result<usize, Box<Respons
     }
 }
 
+/// A query string parsed into `T`, or 400 with the parser's message.
+fn query<T>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, Box<Response>> {
+    q.map(|Query(q)| q)
+        .map_err(|e| Box::new(json_error(StatusCode::BAD_REQUEST, e.body_text())))
+}
+
 fn no_control() -> Response {
     (
         StatusCode::NOT_FOUND,
@@ -326,9 +334,9 @@ async fn list_alerts(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let Query(q) = match q {
+    let q = match query(q) {
         Ok(q) => q,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(r) => return *r,
     };
     if let Some(st) = &q.state
         && !ALERT_STATES.contains(&st.as_str())
@@ -525,9 +533,9 @@ async fn evidence(
     Path(raw): Path<String>,
     q: Result<Query<EvidenceQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let Query(q) = match q {
+    let q = match query(q) {
         Ok(q) => q,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(r) => return *r,
     };
     let need = if q.reveal {
         Role::Moderator
@@ -643,9 +651,9 @@ async fn audit(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let Query(q) = match q {
+    let q = match query(q) {
         Ok(q) => q,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(r) => return *r,
     };
     let limit = match page_limit(q.limit, 200) {
         Ok(l) => l,

@@ -3,7 +3,6 @@
 //! loopback port in a process group of its own; the session is deleted and the whole group
 //! (chromedriver and every Chromium process) stopped when the [`Browser`] is dropped.
 use serde_json::{Value, json};
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -46,11 +45,7 @@ impl Browser {
             what: "chromedriver".into(),
             image_shown: None,
         };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(60)))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = super::api::agent(Duration::from_secs(60));
         let mut b = Browser {
             driver,
             base: format!("http://127.0.0.1:{port}"),
@@ -100,45 +95,34 @@ impl Browser {
         b
     }
 
-    /// One WebDriver command: its `value`, or a panic with WebDriver's error.
-    fn raw(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let url = format!("{}{path}", self.base);
-        let req = ureq::http::Request::builder()
-            .method(method)
-            .uri(&url)
-            .header("Content-Type", "application/json");
+    /// One WebDriver command: its `value`, or WebDriver's error.
+    fn cmd(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut resp = self
-            .agent
-            .run(req.body(body).unwrap())
-            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"));
-        let mut text = String::new();
-        resp.body_mut()
-            .as_reader()
-            .read_to_string(&mut text)
-            .unwrap();
+        let url = format!("{}{path}", self.base);
+        let (code, bytes) = super::api::send(
+            &self.agent,
+            method,
+            &url,
+            &[("Content-Type", "application/json")],
+            &body,
+        )?;
+        let text = String::from_utf8_lossy(&bytes);
+        if code != 200 {
+            return Err(format!("{code} {text}"));
+        }
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        assert!(
-            resp.status() == 200,
-            "WebDriver {method} {path}: {} {text}",
-            resp.status()
-        );
-        v.get("value").cloned().unwrap_or(v)
+        Ok(v.get("value").cloned().unwrap_or(v))
+    }
+
+    /// [`Browser::cmd`], panicking with WebDriver's error.
+    fn raw(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.cmd(method, path, body)
+            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"))
     }
 
     /// A command that may fail (an element that went stale, say): `None` on an error.
     fn try_cmd(&self, method: &str, path: &str, body: Option<Value>) -> Option<Value> {
-        let url = format!("{}{path}", self.base);
-        let req = ureq::http::Request::builder()
-            .method(method)
-            .uri(&url)
-            .header("Content-Type", "application/json");
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut resp = self.agent.run(req.body(body).unwrap()).ok()?;
-        let mut text = String::new();
-        resp.body_mut().as_reader().read_to_string(&mut text).ok()?;
-        let v: Value = serde_json::from_str(&text).ok()?;
-        (resp.status() == 200).then(|| v.get("value").cloned().unwrap_or(v))
+        self.cmd(method, path, body).ok()
     }
 
     pub fn goto(&self, url: &str) {

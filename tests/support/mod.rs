@@ -2,11 +2,11 @@
 //! gst-launch-1.0 publishers, and a small HTTP client. Every process is stopped by its PID.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod browser;
 pub mod nats;
 pub mod webhook;
 
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,34 +36,20 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
     }
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
 /// GET; returns status and body.
 pub fn get(url: &str) -> (u16, String) {
-    let mut r = agent()
-        .get(url)
-        .call()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let mut body = String::new();
-    r.body_mut().as_reader().read_to_string(&mut body).unwrap();
-    (r.status().as_u16(), body)
+    request("GET", url, "")
 }
 
 /// POST with a body; returns status and body.
 pub fn post(url: &str, body: &str) -> (u16, String) {
-    let mut r = agent()
-        .post(url)
-        .send(body)
-        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
-    let mut text = String::new();
-    r.body_mut().as_reader().read_to_string(&mut text).unwrap();
-    (r.status().as_u16(), text)
+    request("POST", url, body)
+}
+
+fn request(method: &str, url: &str, body: &str) -> (u16, String) {
+    let (code, bytes) = api::send(&api::agent(Duration::from_secs(5)), method, url, &[], body)
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    (code, String::from_utf8(bytes).unwrap())
 }
 
 /// A process stopped (SIGTERM, then SIGKILL) and reaped when dropped.
@@ -195,7 +181,7 @@ http {{
         });
         let url = format!("http://127.0.0.1:{}/stat", self.http_port);
         wait_until("nginx to listen", Duration::from_secs(10), || {
-            agent().get(&url).call().is_ok()
+            api::send(&api::agent(Duration::from_secs(5)), "GET", &url, &[], "").is_ok()
         });
     }
 
