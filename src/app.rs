@@ -16,7 +16,7 @@ use crate::moderation::store::{AlertStore, MatchAlert, Recorded};
 use crate::policy::{self, Finding};
 use crate::supervisor::{Origin, StreamContext, StreamManager, StreamSpec};
 use crate::telemetry::StatsSnapshot;
-use crossbeam_channel::{Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use gstreamer as gst;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -40,15 +40,11 @@ pub struct App {
     delivery: Option<crate::delivery::Delivery>,
     moderation: Option<JoinHandle<()>>,
     banks: Arc<BankSet>,
-    /// Dropping these stops the bank watcher and the reconciler.
-    watcher_stop: Option<Sender<()>>,
-    watcher: Option<JoinHandle<()>>,
-    reconcile_stop: Option<Sender<()>>,
-    reconciler: Option<JoinHandle<()>>,
-    budget_stop: Option<Sender<()>>,
-    budget: Option<JoinHandle<()>>,
-    prune_stop: Option<Sender<()>>,
-    pruner: Option<JoinHandle<()>>,
+    /// Background threads that run until stopped (dropping them stops them too).
+    watcher: Stoppable,
+    reconciler: Stoppable,
+    budget: Stoppable,
+    pruner: Stoppable,
     http: Option<HttpServer>,
 }
 
@@ -182,12 +178,12 @@ impl App {
                 errs.into_iter().map(|e| e.to_string()).collect(),
             ));
         }
-        let (watcher_stop, watcher) = if cfg.analysis.bank_poll_ms > 0 {
-            let (tx, rx) = bounded::<()>(1);
-            let t = banks.spawn_watcher(Duration::from_millis(cfg.analysis.bank_poll_ms), rx);
-            (Some(tx), Some(t))
+        let watcher = if cfg.analysis.bank_poll_ms > 0 {
+            Stoppable::start(|rx| {
+                Some(banks.spawn_watcher(Duration::from_millis(cfg.analysis.bank_poll_ms), rx))
+            })
         } else {
-            (None, None)
+            Stoppable::default()
         };
 
         // Delivery: alerts left in the outbox by an earlier run go out now, new ones as
@@ -289,27 +285,25 @@ impl App {
                 metadata: Default::default(),
             });
         }
-        let (budget_stop, budget) = if cfg.analysis.capacity_fps > 0.0 {
-            let (tx, rx) = bounded::<()>(1);
-            (
-                Some(tx),
-                Some(spawn_budget(manager.clone(), cfg.analysis.capacity_fps, rx)),
-            )
+        let budget = if cfg.analysis.capacity_fps > 0.0 {
+            Stoppable::start(|rx| {
+                Some(spawn_budget(manager.clone(), cfg.analysis.capacity_fps, rx))
+            })
         } else {
-            (None, None)
+            Stoppable::default()
         };
-        let (reconcile_stop, reconcile_rx) = bounded::<()>(1);
-        let reconciler = control.spawn_reconciler(reconcile_rx);
+        let reconciler = Stoppable::start(|rx| control.spawn_reconciler(rx));
         // Retention: its own connection; a failed pass is logged and tried again later.
-        let (prune_stop, prune_rx) = bounded::<()>(1);
-        let pruner = crate::moderation::store::spawn_pruner(
-            cfg.store.path.clone(),
-            cfg.store.retention(),
-            Duration::from_secs(cfg.store.prune_interval_s),
-            prune_rx,
-        )
-        .map_err(|e| tracing::error!(error = %e, "retention thread not started"))
-        .ok();
+        let pruner = Stoppable::start(|rx| {
+            crate::moderation::store::spawn_pruner(
+                cfg.store.path.clone(),
+                cfg.store.retention(),
+                Duration::from_secs(cfg.store.prune_interval_s),
+                rx,
+            )
+            .map_err(|e| tracing::error!(error = %e, "retention thread not started"))
+            .ok()
+        });
         if cfg.ingest.server != IngestServer::None {
             tracing::info!(server = ?cfg.ingest.server, apps = ?cfg.ingest.apps, stat_url = %cfg.ingest.stat_url,
                 actuator = ?cfg.actuator.kind, "discovering streams at the ingest server");
@@ -323,13 +317,9 @@ impl App {
             delivery: Some(delivery),
             moderation: Some(moderation),
             banks,
-            watcher_stop,
             watcher,
-            reconcile_stop: Some(reconcile_stop),
             reconciler,
-            budget_stop,
             budget,
-            prune_stop: Some(prune_stop),
             pruner,
             http,
         })
@@ -376,18 +366,9 @@ impl App {
 
     /// Stops every stage in reverse order; frames already queued are analysed and recorded.
     pub fn shutdown(mut self) {
-        drop(self.budget_stop.take());
-        if let Some(b) = self.budget.take() {
-            let _ = b.join();
-        }
-        drop(self.reconcile_stop.take());
-        if let Some(r) = self.reconciler.take() {
-            let _ = r.join();
-        }
-        drop(self.prune_stop.take());
-        if let Some(p) = self.pruner.take() {
-            let _ = p.join();
-        }
+        self.budget.stop();
+        self.reconciler.stop();
+        self.pruner.stop();
         if let Some(h) = self.http.take() {
             h.stop();
         }
@@ -409,9 +390,33 @@ impl App {
         if let Some(d) = self.delivery.take() {
             d.stop();
         }
-        drop(self.watcher_stop.take());
-        if let Some(w) = self.watcher.take() {
-            let _ = w.join();
+        self.watcher.stop();
+    }
+}
+
+/// A background thread that runs until the sending end of its stop channel is dropped.
+#[derive(Default)]
+struct Stoppable {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Stoppable {
+    /// Makes a stop channel and hands its receiving end to `spawn` (`None` from it: no
+    /// thread started).
+    fn start(spawn: impl FnOnce(Receiver<()>) -> Option<JoinHandle<()>>) -> Stoppable {
+        let (tx, rx) = bounded::<()>(1);
+        Stoppable {
+            stop: Some(tx),
+            thread: spawn(rx),
+        }
+    }
+
+    /// Ends it and waits for the thread.
+    fn stop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }
