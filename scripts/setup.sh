@@ -44,6 +44,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The downloaded .deb files (chromium alone is ~100 MB) are not needed once installed.
+  $SUDO apt-get clean
 else
   log "system packages: all present"
 fi
@@ -110,4 +112,14 @@ PY
 else
   log "ONNX Runtime: present ($ORT_LIB)"
 fi
+# --- Disk --------------------------------------------------------------------------------
+# A clean `make test` builds about NEED_GB of debug artefacts under target/; say so plainly
+# now rather than let rustc fail half-way with "No space left on device".
+NEED_GB=4
+avail_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+if [ -n "$avail_kb" ] && [ "$avail_kb" -lt $((NEED_GB * 1024 * 1024)) ]; then
+  log "WARNING: only $((avail_kb / 1024)) MB free on the disk holding $(pwd);" \
+    "a clean build and test run needs about ${NEED_GB} GB (see target/ and /tmp)"
+fi
+
 log "done"
