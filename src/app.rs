@@ -130,9 +130,12 @@ impl App {
             .map_err(|e| setup(e.to_string()))?;
         let store = AlertStore::open(&cfg.store.path)
             .map_err(|e| setup(e.to_string()))?
-            .with_sinks(cfg.sinks.iter().map(|s| s.name.clone()).collect())
+            .with_sinks(sink_routes(cfg))
             .with_cooldown(cfg.policy.dismiss_cooldown_s * 1000);
-        let control_store = AlertStore::open(&cfg.store.path).map_err(|e| setup(e.to_string()))?;
+        // The control plane's connection queues moderators' actions and halts for the sinks.
+        let control_store = AlertStore::open(&cfg.store.path)
+            .map_err(|e| setup(e.to_string()))?
+            .with_sinks(sink_routes(cfg));
 
         let (frames_tx, frames_rx) = bounded::<Frame>(cfg.analysis.queue);
         let manager = StreamManager::new(StreamContext {
@@ -199,9 +202,14 @@ impl App {
             }
         };
         let waker = delivery.waker();
+        control.store().set_on_queued({
+            let w = waker.clone();
+            move || w.wake()
+        });
         // Policy + store thread: the last stage, started before the ones feeding it.
         let (findings_tx, findings_rx) = unbounded::<Finding>();
         let mut store = store;
+        store.set_on_queued(move || waker.wake());
         let halter = control.clone();
         let moderation = std::thread::Builder::new()
             .name("moderation".into())
@@ -224,7 +232,6 @@ impl App {
                     {
                         tracing::error!(alert = id, error = %e, "evidence not stored");
                     }
-                    waker.wake();
                     events.send(
                         "alert",
                         serde_json::json!({
@@ -465,6 +472,17 @@ fn spawn_budget(
 /// Halts the stream an alert is about (the control plane retries a failed actuator call).
 /// Carries out a halt verdict; true if it halted the stream now (false: already halted, or
 /// the halt failed).
+/// Which sink gets which events (`[[sinks]]` name and `events`).
+fn sink_routes(cfg: &Config) -> Vec<crate::moderation::store::SinkRoute> {
+    cfg.sinks
+        .iter()
+        .map(|s| crate::moderation::store::SinkRoute {
+            name: s.name.clone(),
+            events: s.events.clone(),
+        })
+        .collect()
+}
+
 fn halt_for(control: &Control, alert: &MatchAlert, alert_id: i64) -> bool {
     let (reason, actor) = if alert.reason == "classifier" {
         (

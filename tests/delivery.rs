@@ -107,7 +107,7 @@ fn jetstream_keeps_one_copy_of_a_message_sent_twice() {
         id: 1,
         sink: "jetstream".into(),
         msg_id: "abc-1-raised".into(),
-        alert_id: 1,
+        alert_id: Some(1),
         payload: "{\"id\":\"abc-1-raised\"}".into(),
         attempts: 0,
         created_at_ms: 0,

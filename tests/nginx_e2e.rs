@@ -190,9 +190,10 @@ fn halts_marked_stream_refuses_its_return_until_reinstated_and_spares_the_other(
     let events = daemon.events("live/marked");
     assert_eq!(&events[..2], ["halt", "halt_sent"], "{events:?}");
 
-    // The alert reached JetStream exactly once and the webhook with a valid signature.
+    // The alert, then the halt, reached JetStream exactly once each and the webhook with
+    // valid signatures.
     wait_until(
-        "the alert delivered to both sinks",
+        "the alert and the halt delivered to both sinks",
         Duration::from_secs(15),
         || {
             AlertStore::open(&daemon.db)
@@ -203,7 +204,8 @@ fn halts_marked_stream_refuses_its_return_until_reinstated_and_spares_the_other(
         },
     );
     let got = support::nats::consume_all(&nats.url(), "STREAMGUARD_ALERTS");
-    assert_eq!(got.len(), 1, "{got:?}");
+    let kinds: Vec<&str> = got.iter().map(|m| m["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["alert.raised", "stream.halted"], "{got:?}");
     assert_eq!(
         (&got[0]["alert"]["stream"], &got[0]["alert"]["action"]),
         (
@@ -211,17 +213,28 @@ fn halts_marked_stream_refuses_its_return_until_reinstated_and_spares_the_other(
             &serde_json::json!("halt")
         )
     );
+    assert_eq!(
+        (&got[1]["stream"], &got[1]["alert_id"]),
+        (&serde_json::json!("live/marked"), &got[0]["alert"]["id"])
+    );
+    assert!(
+        got[1]["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("policy:bank:"),
+        "{:?}",
+        got[1]
+    );
     let hooked = hook.lock().unwrap().clone();
-    assert_eq!(hooked.len(), 1, "{hooked:?}");
-    assert_eq!(
-        hooked[0].header("x-streamguard-signature").unwrap(),
-        streamguard::delivery::webhook::signature(b"s3cret", &hooked[0].body)
-    );
-    let body: serde_json::Value = serde_json::from_slice(&hooked[0].body).unwrap();
-    assert_eq!(
-        body["id"], got[0]["id"],
-        "the same message id in both sinks"
-    );
+    assert_eq!(hooked.len(), 2, "{hooked:?}");
+    for (h, js) in hooked.iter().zip(&got) {
+        assert_eq!(
+            h.header("x-streamguard-signature").unwrap(),
+            streamguard::delivery::webhook::signature(b"s3cret", &h.body)
+        );
+        let body: serde_json::Value = serde_json::from_slice(&h.body).unwrap();
+        assert_eq!(body["id"], js["id"], "the same message id in both sinks");
+    }
 
     // Same key again: refused at on_publish.
     let mut again = publish(&nginx.url("marked"), Content::Pattern);
@@ -243,6 +256,21 @@ fn halts_marked_stream_refuses_its_return_until_reinstated_and_spares_the_other(
     );
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"reinstated\":true"), "{body}");
+    // ... and the sinks hear of it (the webhook is woken at once, no poll interval).
+    wait_until(
+        "the reinstatement delivered to the webhook",
+        Duration::from_secs(15),
+        || hook.lock().unwrap().len() == 3,
+    );
+    let body: serde_json::Value = serde_json::from_slice(&hook.lock().unwrap()[2].body).unwrap();
+    assert_eq!(
+        (&body["event"], &body["stream"], &body["actor"]),
+        (
+            &serde_json::json!("stream.reinstated"),
+            &serde_json::json!("live/marked"),
+            &serde_json::json!("api:test-moderator")
+        )
+    );
     let mut back = publish(&nginx.url("marked"), Content::Pattern);
     wait_until(
         "the reinstated stream to be watched again",

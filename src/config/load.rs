@@ -278,6 +278,29 @@ mod tests {
         .unwrap();
         assert_eq!(ok.sinks[0].subject, "streamguard.alerts");
         assert_eq!(ok.sinks[0].stream, "STREAMGUARD_ALERTS");
+        assert_eq!(
+            ok.sinks[0].events,
+            crate::config::SINK_EVENTS,
+            "all by default"
+        );
+        let err = load_str(
+            "[[sinks]]\nname = \"js\"\nkind = \"nats\"\nurl = \"nats://h:1\"\nevents = [\"alert.raised\", \"alert.deleted\"]\n\
+             [[sinks]]\nname = \"js2\"\nkind = \"nats\"\nurl = \"nats://h:1\"\nevents = []\n",
+            &[],
+        )
+        .unwrap_err();
+        let got: Vec<(String, String)> = problems(err)
+            .into_iter()
+            .map(|p| (p.key, p.message))
+            .collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].0, "sinks[0].events");
+        assert!(
+            got[0].1.contains("unknown event 'alert.deleted'"),
+            "{got:?}"
+        );
+        assert_eq!(got[1].0, "sinks[1].events");
+        assert!(got[1].1.contains("names no event"), "{got:?}");
     }
 
     #[test]

@@ -50,6 +50,29 @@ pub struct SinkConfig {
     pub backoff_initial_ms: u64,
     #[serde(default = "default_backoff_max")]
     pub backoff_max_ms: u64,
+    /// Which events this sink gets (see [`SINK_EVENTS`]): a new alert (`alert.raised`), a
+    /// review alert turned into a halt (`alert.escalated`), a moderator's action on an
+    /// alert (`alert.claimed`, `alert.confirmed`, `alert.dismissed`), a stream halted or
+    /// reinstated, by the policy or through the API (`stream.halted`, `stream.reinstated`).
+    /// Default: all of them. Events are queued when they happen: a sink given more events
+    /// later does not get the earlier ones.
+    #[serde(default = "default_events")]
+    pub events: Vec<String>,
+}
+
+/// Every event a sink can get, in the order they usually happen.
+pub const SINK_EVENTS: &[&str] = &[
+    "alert.raised",
+    "alert.escalated",
+    "alert.claimed",
+    "alert.confirmed",
+    "alert.dismissed",
+    "stream.halted",
+    "stream.reinstated",
+];
+
+fn default_events() -> Vec<String> {
+    SINK_EVENTS.iter().map(|e| e.to_string()).collect()
 }
 
 fn default_subject() -> String {
@@ -145,6 +168,23 @@ pub(super) fn validate_sinks(sinks: &[SinkConfig], problems: &mut Vec<Problem>) 
                     };
                     problems.push(Problem::new(key(k), e));
                 }
+            }
+        }
+        if s.events.is_empty() {
+            problems.push(Problem::new(
+                key("events"),
+                format!(
+                    "names no event; leave it out for all ({}), or remove the sink",
+                    SINK_EVENTS.join(", ")
+                ),
+            ));
+        }
+        for e in &s.events {
+            if !SINK_EVENTS.contains(&e.as_str()) {
+                problems.push(Problem::new(
+                    key("events"),
+                    format!("unknown event '{e}' (known: {})", SINK_EVENTS.join(", ")),
+                ));
             }
         }
         if s.timeout_ms == 0 {

@@ -1,13 +1,15 @@
 //! Delivery: from the store's outbox to every configured sink, at least once.
 //!
-//! The moderation thread records an alert and, in the same SQLite transaction, one outbox
-//! message per sink ([`crate::moderation::store::AlertStore::with_sinks`]). Here one thread
+//! The moderation thread records an alert (the control plane a moderator's action, a halt
+//! or a reinstatement) and, in the same SQLite transaction, one outbox message per sink
+//! that takes that event ([`crate::moderation::store::AlertStore::with_sinks`]). Here one thread
 //! per sink, with its own connection to the store, takes the messages that are due, oldest
 //! first and in order (a failure holds back the messages after it until it goes through),
 //! and sends each; a message leaves the outbox only after the sink acknowledged it
 //! (JetStream's publish acknowledgement; a 2xx answer from a webhook). A failed attempt is
 //! retried after a doubling wait (`backoff_initial_ms` .. `backoff_max_ms`), for as long as
-//! it takes, across restarts. Messages carry a stable id (`<instance>-<alert>-<event>`): the
+//! it takes, across restarts. Messages carry a stable id (`<instance>-<alert>-<event>`, or
+//! `<instance>-stream-<audit id>` for a halt or reinstatement): the
 //! NATS sink sends it as `Nats-Msg-Id`, so a message sent again after a crash (sent, but not
 //! yet marked delivered) is dropped by JetStream's duplicate window; a webhook gets it in
 //! `X-Streamguard-Id` to de-duplicate on.
@@ -43,7 +45,7 @@ pub struct Delivery {
     threads: Vec<JoinHandle<()>>,
 }
 
-/// Wakes the delivery threads when an alert was recorded (cheap; never blocks).
+/// Wakes the delivery threads when a message was queued (cheap; never blocks).
 #[derive(Debug, Clone, Default)]
 pub struct Waker(Vec<Sender<()>>);
 
@@ -142,7 +144,7 @@ fn run(
             }
             match sink.deliver(msg) {
                 Ok(()) => {
-                    tracing::info!(sink = name, msg = %msg.msg_id, alert = msg.alert_id, attempts = msg.attempts + 1, "alert delivered");
+                    tracing::info!(sink = name, msg = %msg.msg_id, alert = msg.alert_id, attempts = msg.attempts + 1, "message delivered");
                     // Retried until the store takes it: the sink has the message, and
                     // marking it delivered is what keeps it from being sent again.
                     // (On a stop it is left queued: sent again next start, which JetStream
@@ -159,7 +161,7 @@ fn run(
                 Err(e) => {
                     let wait =
                         backoff_ms(msg.attempts + 1, cfg.backoff_initial_ms, cfg.backoff_max_ms);
-                    tracing::warn!(sink = name, msg = %msg.msg_id, attempts = msg.attempts + 1, retry_in_ms = wait, error = %e, "alert not delivered; will retry");
+                    tracing::warn!(sink = name, msg = %msg.msg_id, attempts = msg.attempts + 1, retry_in_ms = wait, error = %e, "message not delivered; will retry");
                     let next = crate::telemetry::unix_ms() as i64 + wait as i64;
                     if let Err(e) = store.outbox_failed(msg, &e, next) {
                         tracing::error!(sink = name, error = %e, "cannot record a failed delivery");

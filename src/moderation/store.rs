@@ -16,100 +16,6 @@ pub enum StoreError {
     Sql(#[from] rusqlite::Error),
 }
 
-/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[
-    "CREATE TABLE alerts (
-        id INTEGER PRIMARY KEY,
-        stream TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        bank TEXT NOT NULL,
-        item_id TEXT NOT NULL,
-        label TEXT,
-        distance INTEGER NOT NULL,
-        quality INTEGER NOT NULL,
-        hash TEXT NOT NULL,
-        frame_pts_ms INTEGER NOT NULL,
-        last_frame_pts_ms INTEGER NOT NULL,
-        hits INTEGER NOT NULL DEFAULT 1,
-        state TEXT NOT NULL DEFAULT 'open',
-        created_at_ms INTEGER NOT NULL,
-        updated_at_ms INTEGER NOT NULL
-    );
-    CREATE UNIQUE INDEX alerts_one_open ON alerts(stream, reason, bank, item_id) WHERE state = 'open';",
-    // 2: what the bank's configuration called for, and which rotation or mirror matched.
-    "ALTER TABLE alerts ADD COLUMN action TEXT NOT NULL DEFAULT 'review';
-    ALTER TABLE alerts ADD COLUMN variant TEXT NOT NULL DEFAULT 'original';",
-    // 3: halted streams (the deny list `on_publish` consults) and an audit log of every
-    // halt, reinstatement, refused publish and confirmation.
-    "CREATE TABLE stream_halts (
-        stream TEXT PRIMARY KEY,
-        halted INTEGER NOT NULL,
-        actor TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        alert_id INTEGER,
-        updated_at_ms INTEGER NOT NULL
-    );
-    CREATE TABLE stream_events (
-        id INTEGER PRIMARY KEY,
-        stream TEXT NOT NULL,
-        event TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        reason TEXT NOT NULL,
-        detail TEXT NOT NULL DEFAULT '',
-        alert_id INTEGER,
-        at_ms INTEGER NOT NULL
-    );
-    CREATE INDEX stream_events_by_stream ON stream_events(stream, id);",
-    // 4: classifier alerts (reason 'classifier': bank = model, item_id = label) carry the
-    // highest score seen.
-    "ALTER TABLE alerts ADD COLUMN score REAL;",
-    // 5: the outbox (one row per alert event and sink, deleted once that sink acknowledged
-    // it), the delivery log, and this database's instance id (part of every message id, so
-    // that ids of different daemons never collide at a consumer).
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY,
-        sink TEXT NOT NULL,
-        msg_id TEXT NOT NULL,
-        alert_id INTEGER NOT NULL,
-        payload TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_ms INTEGER NOT NULL,
-        last_error TEXT,
-        created_at_ms INTEGER NOT NULL,
-        UNIQUE (sink, msg_id)
-    );
-    CREATE INDEX outbox_due ON outbox(sink, next_attempt_ms);
-    CREATE TABLE deliveries (
-        id INTEGER PRIMARY KEY,
-        sink TEXT NOT NULL,
-        msg_id TEXT NOT NULL,
-        alert_id INTEGER NOT NULL,
-        attempts INTEGER NOT NULL,
-        queued_at_ms INTEGER NOT NULL,
-        delivered_at_ms INTEGER NOT NULL
-    );",
-    // 6: a claimed alert is still the stream's open alert for its item (later findings
-    // attach to it); who claimed it.
-    "DROP INDEX alerts_one_open;
-    CREATE UNIQUE INDEX alerts_one_open ON alerts(stream, reason, bank, item_id) WHERE state IN ('open', 'claimed');
-    ALTER TABLE alerts ADD COLUMN claimed_by TEXT;",
-    // 7: evidence of classifier alerts: a small greyscale thumbnail of the first frame.
-    "CREATE TABLE evidence (
-        alert_id INTEGER PRIMARY KEY,
-        width INTEGER NOT NULL,
-        height INTEGER NOT NULL,
-        grey BLOB NOT NULL,
-        created_at_ms INTEGER NOT NULL
-    );",
-    // 8: time to detect: from the raising frame leaving the decoder to the policy's verdict
-    // (just before the alert is written).
-    "ALTER TABLE alerts ADD COLUMN detect_ms INTEGER;",
-    // 9: what retention passes look up: closed alerts by age, alerts still in the outbox.
-    "CREATE INDEX alerts_by_state_age ON alerts(state, updated_at_ms);
-    CREATE INDEX outbox_by_alert ON outbox(alert_id);",
-];
-
 /// A greyscale thumbnail (8-bit, packed rows).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Thumbnail {
@@ -301,14 +207,41 @@ pub enum Recorded {
     Suppressed(i64),
 }
 
+/// A sink the store queues messages for, and the events (`alert.raised`, `stream.halted`,
+/// ...: [`crate::config::SINK_EVENTS`]) it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkRoute {
+    pub name: String,
+    pub events: Vec<String>,
+}
+
+impl SinkRoute {
+    /// A sink that takes every event.
+    pub fn all(name: &str) -> SinkRoute {
+        SinkRoute {
+            name: name.to_string(),
+            events: crate::config::SINK_EVENTS
+                .iter()
+                .map(|e| e.to_string())
+                .collect(),
+        }
+    }
+
+    fn takes(&self, event: &str) -> bool {
+        self.events.iter().any(|e| e == event)
+    }
+}
+
 pub struct AlertStore {
     conn: Connection,
-    /// Sinks every new alert event is queued for (see [`AlertStore::with_sinks`]).
-    sinks: Vec<String>,
+    /// Sinks every event is queued for (see [`AlertStore::with_sinks`]).
+    sinks: Vec<SinkRoute>,
     /// This database's instance id (random, made once).
     instance: String,
     /// After a dismissal, findings of the same stream and item are suppressed this long.
     cooldown_ms: i64,
+    /// Called after a commit that may have queued messages (wakes the delivery threads).
+    on_queued: Option<Box<dyn Fn() + Send>>,
 }
 
 fn now_ms() -> i64 {
@@ -337,17 +270,31 @@ impl AlertStore {
             sinks: Vec::new(),
             instance: String::new(),
             cooldown_ms: 0,
+            on_queued: None,
         };
         store.migrate().map_err(|e| err(e.to_string()))?;
         store.instance = store.instance_id().map_err(|e| err(e.to_string()))?;
         Ok(store)
     }
 
-    /// Queues every alert recorded from now on for these sinks (by name), in the same
-    /// transaction that records it.
-    pub fn with_sinks(mut self, sinks: Vec<String>) -> AlertStore {
+    /// Queues every event recorded from now on through this connection (alerts raised or
+    /// escalated, moderators' actions, halts and reinstatements) for the sinks that take
+    /// it, in the same transaction that records it.
+    pub fn with_sinks(mut self, sinks: Vec<SinkRoute>) -> AlertStore {
         self.sinks = sinks;
         self
+    }
+
+    /// Calls `f` after every commit that may have queued a message for a sink (to wake the
+    /// delivery threads instead of letting them find it on their next poll).
+    pub fn set_on_queued(&mut self, f: impl Fn() + Send + 'static) {
+        self.on_queued = Some(Box::new(f));
+    }
+
+    fn queued(&self) {
+        if let Some(f) = &self.on_queued {
+            f();
+        }
     }
 
     /// Suppresses findings of a stream and item for `ms` after a moderator dismissed its
@@ -429,7 +376,8 @@ impl AlertStore {
                     |r| r.get(0),
                 )?;
                 if was != "halt" && m.action == "halt" {
-                    enqueue(&tx, &self.sinks, &self.instance, id, "escalated", m, now)?;
+                    let (msg_id, payload) = alert_message(&self.instance, id, "escalated", m, now);
+                    enqueue(&tx, &self.sinks, &msg_id, "alert.escalated", Some(id), &payload, now)?;
                 }
                 tx.execute(
                     "UPDATE alerts SET hits = hits + 1, last_frame_pts_ms = ?2, updated_at_ms = ?3, distance = MIN(distance, ?4),
@@ -464,11 +412,15 @@ impl AlertStore {
                     params![m.stream, m.bank, m.item_id, m.label, m.distance, m.quality, m.hash, m.frame_pts_ms as i64, now, m.action, m.variant, m.reason, m.score, m.detect_ms.map(|v| v as i64)],
                 )?;
                 let id = tx.last_insert_rowid();
-                enqueue(&tx, &self.sinks, &self.instance, id, "raised", m, now)?;
+                let (msg_id, payload) = alert_message(&self.instance, id, "raised", m, now);
+                enqueue(&tx, &self.sinks, &msg_id, "alert.raised", Some(id), &payload, now)?;
                 Recorded::Raised(id)
             }
         };
         tx.commit()?;
+        if !matches!(recorded, Recorded::Suppressed(_)) {
+            self.queued();
+        }
         Ok(recorded)
     }
 
@@ -527,7 +479,27 @@ impl AlertStore {
             "INSERT INTO stream_events (stream, event, actor, reason, alert_id, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![stream, if halted { "halt" } else { "reinstate" }, actor, reason, alert_id, now],
         )?;
+        // The audit row's id makes the message id (retention keeps the newest audit row,
+        // so no id is given out twice).
+        let event = if halted {
+            "stream.halted"
+        } else {
+            "stream.reinstated"
+        };
+        let msg_id = format!("{}-stream-{}", self.instance, tx.last_insert_rowid());
+        let payload = serde_json::json!({
+            "id": msg_id,
+            "event": event,
+            "daemon": self.instance,
+            "at_ms": now,
+            "stream": stream,
+            "actor": actor,
+            "reason": reason,
+            "alert_id": alert_id,
+        });
+        enqueue(&tx, &self.sinks, &msg_id, event, alert_id, &payload, now)?;
         tx.commit()?;
+        self.queued();
         Ok(true)
     }
 
@@ -716,8 +688,38 @@ impl AlertStore {
             params![stream, event, actor, reason, id, now],
         )
         .map_err(StoreError::from)?;
+        let row = tx
+            .query_row(
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
+                params![id],
+                alert_row,
+            )
+            .map_err(StoreError::from)?;
+        // Each action happens at most once to an alert (claimed only when open; confirmed
+        // and dismissed are final), so alert id and new state make a stable message id.
+        let msg_id = format!("{}-{id}-{to}", self.instance);
+        let payload = serde_json::json!({
+            "id": msg_id,
+            "event": format!("alert.{to}"),
+            "daemon": self.instance,
+            "at_ms": now,
+            "actor": actor,
+            "reason": reason,
+            "alert": row,
+        });
+        enqueue(
+            &tx,
+            &self.sinks,
+            &msg_id,
+            &format!("alert.{to}"),
+            Some(id),
+            &payload,
+            now,
+        )
+        .map_err(StoreError::from)?;
         tx.commit().map_err(StoreError::from)?;
-        Ok(self.alert(id)?.expect("the alert just updated"))
+        self.queued();
+        Ok(row)
     }
 
     /// The newest `limit` audit entries (of one stream, or all), newest first.
@@ -752,9 +754,11 @@ fn stream_event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamEvent> {
 
 mod outbox;
 mod retention;
-use outbox::enqueue;
+mod schema;
 pub use outbox::{DeliveryRow, OutboxRow};
+use outbox::{alert_message, enqueue};
 pub use retention::{PRUNE_BATCH, Pruned, Retention, spawn_pruner};
+use schema::MIGRATIONS;
 
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
-//! The outbox (one row per alert event and sink, written in the alert's own transaction and
-//! deleted only once that sink acknowledged it) and the delivery log.
+//! The outbox (one row per event and sink, written in the transaction that records the
+//! event and deleted only once that sink acknowledged it) and the delivery log.
 
-use super::{AlertStore, MatchAlert, StoreError, now_ms};
+use super::{AlertStore, MatchAlert, SinkRoute, StoreError, now_ms};
 use rusqlite::{TransactionBehavior, params};
 
 /// A message waiting in the outbox for one sink.
@@ -9,9 +9,11 @@ use rusqlite::{TransactionBehavior, params};
 pub struct OutboxRow {
     pub id: i64,
     pub sink: String,
-    /// Stable across retries and restarts: `<instance>-<alert id>-<event>`.
+    /// Stable across retries and restarts: `<instance>-<alert id>-<event>` for an alert's
+    /// events, `<instance>-stream-<audit id>` for a halt or reinstatement.
     pub msg_id: String,
-    pub alert_id: i64,
+    /// The alert it is about (a halt through the API has none).
+    pub alert_id: Option<i64>,
     /// The JSON body.
     pub payload: String,
     /// Failed attempts so far.
@@ -24,7 +26,7 @@ pub struct OutboxRow {
 pub struct DeliveryRow {
     pub sink: String,
     pub msg_id: String,
-    pub alert_id: i64,
+    pub alert_id: Option<i64>,
     /// Attempts it took (1: the first one was accepted).
     pub attempts: u32,
     pub queued_at_ms: i64,
@@ -128,20 +130,14 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
     })
 }
 
-/// Queues the message for `event` (`raised`, `escalated`) of alert `id` for every sink,
-/// inside the caller's transaction.
-pub(super) fn enqueue(
-    tx: &rusqlite::Transaction<'_>,
-    sinks: &[String],
+/// The message for `event` (`raised`, `escalated`) of alert `id`: its id and JSON body.
+pub(super) fn alert_message(
     instance: &str,
     id: i64,
     event: &str,
     m: &MatchAlert,
     now: i64,
-) -> Result<(), rusqlite::Error> {
-    if sinks.is_empty() {
-        return Ok(());
-    }
+) -> (String, serde_json::Value) {
     let msg_id = format!("{instance}-{id}-{event}");
     let payload = serde_json::json!({
         "id": msg_id,
@@ -162,13 +158,28 @@ pub(super) fn enqueue(
             "frame_pts_ms": m.frame_pts_ms,
             "detect_ms": m.detect_ms,
         },
-    })
-    .to_string();
-    for sink in sinks {
+    });
+    (msg_id, payload)
+}
+
+/// Queues message `msg_id` (sink event `event`, e.g. `alert.raised`) for every sink that
+/// takes that event, inside the caller's transaction.
+pub(super) fn enqueue(
+    tx: &rusqlite::Transaction<'_>,
+    sinks: &[SinkRoute],
+    msg_id: &str,
+    event: &str,
+    alert_id: Option<i64>,
+    payload: &serde_json::Value,
+    now: i64,
+) -> Result<(), rusqlite::Error> {
+    let mut body = None;
+    for sink in sinks.iter().filter(|s| s.takes(event)) {
+        let body: &String = body.get_or_insert_with(|| payload.to_string());
         tx.execute(
             "INSERT OR IGNORE INTO outbox (sink, msg_id, alert_id, payload, next_attempt_ms, created_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            params![sink, msg_id, id, payload, now],
+            params![sink.name, msg_id, alert_id, body, now],
         )?;
     }
     Ok(())

@@ -2,7 +2,8 @@
 //! the configured age. Open and claimed alerts are never deleted, nor the newest alert (so
 //! that no alert id, part of every message id, is ever given out twice), nor an alert that still has
 //! a message waiting in the outbox (nothing undelivered is lost), nor the audit entries of an
-//! alert that is still kept or of a stream that is halted now (why it was halted stays).
+//! alert that is still kept or of a stream that is halted now (why it was halted stays), nor
+//! the newest audit entry (its id is part of a halt's message id).
 
 use super::{AlertStore, StoreError, now_ms};
 use rusqlite::{TransactionBehavior, params};
@@ -80,7 +81,8 @@ impl AlertStore {
                 // the next alert a deleted highest id again (and its message ids, which
                 // consumers de-duplicate on, with it).
                 let expired = "SELECT id FROM alerts WHERE state = ?1 AND updated_at_ms < ?2
-                     AND id NOT IN (SELECT alert_id FROM outbox) AND id < (SELECT MAX(id) FROM alerts)
+                     AND id NOT IN (SELECT alert_id FROM outbox WHERE alert_id IS NOT NULL)
+                     AND id < (SELECT MAX(id) FROM alerts)
                      ORDER BY updated_at_ms, id LIMIT ?3";
                 p.evidence += tx.execute(
                     &format!("DELETE FROM evidence WHERE alert_id IN ({expired})"),
@@ -102,15 +104,18 @@ impl AlertStore {
             let cutoff = now - r.log_days as i64 * DAY_MS;
             p.audit = self.prune_log(
                 "stream_events",
+                // The newest row stays: its id is part of a halt's message id (see
+                // `alerts` above).
                 "at_ms < ?1 AND (alert_id IS NULL OR alert_id NOT IN (SELECT id FROM alerts))
-                 AND stream NOT IN (SELECT stream FROM stream_halts WHERE halted = 1)",
+                 AND stream NOT IN (SELECT stream FROM stream_halts WHERE halted = 1)
+                 AND id < (SELECT MAX(id) FROM stream_events)",
                 cutoff,
                 limit,
                 on_tx,
             )?;
             p.deliveries = self.prune_log(
                 "deliveries",
-                "delivered_at_ms < ?1 AND alert_id NOT IN (SELECT id FROM alerts)",
+                "delivered_at_ms < ?1 AND (alert_id IS NULL OR alert_id NOT IN (SELECT id FROM alerts))",
                 cutoff,
                 limit,
                 on_tx,

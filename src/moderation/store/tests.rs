@@ -104,7 +104,7 @@ fn alerts_are_queued_for_every_sink_and_leave_only_when_delivered() {
     let path = dir.path().join("a.db");
     let mut s = AlertStore::open(&path)
         .unwrap()
-        .with_sinks(vec!["nats".into(), "hook".into()]);
+        .with_sinks(vec![SinkRoute::all("nats"), SinkRoute::all("hook")]);
     let instance = s.instance().to_string();
     assert_eq!(instance.len(), 12);
     let Recorded::Raised(id) = s.record_match(&m("a", "x", 10)).unwrap() else {
@@ -243,7 +243,7 @@ fn findings_after_a_dismissal_are_suppressed_for_the_cooldown_only() {
     let mut s = AlertStore::open(&dir.path().join("a.db"))
         .unwrap()
         .with_cooldown(60_000)
-        .with_sinks(vec!["hook".into()]);
+        .with_sinks(vec![SinkRoute::all("hook")]);
     let Recorded::Raised(id) = s.record_match(&m("a", "x", 10)).unwrap() else {
         panic!()
     };
@@ -368,7 +368,7 @@ fn retention_deletes_closed_alerts_and_old_logs_only() {
     // A dismissed alert whose message a sink has not acknowledged yet.
     let mut q = AlertStore::open(&path)
         .unwrap()
-        .with_sinks(vec!["hook".into()]);
+        .with_sinks(vec![SinkRoute::all("hook")]);
     let pending = raised(q.record_match(&m("d", "x", 10)).unwrap());
     q.act_on_alert(pending, AlertAction::Dismiss, "token:mo", "benign")
         .unwrap();
@@ -417,11 +417,13 @@ fn retention_deletes_closed_alerts_and_old_logs_only() {
     let log = s.events(None).unwrap();
     assert!(log.iter().any(|e| e.alert_id == Some(confirmed)));
     assert!(!log.iter().any(|e| e.alert_id == Some(dismissed)));
-    // Once delivered, the pending alert goes at the next pass, with its delivery record.
-    let row = q.outbox().unwrap().remove(0);
-    q.outbox_delivered(&row).unwrap();
+    // Once both its messages (raised, dismissed) are delivered, the pending alert goes at
+    // the next pass, with its delivery records.
+    for row in q.outbox().unwrap() {
+        q.outbox_delivered(&row).unwrap();
+    }
     let p = s.prune_at(&r, t + 92 * day).unwrap();
-    assert_eq!((p.alerts, p.deliveries), (1, 1));
+    assert_eq!((p.alerts, p.deliveries), (1, 2));
     // A year and a day: the confirmed alert and its evidence go; the open one never does.
     let p = s.prune_at(&r, t + 366 * day).unwrap();
     assert_eq!((p.alerts, p.evidence), (1, 1));
@@ -484,4 +486,200 @@ fn retention_deletes_in_batches_until_done() {
         panic!()
     };
     assert!(next > left[0].id, "{next} after {}", left[0].id);
+}
+
+#[test]
+fn moderators_actions_and_halts_are_queued_for_the_sinks_that_take_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let pager = SinkRoute {
+        name: "pager".into(),
+        events: vec!["alert.raised".into(), "stream.halted".into()],
+    };
+    let mut s = AlertStore::open(&dir.path().join("a.db"))
+        .unwrap()
+        .with_sinks(vec![SinkRoute::all("js"), pager]);
+    let wakes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    s.set_on_queued({
+        let w = wakes.clone();
+        move || {
+            w.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let inst = s.instance().to_string();
+    let Recorded::Raised(id) = s.record_match(&m("live/a", "x", 10)).unwrap() else {
+        panic!()
+    };
+    s.act_on_alert(id, AlertAction::Claim, "token:mo", "looking")
+        .unwrap();
+    s.act_on_alert(id, AlertAction::Dismiss, "token:mo", "benign")
+        .unwrap();
+    // Refused transitions and repeated halts queue nothing.
+    assert!(
+        s.act_on_alert(id, AlertAction::Dismiss, "token:mo", "again")
+            .is_err()
+    );
+    assert!(s.halt("live/a", "policy", "bank demo", Some(id)).unwrap());
+    assert!(!s.halt("live/a", "token:ad", "again", None).unwrap());
+    assert!(s.reinstate("live/a", "token:mo", "appeal").unwrap());
+    assert!(s.halt("live/a", "token:ad", "by hand", None).unwrap());
+    assert_eq!(wakes.load(std::sync::atomic::Ordering::SeqCst), 6);
+
+    let audit: Vec<i64> = s
+        .events(Some("live/a"))
+        .unwrap()
+        .iter()
+        .filter(|e| e.event == "halt" || e.event == "reinstate")
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(audit.len(), 3);
+    let queued = s.outbox().unwrap();
+    let got: Vec<(&str, &str, Option<i64>)> = queued
+        .iter()
+        .map(|r| (r.sink.as_str(), r.msg_id.as_str(), r.alert_id))
+        .collect();
+    let ids = [
+        format!("{inst}-{id}-raised"),
+        format!("{inst}-{id}-claimed"),
+        format!("{inst}-{id}-dismissed"),
+        format!("{inst}-stream-{}", audit[0]),
+        format!("{inst}-stream-{}", audit[1]),
+        format!("{inst}-stream-{}", audit[2]),
+    ];
+    assert_eq!(
+        got,
+        [
+            ("js", ids[0].as_str(), Some(id)),
+            ("pager", ids[0].as_str(), Some(id)),
+            ("js", ids[1].as_str(), Some(id)),
+            ("js", ids[2].as_str(), Some(id)),
+            ("js", ids[3].as_str(), Some(id)),
+            ("pager", ids[3].as_str(), Some(id)),
+            ("js", ids[4].as_str(), None),
+            ("js", ids[5].as_str(), None),
+            ("pager", ids[5].as_str(), None),
+        ]
+    );
+    let body =
+        |i: usize| -> serde_json::Value { serde_json::from_str(&queued[i].payload).unwrap() };
+    let claimed = body(2);
+    assert_eq!(claimed["id"], ids[1].as_str());
+    assert_eq!(claimed["event"], "alert.claimed");
+    assert_eq!(claimed["daemon"], inst.as_str());
+    assert_eq!(
+        (&claimed["actor"], &claimed["reason"]),
+        (&"token:mo".into(), &"looking".into())
+    );
+    assert_eq!(claimed["alert"]["id"], id);
+    assert_eq!(claimed["alert"]["state"], "claimed");
+    assert_eq!(claimed["alert"]["stream"], "live/a");
+    assert_eq!(claimed["alert"]["claimed_by"], "token:mo");
+    let dismissed = body(3);
+    assert_eq!(dismissed["event"], "alert.dismissed");
+    assert_eq!(dismissed["alert"]["state"], "dismissed");
+    assert_eq!(dismissed["reason"], "benign");
+    let halted = body(4);
+    assert_eq!(halted["event"], "stream.halted");
+    assert_eq!(
+        (&halted["stream"], &halted["actor"], &halted["reason"]),
+        (&"live/a".into(), &"policy".into(), &"bank demo".into())
+    );
+    assert_eq!(halted["alert_id"], id);
+    let reinstated = body(6);
+    assert_eq!(reinstated["event"], "stream.reinstated");
+    assert_eq!(reinstated["actor"], "token:mo");
+    assert!(reinstated["alert_id"].is_null());
+    assert_eq!(body(7)["reason"], "by hand");
+
+    // A message of no alert goes into the delivery log like any other.
+    let row = queued[6].clone();
+    s.outbox_delivered(&row).unwrap();
+    let log = s.deliveries().unwrap();
+    assert_eq!(
+        (log[0].msg_id.as_str(), log[0].alert_id),
+        (ids[4].as_str(), None)
+    );
+}
+
+#[test]
+fn retention_is_not_held_back_by_a_halt_waiting_for_its_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = AlertStore::open(&dir.path().join("a.db"))
+        .unwrap()
+        .with_sinks(vec![SinkRoute {
+            name: "js".into(),
+            events: vec!["stream.halted".into(), "stream.reinstated".into()],
+        }]);
+    let mut t = 0;
+    for item in ["x", "y"] {
+        let Recorded::Raised(id) = s.record_match(&m("live/a", item, 10)).unwrap() else {
+            panic!()
+        };
+        t = s
+            .act_on_alert(id, AlertAction::Dismiss, "token:mo", "benign")
+            .unwrap()
+            .updated_at_ms;
+    }
+    // Queued with no alert id: an undelivered message of no alert must not hide the
+    // closed alerts from retention (SQL's `NOT IN` and NULL).
+    assert!(s.halt("live/b", "token:ad", "by hand", None).unwrap());
+    assert!(s.reinstate("live/b", "token:ad", "done").unwrap());
+    assert_eq!(s.outbox().unwrap().len(), 2);
+    let r = Retention {
+        dismissed_days: 1,
+        confirmed_days: 0,
+        log_days: 1,
+    };
+    let p = s.prune_at(&r, t + 2 * 86_400_000).unwrap();
+    assert_eq!(p.alerts, 1, "the older alert goes, the newest stays");
+    // Of the log, the newest row (the reinstatement) stays: a halt's message id is made of
+    // its audit row id, which SQLite would hand out again.
+    let log = s.events(None).unwrap();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[1].event, "reinstate");
+    assert!(log.iter().all(|e| e.event != "halt"), "{log:?}");
+    assert!(s.halt("live/b", "token:ad", "again", None).unwrap());
+    let ids: Vec<String> = s.outbox().unwrap().into_iter().map(|r| r.msg_id).collect();
+    assert_eq!(ids.len(), 3, "a new message, not a clash: {ids:?}");
+}
+
+#[test]
+fn queued_messages_survive_the_outbox_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    {
+        // A store as version 9 left it, with one message queued and one delivered.
+        let mut c = rusqlite::Connection::open(&path).unwrap();
+        let tx = c.transaction().unwrap();
+        for sql in &MIGRATIONS[..9] {
+            tx.execute_batch(sql).unwrap();
+        }
+        tx.pragma_update(None, "user_version", 9).unwrap();
+        tx.execute_batch(
+            "INSERT INTO outbox (sink, msg_id, alert_id, payload, attempts, next_attempt_ms, last_error, created_at_ms)
+             VALUES ('js', 'i-1-raised', 1, '{}', 2, 5, 'down', 3);
+             INSERT INTO deliveries (sink, msg_id, alert_id, attempts, queued_at_ms, delivered_at_ms)
+             VALUES ('hook', 'i-1-raised', 1, 1, 3, 4);",
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    let s = AlertStore::open(&path).unwrap();
+    let q = s.outbox().unwrap();
+    assert_eq!(
+        (
+            q[0].msg_id.as_str(),
+            q[0].alert_id,
+            q[0].attempts,
+            q[0].created_at_ms
+        ),
+        ("i-1-raised", Some(1), 2, 3)
+    );
+    assert_eq!(s.outbox_next_due("js").unwrap(), Some(5));
+    let d = s.deliveries().unwrap();
+    assert_eq!((d[0].sink.as_str(), d[0].alert_id), ("hook", Some(1)));
+    let version: usize = s
+        .conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, MIGRATIONS.len());
 }
