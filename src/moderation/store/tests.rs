@@ -683,3 +683,56 @@ fn queued_messages_survive_the_outbox_migration() {
         .unwrap();
     assert_eq!(version, MIGRATIONS.len());
 }
+
+#[test]
+fn the_retention_thread_prunes_at_start_and_every_interval_until_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    let mut s = AlertStore::open(&path).unwrap();
+    // A dismissed alert made 3 days old, and an open one after it (kept).
+    let dismissed_and_aged = |s: &mut AlertStore, item: &str| -> i64 {
+        let Recorded::Raised(id) = s.record_match(&m("a", item, 10)).unwrap() else {
+            panic!()
+        };
+        s.act_on_alert(id, AlertAction::Dismiss, "token:mo", "benign")
+            .unwrap();
+        s.conn
+            .execute(
+                "UPDATE alerts SET updated_at_ms = updated_at_ms - 3 * 86400000 WHERE id = ?1",
+                params![id],
+            )
+            .unwrap();
+        id
+    };
+    let first = dismissed_and_aged(&mut s, "x");
+    let newest = raised(s.record_match(&m("a", "y", 10)).unwrap());
+    let r = Retention {
+        dismissed_days: 1,
+        confirmed_days: 0,
+        log_days: 0,
+    };
+    let (stop, rx) = crossbeam_channel::bounded::<()>(1);
+    let t = spawn_pruner(path.clone(), r, std::time::Duration::from_millis(50), rx).unwrap();
+    let gone = |s: &AlertStore, id: i64| {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while s.alert(id).unwrap().is_some() {
+            assert!(std::time::Instant::now() < until, "alert {id} not pruned");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    gone(&s, first);
+    // A later pass takes what aged since.
+    let second = dismissed_and_aged(&mut s, "z");
+    let _ = raised(s.record_match(&m("a", "w", 10)).unwrap());
+    gone(&s, second);
+    assert!(s.alert(newest).unwrap().is_some(), "open alerts stay");
+    drop(stop);
+    t.join().unwrap();
+}
+
+fn raised(r: Recorded) -> i64 {
+    match r {
+        Recorded::Raised(id) => id,
+        other => panic!("{other:?}"),
+    }
+}
