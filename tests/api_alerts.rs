@@ -256,6 +256,39 @@ fn tokens_roles_transitions_and_bad_input() {
         ]
     );
 
+    // One alert's history, and paging back by entry id.
+    let (_, hist) = api.call(
+        "GET",
+        &format!("/api/v1/audit?alert={id}"),
+        Some(VIEWER),
+        "",
+    );
+    let hist = hist["audit"].as_array().unwrap().clone();
+    assert_eq!(hist.len(), 2, "{hist:?}");
+    assert!(hist.iter().all(|e| e["alert_id"] == id), "{hist:?}");
+    let (_, page) = api.call(
+        "GET",
+        "/api/v1/audit?stream=with-image&limit=1",
+        Some(VIEWER),
+        "",
+    );
+    let newest = &page["audit"][0];
+    assert_eq!(newest["event"], "alert_dismissed");
+    let (_, page) = api.call(
+        "GET",
+        &format!(
+            "/api/v1/audit?stream=with-image&limit=1&before={}",
+            newest["id"]
+        ),
+        Some(VIEWER),
+        "",
+    );
+    assert_eq!(page["audit"][0]["event"], "alert_claimed", "{page}");
+    for bad in ["alert=x", "before=later", "limit=0", "limit=1001"] {
+        let (code, e) = api.call("GET", &format!("/api/v1/audit?{bad}"), Some(VIEWER), "");
+        assert_eq!(code, 400, "{bad}: {e}");
+    }
+
     // /metrics: a viewer token, the Prometheus text format with what happened above.
     assert_eq!(api.call("GET", "/metrics", None, "").0, 401);
     let (code, text) = api.call("GET", "/metrics", Some(VIEWER), "");

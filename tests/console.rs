@@ -314,6 +314,26 @@ fn console_in_headless_chromium() {
         })
     });
     b.screenshot(&shots.join("07-audit-trail.png"));
+
+    // The audit trail shows the latest 50 entries; "Older entries" adds the next page.
+    for _ in 0..50 {
+        let path = format!("/api/v1/alerts/{marker_alert}/evidence?reveal=true");
+        assert_eq!(api.bytes(&path, MODERATOR).0, 200);
+    }
+    let (_, log) = api.call("GET", "/api/v1/audit?limit=1000", Some(VIEWER), "");
+    let total = log["audit"].as_array().unwrap().len();
+    assert!((51..100).contains(&total), "{total}");
+    let older_shown = |b: &Browser| b.find_all("#audit-older").iter().any(|e| b.displayed(e));
+    b.wait_until(
+        "the first page of the audit trail (reveals are pushed live)",
+        |b| b.find_all("#audit tbody tr").len() == 50 && older_shown(b),
+    );
+    b.screenshot(&shots.join("08-audit-first-page.png"));
+    b.click_css("#audit-older");
+    b.wait_until("the older entries", |b| {
+        b.find_all("#audit tbody tr").len() == total
+    });
+    assert!(!older_shown(&b), "nothing older to load");
     for shot in [
         "01-sign-in.png",
         "02-viewer-queue.png",
@@ -322,6 +342,7 @@ fn console_in_headless_chromium() {
         "05-alert-dismissed.png",
         "06-stream-halted.png",
         "07-audit-trail.png",
+        "08-audit-first-page.png",
     ] {
         let png = image::open(shots.join(shot)).unwrap();
         assert_eq!((png.width(), png.height()), (1366, 768), "{shot}");

@@ -18,7 +18,7 @@
 //!   its state does not allow; each action is audited.
 //! - `GET /api/v1/alerts/{id}/evidence` (viewer): a classifier alert's thumbnail as a
 //!   blurred greyscale PNG; `?reveal=true` (moderator) unblurred, with an audit entry.
-//! - `GET /api/v1/audit?stream=&limit=` (viewer): the audit log, newest first.
+//! - `GET /api/v1/audit?stream=&alert=&before=&limit=` (viewer): the audit log, newest first.
 //! - `GET /api/v1/events` (viewer): server-sent events ([`events`]).
 //! - `GET /` and `/console/`: the moderator console ([`console`]); `GET /api/v1/session`
 //!   (viewer): the caller's token name and role.
@@ -33,7 +33,7 @@ use crate::analysis::bank::BankSet;
 use crate::config::Role;
 use crate::control::{Control, ControlError};
 use crate::discovery::CallbackError;
-use crate::moderation::store::{AlertAction, AlertFilter, TransitionError};
+use crate::moderation::store::{AlertAction, AlertFilter, AuditFilter, TransitionError};
 use auth::{Auth, Caller};
 use axum::Router;
 use axum::body::Bytes;
@@ -554,6 +554,7 @@ async fn evidence(
         Err(r) => return *r,
     };
     let actor = caller.name.unwrap_or_else(|| "api:anonymous".into());
+    let who = actor.clone();
     let found = blocking(move || -> Result<Option<(String, crate::moderation::store::Thumbnail)>, String> {
         let mut store = c.store();
         let Some(alert) = store.alert(id).map_err(|e| e.to_string())? else {
@@ -573,7 +574,16 @@ async fn evidence(
     })
     .await;
     let thumb = match found {
-        Ok(Some((_, t))) => t,
+        Ok(Some((stream, t))) => {
+            if q.reveal {
+                // Other consoles show the new audit entry without waiting for a reload.
+                s.events.send(
+                    "audit",
+                    serde_json::json!({ "event": "evidence_revealed", "alert_id": id, "stream": stream, "actor": who }),
+                );
+            }
+            t
+        }
         Ok(None) => return json_error(StatusCode::NOT_FOUND, format!("no alert {id}")),
         Err(e) => return json_error(StatusCode::NOT_FOUND, e),
     };
@@ -639,6 +649,8 @@ async fn openapi() -> Response {
 #[serde(default, deny_unknown_fields)]
 struct AuditQuery {
     stream: Option<String>,
+    alert: Option<i64>,
+    before: Option<i64>,
     limit: Option<usize>,
 }
 
@@ -659,7 +671,13 @@ async fn audit(
         Ok(l) => l,
         Err(r) => return *r,
     };
-    match blocking(move || c.store().audit(q.stream.as_deref(), limit)).await {
+    let f = AuditFilter {
+        stream: q.stream,
+        alert: q.alert,
+        before: q.before,
+        limit,
+    };
+    match blocking(move || c.store().audit(&f)).await {
         Ok(rows) => Json(serde_json::json!({ "audit": rows })).into_response(),
         Err(e) => store_error(e),
     }

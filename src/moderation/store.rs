@@ -88,6 +88,17 @@ pub struct AlertFilter {
     pub limit: usize,
 }
 
+/// Which audit entries to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub stream: Option<String>,
+    /// Only the entries of this alert.
+    pub alert: Option<i64>,
+    /// Only entries with a smaller id (paging, newest first).
+    pub before: Option<i64>,
+    pub limit: usize,
+}
+
 /// Counts for `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoreCounts {
@@ -722,17 +733,17 @@ impl AlertStore {
         Ok(row)
     }
 
-    /// The newest `limit` audit entries (of one stream, or all), newest first.
-    pub fn audit(
-        &self,
-        stream: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<StreamEvent>, StoreError> {
+    /// The newest audit entries the filter selects, newest first.
+    pub fn audit(&self, f: &AuditFilter) -> Result<Vec<StreamEvent>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT id, stream, event, actor, reason, detail, alert_id, at_ms FROM stream_events
-             WHERE ?1 IS NULL OR stream = ?1 ORDER BY id DESC LIMIT ?2",
+             WHERE (?1 IS NULL OR stream = ?1) AND (?2 IS NULL OR alert_id = ?2) AND (?3 IS NULL OR id < ?3)
+             ORDER BY id DESC LIMIT ?4",
         )?;
-        let rows = stmt.query_map(params![stream, limit as i64], stream_event_row)?;
+        let rows = stmt.query_map(
+            params![f.stream, f.alert, f.before, f.limit as i64],
+            stream_event_row,
+        )?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

@@ -12,6 +12,8 @@
     confirm: { from: ['open', 'claimed'], title: 'Confirm', reason: 'confirmed by a moderator' },
     dismiss: { from: ['open', 'claimed'], title: 'Dismiss', reason: 'false positive' },
   };
+  const AUDIT_PAGE = 50;
+  const AUDIT_MAX = 1000; // the API's largest page
   const S = {
     token: sessionStorage.getItem(TOKEN_KEY) || '',
     me: null,
@@ -28,6 +30,7 @@
     evSeq: 0, // evidence requests: only the latest one's answer is shown
     alertSeq: 0, // queue refreshes: only the latest one's answer is shown
     closeDialog: null, // cancels the open reason dialog
+    auditLimit: AUDIT_PAGE, // audit entries shown; "Older entries" adds a page
   };
 
   class ApiError extends Error {
@@ -123,6 +126,8 @@
     S.me = null;
     S.alerts = [];
     S.streams = [];
+    S.auditLimit = AUDIT_PAGE;
+    $('audit-older').hidden = true;
     closeDetail();
     for (const id of ['alerts', 'streams', 'audit']) $(id).tBodies[0].replaceChildren();
   }
@@ -354,11 +359,11 @@
   async function refreshDetail() {
     const id = S.open.id;
     const a = await api(`/api/v1/alerts/${id}`);
-    const audit = await api(`/api/v1/audit?limit=1000&stream=${encodeURIComponent(a.stream)}`);
+    const audit = await api(`/api/v1/audit?alert=${id}&limit=${AUDIT_MAX}`);
     if (!S.open || S.open.id !== id) return;
     S.open = a;
     renderDetail(a);
-    renderHistory(audit.audit.filter((e) => e.alert_id === a.id));
+    renderHistory(audit.audit);
   }
 
   function renderDetail(a) {
@@ -496,6 +501,7 @@
     if (S.open && S.open.id === a.id) $('detail').focus();
   }
   for (const name of Object.keys(ACTIONS)) $(`act-${name}`).addEventListener('click', () => act(name));
+  $('audit-older').addEventListener('click', () => olderAudit());
 
   // --- Streams --------------------------------------------------------------------------
   async function refreshStreams() {
@@ -559,8 +565,16 @@
   }
 
   // --- Audit trail ----------------------------------------------------------------------
+  // The newest S.auditLimit entries, fetched whole each time (entries never change), so
+  // that a live refresh keeps the depth the moderator paged to.
   async function refreshAudit() {
-    const rows = (await api('/api/v1/audit?limit=50')).audit.map((e) => el('tr', { dataset: { id: e.id, event: e.event } },
+    const limit = S.auditLimit;
+    const entries = (await api(`/api/v1/audit?limit=${limit}`)).audit;
+    const more = entries.length === limit && limit < AUDIT_MAX;
+    $('audit-older').hidden = !more;
+    $('audit-end').textContent = entries.length === AUDIT_MAX
+      ? `The latest ${AUDIT_MAX} entries; older ones through /api/v1/audit?before=<id>.` : '';
+    const rows = entries.map((e) => el('tr', { dataset: { id: e.id, event: e.event } },
       whenCell(e.at_ms),
       cutCell(e.stream),
       el('td', { text: e.event.replace(/_/g, ' ') }),
@@ -570,6 +584,15 @@
         type: 'button', class: 'link', text: `#${e.alert_id}`, onclick: () => openAlert(e.alert_id),
       }) : '')));
     $('audit').tBodies[0].replaceChildren(...rows);
+  }
+
+  async function olderAudit() {
+    S.auditLimit = Math.min(S.auditLimit + AUDIT_PAGE, AUDIT_MAX);
+    try {
+      await refreshAudit();
+    } catch (e) {
+      status(`Audit trail not loaded (${e.status}): ${e.message}`, true);
+    }
   }
 
   // --- Keyboard -------------------------------------------------------------------------

@@ -126,4 +126,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
         SELECT id, sink, msg_id, alert_id, attempts, queued_at_ms, delivered_at_ms FROM deliveries;
     DROP TABLE deliveries;
     ALTER TABLE deliveries_new RENAME TO deliveries;",
+    // 11: one alert's history (the console's alert detail, /api/v1/audit?alert=).
+    "CREATE INDEX stream_events_by_alert ON stream_events(alert_id, id);",
 ];

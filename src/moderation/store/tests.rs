@@ -216,7 +216,13 @@ fn alert_transitions_are_checked_and_audited_and_claimed_alerts_stay_open_for_fi
         s.record_match(&m("a", "x", 30)).unwrap(),
         Recorded::Raised(_)
     ));
-    let audit = s.audit(Some("a"), 10).unwrap();
+    let audit = s
+        .audit(&AuditFilter {
+            stream: Some("a".into()),
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .unwrap();
     let events: Vec<(&str, &str)> = audit
         .iter()
         .map(|e| (e.event.as_str(), e.reason.as_str()))
