@@ -334,6 +334,33 @@ fn console_in_headless_chromium() {
         b.find_all("#audit tbody tr").len() == total
     });
     assert!(!older_shown(&b), "nothing older to load");
+
+    // An audit entry whose alert retention deleted (a stand-in row naming an alert id that
+    // was never given out): its link says so and leaves the detail panel closed.
+    streamguard::moderation::store::AlertStore::open(&dir.path().join("alerts.db"))
+        .unwrap()
+        .record_event(
+            "marked",
+            "alert_dismissed",
+            "token:mo",
+            "old",
+            "",
+            Some(9999),
+        )
+        .unwrap();
+    api.call("POST", "/api/v1/streams/marked/halt", Some(MODERATOR), ""); // pushes a refresh
+    let gone_link = |b: &Browser| {
+        b.find_all("#audit tbody button")
+            .into_iter()
+            .find(|e| b.text(e) == "#9999")
+    };
+    b.wait_until("the entry on the page", |b| gone_link(b).is_some());
+    b.focus(&gone_link(&b).unwrap());
+    b.press(ENTER);
+    b.wait_until("the deleted alert explained", |b| {
+        b.text_of("#status").contains("no longer in the store")
+    });
+    assert!(!b.displayed(&b.find_all("#detail-body")[0]));
     for shot in [
         "01-sign-in.png",
         "02-viewer-queue.png",

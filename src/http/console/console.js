@@ -348,7 +348,13 @@
     try {
       await refreshDetail();
     } catch (e) {
-      status(`Alert ${id}: ${e.message}`, true);
+      if (e.status === 404 && S.open && S.open.id === id) {
+        // Audit entries can outlive their alert (retention deletes closed alerts first).
+        closeDetail();
+        status(`Alert #${id} is no longer in the store: closed alerts are deleted after store.retain_*_days; its audit entries remain.`, true);
+      } else {
+        status(`Alert ${id}: ${e.message}`, true);
+      }
       return;
     }
     $('detail').focus();
