@@ -348,7 +348,8 @@ fn console_in_headless_chromium() {
             Some(9999),
         )
         .unwrap();
-    api.call("POST", "/api/v1/streams/marked/halt", Some(MODERATOR), ""); // pushes a refresh
+    // Halting pushes an event, and so a refresh.
+    api.call("POST", "/api/v1/streams/marked/halt", Some(MODERATOR), "");
     let gone_link = |b: &Browser| {
         b.find_all("#audit tbody button")
             .into_iter()
@@ -361,6 +362,31 @@ fn console_in_headless_chromium() {
         b.text_of("#status").contains("no longer in the store")
     });
     assert!(!b.displayed(&b.find_all("#detail-body")[0]));
+
+    // The same when retention deletes the alert open on the page (here deleted by hand):
+    // the next live refresh closes the panel and says why.
+    b.focus(&b.wait(&format!("#alerts tr[data-id=\"{hash_alert}\"] button")));
+    b.press(ENTER);
+    b.wait_until("the hash alert open", |b| {
+        b.text_of("#detail-h") == format!("Alert #{hash_alert}")
+            && b.displayed(&b.find_all("#detail-body")[0])
+    });
+    rusqlite::Connection::open(dir.path().join("alerts.db"))
+        .unwrap()
+        .execute("DELETE FROM alerts WHERE id = ?1", [hash_alert])
+        .unwrap();
+    // Reinstating pushes an event, and so a refresh.
+    api.call(
+        "POST",
+        "/api/v1/streams/marked/reinstate",
+        Some(MODERATOR),
+        "",
+    );
+    b.wait_until("the deleted open alert explained", |b| {
+        b.text_of("#status")
+            .contains(&format!("Alert #{hash_alert} is no longer in the store"))
+            && !b.displayed(&b.find_all("#detail-body")[0])
+    });
     for shot in [
         "01-sign-in.png",
         "02-viewer-queue.png",

@@ -256,7 +256,7 @@ fn halts_marked_stream_refuses_its_return_until_reinstated_and_spares_the_other(
     );
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"reinstated\":true"), "{body}");
-    // ... and the sinks hear of it (the webhook is woken at once, no poll interval).
+    // ... and the sinks hear of it.
     wait_until(
         "the reinstatement delivered to the webhook",
         Duration::from_secs(15),

@@ -1,21 +1,22 @@
 use super::Problem;
 use serde::Deserialize;
 
-/// Where alerts are delivered.
+/// Where alerts and moderation events are delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SinkKind {
-    /// NATS JetStream: each alert published to `subject` (captured by the JetStream stream
-    /// `stream`, created if missing) with the alert's message id as `Nats-Msg-Id`, so that
+    /// NATS JetStream: each message published to `subject` (captured by the JetStream
+    /// stream `stream`, created if missing) with its message id as `Nats-Msg-Id`, so that
     /// JetStream drops a re-delivery within the stream's duplicate window.
     Nats,
-    /// An HTTP endpoint: each alert POSTed as JSON, signed with HMAC-SHA256 of the body in
+    /// An HTTP endpoint: each message POSTed as JSON, signed with HMAC-SHA256 of the body in
     /// `X-Streamguard-Signature: sha256=<hex>`; any 2xx answer accepts it.
     Webhook,
 }
 
-/// `[[sinks]]`: one destination for alerts. Every alert is put in the store's outbox for
-/// every sink in the same transaction that records it, and stays there until that sink
+/// `[[sinks]]`: one destination for alerts and moderation events. Every event is put in the
+/// store's outbox for every sink that takes it (`events`) in the same transaction that
+/// records it, and stays there until that sink
 /// acknowledged it (retried with backoff for as long as it takes: a sink that is down delays
 /// delivery, never loses it).
 #[derive(Debug, Clone, Deserialize)]

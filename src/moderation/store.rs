@@ -347,12 +347,12 @@ impl AlertStore {
     }
 
     fn migrate(&mut self) -> Result<(), rusqlite::Error> {
-        let version: usize = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        // The version is read under the write lock: two processes opening one database at
+        // once must not both run the same migrations.
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: usize = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i + 1)?;
@@ -735,17 +735,40 @@ impl AlertStore {
 
     /// The newest audit entries the filter selects, newest first.
     pub fn audit(&self, f: &AuditFilter) -> Result<Vec<StreamEvent>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, stream, event, actor, reason, detail, alert_id, at_ms FROM stream_events
-             WHERE (?1 IS NULL OR stream = ?1) AND (?2 IS NULL OR alert_id = ?2) AND (?3 IS NULL OR id < ?3)
-             ORDER BY id DESC LIMIT ?4",
-        )?;
-        let rows = stmt.query_map(
-            params![f.stream, f.alert, f.before, f.limit as i64],
-            stream_event_row,
-        )?;
+        let (sql, args) = audit_query(f);
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), stream_event_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// The query [`AlertStore::audit`] runs, and its arguments. Only the filters given go into
+/// the WHERE clause: SQLite uses no index for a term like `(?1 IS NULL OR alert_id = ?1)`,
+/// and an alert's history would scan the whole log.
+fn audit_query(f: &AuditFilter) -> (String, Vec<rusqlite::types::Value>) {
+    let mut terms = vec!["1 = 1".to_string()];
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let mut term = |sql: &str, v: rusqlite::types::Value| {
+        args.push(v);
+        terms.push(format!("{sql} ?{}", args.len()));
+    };
+    if let Some(s) = &f.stream {
+        term("stream =", s.clone().into());
+    }
+    if let Some(a) = f.alert {
+        term("alert_id =", a.into());
+    }
+    if let Some(b) = f.before {
+        term("id <", b.into());
+    }
+    args.push((f.limit as i64).into());
+    let sql = format!(
+        "SELECT id, stream, event, actor, reason, detail, alert_id, at_ms FROM stream_events
+         WHERE {} ORDER BY id DESC LIMIT ?{}",
+        terms.join(" AND "),
+        args.len()
+    );
+    (sql, args)
 }
 
 /// A `stream_events` row selected as `id, stream, event, actor, reason, detail, alert_id,

@@ -29,6 +29,7 @@
     gen: 0, // bumped at sign-out: answers to requests made before are dropped
     evSeq: 0, // evidence requests: only the latest one's answer is shown
     alertSeq: 0, // queue refreshes: only the latest one's answer is shown
+    auditSeq: 0, // audit refreshes: likewise
     closeDialog: null, // cancels the open reason dialog
     auditLimit: AUDIT_PAGE, // audit entries shown; "Older entries" adds a page
   };
@@ -128,6 +129,7 @@
     S.streams = [];
     S.auditLimit = AUDIT_PAGE;
     $('audit-older').hidden = true;
+    $('audit-end').textContent = '';
     closeDetail();
     for (const id of ['alerts', 'streams', 'audit']) $(id).tBodies[0].replaceChildren();
   }
@@ -238,7 +240,12 @@
   async function refreshAll() {
     try {
       await Promise.all([refreshAlerts(), refreshStreams(), refreshAudit()]);
-      if (S.open) await refreshDetail();
+      if (S.open) {
+        const id = S.open.id;
+        await refreshDetail().catch((e) => {
+          if (!gone(e, id)) throw e;
+        });
+      }
     } catch (e) {
       if (e.status !== 401 && e.status !== 0) status(`Could not refresh: ${e.message}`, true);
     }
@@ -348,18 +355,21 @@
     try {
       await refreshDetail();
     } catch (e) {
-      if (e.status === 404 && S.open && S.open.id === id) {
-        // Audit entries can outlive their alert (retention deletes closed alerts first).
-        closeDetail();
-        status(`Alert #${id} is no longer in the store: closed alerts are deleted after store.retain_*_days; its audit entries remain.`, true);
-      } else {
-        status(`Alert ${id}: ${e.message}`, true);
-      }
+      if (!gone(e, id)) status(`Alert ${id}: ${e.message}`, true);
       return;
     }
     $('detail').focus();
     const a = S.open;
     if (a.reason === 'classifier') loadEvidence(a.id, false);
+  }
+
+  // An alert that answers 404 was deleted by retention (audit entries can outlive their
+  // alert): the panel closes and says so, once, instead of failing at every refresh.
+  function gone(e, id) {
+    if (e.status !== 404 || !S.open || S.open.id !== id) return false;
+    closeDetail();
+    status(`Alert #${id} is no longer in the store: closed alerts are deleted after store.retain_*_days; its audit entries remain.`, true);
+    return true;
   }
 
   async function refreshDetail() {
@@ -575,7 +585,9 @@
   // that a live refresh keeps the depth the moderator paged to.
   async function refreshAudit() {
     const limit = S.auditLimit;
+    const seq = ++S.auditSeq;
     const entries = (await api(`/api/v1/audit?limit=${limit}`)).audit;
+    if (seq !== S.auditSeq) return; // a later refresh (a deeper page, say) wins
     const more = entries.length === limit && limit < AUDIT_MAX;
     $('audit-older').hidden = !more;
     $('audit-end').textContent = entries.length === AUDIT_MAX
@@ -597,7 +609,7 @@
     try {
       await refreshAudit();
     } catch (e) {
-      status(`Audit trail not loaded (${e.status}): ${e.message}`, true);
+      if (e.status !== 401 && e.status !== 0) status(`Audit trail not loaded (${e.status}): ${e.message}`, true);
     }
   }
 

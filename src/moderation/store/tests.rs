@@ -742,3 +742,74 @@ fn raised(r: Recorded) -> i64 {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn audit_filters_by_alert_and_pages_back_using_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = AlertStore::open(&dir.path().join("a.db")).unwrap();
+    let a = raised(s.record_match(&m("live/a", "x", 10)).unwrap());
+    let b = raised(s.record_match(&m("live/a", "y", 10)).unwrap());
+    s.act_on_alert(a, AlertAction::Claim, "token:mo", "1")
+        .unwrap();
+    s.act_on_alert(b, AlertAction::Claim, "token:mo", "2")
+        .unwrap();
+    s.act_on_alert(a, AlertAction::Dismiss, "token:mo", "3")
+        .unwrap();
+    s.halt("live/a", "token:ad", "4", None).unwrap();
+    let reasons = |f: AuditFilter| -> Vec<String> {
+        s.audit(&f).unwrap().into_iter().map(|e| e.reason).collect()
+    };
+    let all = |limit| AuditFilter {
+        limit,
+        ..AuditFilter::default()
+    };
+    assert_eq!(reasons(all(10)), ["4", "3", "2", "1"]);
+    assert_eq!(
+        reasons(AuditFilter {
+            alert: Some(a),
+            ..all(10)
+        }),
+        ["3", "1"]
+    );
+    let newest = s.audit(&all(2)).unwrap();
+    assert_eq!(
+        reasons(AuditFilter {
+            before: Some(newest[1].id),
+            ..all(10)
+        }),
+        ["2", "1"]
+    );
+    assert_eq!(
+        reasons(AuditFilter {
+            stream: Some("live/a".into()),
+            alert: Some(b),
+            before: Some(newest[0].id),
+            ..all(10)
+        }),
+        ["2"]
+    );
+    assert!(
+        reasons(AuditFilter {
+            stream: Some("live/b".into()),
+            ..all(10)
+        })
+        .is_empty()
+    );
+    // One alert's history is looked up by index, not by scanning the whole log.
+    let (sql, args) = audit_query(&AuditFilter {
+        alert: Some(a),
+        ..all(10)
+    });
+    let plan: Vec<String> = s
+        .conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap()
+        .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        plan.iter().any(|p| p.contains("stream_events_by_alert")),
+        "{plan:?}"
+    );
+}
