@@ -630,16 +630,9 @@ impl AlertStore {
 
     /// Alerts matching `f`, newest first.
     pub fn list_alerts(&self, f: &AlertFilter) -> Result<Vec<AlertRow>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {ALERT_COLUMNS} FROM alerts
-             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR stream = ?2)
-               AND (?3 IS NULL OR reason = ?3) AND (?4 IS NULL OR id < ?4)
-             ORDER BY id DESC LIMIT ?5"
-        ))?;
-        let rows = stmt.query_map(
-            params![f.state, f.stream, f.reason, f.before, f.limit as i64],
-            alert_row,
-        )?;
+        let (sql, args) = alerts_query(f);
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), alert_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -742,33 +735,67 @@ impl AlertStore {
     }
 }
 
-/// The query [`AlertStore::audit`] runs, and its arguments. Only the filters given go into
-/// the WHERE clause: SQLite uses no index for a term like `(?1 IS NULL OR alert_id = ?1)`,
-/// and an alert's history would scan the whole log.
+/// The query [`AlertStore::list_alerts`] runs, and its arguments.
+fn alerts_query(f: &AlertFilter) -> (String, Vec<rusqlite::types::Value>) {
+    let mut w = Where::default();
+    w.add("state =", f.state.clone());
+    w.add("stream =", f.stream.clone());
+    w.add("reason =", f.reason.clone());
+    w.add("id <", f.before);
+    w.select(ALERT_COLUMNS, "alerts", f.limit)
+}
+
+/// The query [`AlertStore::audit`] runs, and its arguments.
 fn audit_query(f: &AuditFilter) -> (String, Vec<rusqlite::types::Value>) {
-    let mut terms = vec!["1 = 1".to_string()];
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    let mut term = |sql: &str, v: rusqlite::types::Value| {
-        args.push(v);
-        terms.push(format!("{sql} ?{}", args.len()));
-    };
-    if let Some(s) = &f.stream {
-        term("stream =", s.clone().into());
+    let mut w = Where::default();
+    w.add("stream =", f.stream.clone());
+    w.add("alert_id =", f.alert);
+    w.add("id <", f.before);
+    w.select(
+        "id, stream, event, actor, reason, detail, alert_id, at_ms",
+        "stream_events",
+        f.limit,
+    )
+}
+
+/// A query's WHERE clause made of only the filters given, newest first. One statement
+/// with a `(?n IS NULL OR col = ?n)` term per filter would be simpler, but SQLite uses no
+/// index for such a term: a filtered list would scan the whole table (BENCHMARKS.md,
+/// `cargo bench --bench queries`).
+#[derive(Default)]
+struct Where {
+    terms: Vec<String>,
+    args: Vec<rusqlite::types::Value>,
+}
+
+impl Where {
+    /// Adds `<term> ?n` (e.g. `stream =`) when `value` is given.
+    fn add<V: Into<rusqlite::types::Value>>(&mut self, term: &str, value: Option<V>) {
+        if let Some(v) = value {
+            self.args.push(v.into());
+            self.terms.push(format!("{term} ?{}", self.args.len()));
+        }
     }
-    if let Some(a) = f.alert {
-        term("alert_id =", a.into());
+
+    /// `SELECT <columns> FROM <table> WHERE ... ORDER BY id DESC LIMIT <limit>`.
+    fn select(
+        mut self,
+        columns: &str,
+        table: &str,
+        limit: usize,
+    ) -> (String, Vec<rusqlite::types::Value>) {
+        let filter = if self.terms.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.terms.join(" AND "))
+        };
+        self.args.push((limit as i64).into());
+        let sql = format!(
+            "SELECT {columns} FROM {table} {filter} ORDER BY id DESC LIMIT ?{}",
+            self.args.len()
+        );
+        (sql, self.args)
     }
-    if let Some(b) = f.before {
-        term("id <", b.into());
-    }
-    args.push((f.limit as i64).into());
-    let sql = format!(
-        "SELECT id, stream, event, actor, reason, detail, alert_id, at_ms FROM stream_events
-         WHERE {} ORDER BY id DESC LIMIT ?{}",
-        terms.join(" AND "),
-        args.len()
-    );
-    (sql, args)
 }
 
 /// A `stream_events` row selected as `id, stream, event, actor, reason, detail, alert_id,

@@ -128,4 +128,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE deliveries_new RENAME TO deliveries;",
     // 11: one alert's history (the console's alert detail, /api/v1/audit?alert=).
     "CREATE INDEX stream_events_by_alert ON stream_events(alert_id, id);",
+    // 12: the alert list filtered by state or stream, newest first (the console's queue).
+    "CREATE INDEX alerts_by_state ON alerts(state, id);
+    CREATE INDEX alerts_by_stream ON alerts(stream, id);",
 ];
