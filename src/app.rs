@@ -190,7 +190,22 @@ impl App {
         };
 
         // Delivery: alerts left in the outbox by an earlier run go out now, new ones as
-        // the moderation thread records them.
+        // the moderation thread records them. Messages of a sink no longer configured
+        // cannot go anywhere: say so at every start, they are not dropped.
+        let names: Vec<String> = cfg.sinks.iter().map(|s| s.name.clone()).collect();
+        match control.store().outbox_unrouted(&names) {
+            Ok(left) => {
+                for (sink, messages) in left {
+                    tracing::warn!(
+                        sink = %sink,
+                        messages,
+                        "outbox: messages queued for a sink that is no longer configured stay unsent; \
+                         configure [[sinks]] '{sink}' again to deliver them, or delete them from the store's outbox table"
+                    );
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "outbox not read"),
+        }
         let delivery = match crate::delivery::Delivery::start(&cfg.sinks, &cfg.store.path) {
             Ok(d) => d,
             Err(e) => {

@@ -58,6 +58,25 @@ impl AlertStore {
         )?)
     }
 
+    /// Messages queued for sinks not in `configured` (a sink removed from the config): how
+    /// many per sink name. They stay queued, unsent, until that sink is configured again.
+    pub fn outbox_unrouted(&self, configured: &[String]) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sink, COUNT(*) FROM outbox GROUP BY sink ORDER BY sink")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (sink, n) = row?;
+            if !configured.contains(&sink) {
+                out.push((sink, n));
+            }
+        }
+        Ok(out)
+    }
+
     /// Every message still queued, per sink (for metrics and tests).
     pub fn outbox(&self) -> Result<Vec<OutboxRow>, StoreError> {
         let mut stmt = self.conn.prepare(

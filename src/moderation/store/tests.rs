@@ -110,6 +110,15 @@ fn alerts_are_queued_for_every_sink_and_leave_only_when_delivered() {
     let Recorded::Raised(id) = s.record_match(&m("a", "x", 10)).unwrap() else {
         panic!()
     };
+    assert_eq!(
+        s.outbox_unrouted(&["nats".into(), "hook".into()]).unwrap(),
+        []
+    );
+    assert_eq!(
+        s.outbox_unrouted(&["nats".into()]).unwrap(),
+        [("hook".to_string(), 1)],
+        "a sink removed from the config"
+    );
     // Attaching queues nothing; escalating to halt queues one more message per sink.
     s.record_match(&m("a", "x", 20)).unwrap();
     s.record_match(&MatchAlert {
