@@ -7,30 +7,15 @@
 //! two audit entries each. Each query runs 21 times; medians are printed, with the ratio
 //! to the baseline of its table measured in the same run: the newest page with no filter
 //! (`/api/v1/alerts?limit=200`, `/api/v1/audit?limit=200`), which reads only that page.
-use rusqlite::params;
+mod common;
+
 use std::time::{Duration, Instant};
 use streamguard::moderation::store::{AlertFilter, AlertStore, AuditFilter};
 
 const STREAMS: i64 = 5_000;
 
 fn build(path: &std::path::Path, n: i64) {
-    drop(AlertStore::open(path).unwrap()); // schema and migrations
-    let mut c = rusqlite::Connection::open(path).unwrap();
-    let tx = c.transaction().unwrap();
-    {
-        let mut alert = tx
-            .prepare(
-                "INSERT INTO alerts (id, stream, reason, bank, item_id, distance, quality, hash, frame_pts_ms,
-                 last_frame_pts_ms, state, created_at_ms, updated_at_ms, action, variant)
-                 VALUES (?1, ?2, 'hash_match', 'demo', ?3, 4, 90, '', 0, 0, ?4, ?1, ?1, 'review', 'original')",
-            )
-            .unwrap();
-        let mut event = tx
-            .prepare(
-                "INSERT INTO stream_events (stream, event, actor, reason, alert_id, at_ms)
-                 VALUES (?1, ?2, 'token:mo', 'bench', ?3, ?3)",
-            )
-            .unwrap();
+    common::build(path, |w| {
         for id in 1..=n {
             let state = match id % 10_000 {
                 0 => "open",
@@ -38,15 +23,15 @@ fn build(path: &std::path::Path, n: i64) {
                 _ => "confirmed",
             };
             let stream = format!("live/stream-{}", id % STREAMS);
-            alert
-                .execute(params![id, stream, format!("item-{id}"), state])
-                .unwrap();
-            for e in ["alert_claimed", "alert_dismissed"] {
-                event.execute(params![stream, e, id]).unwrap();
-            }
+            w.alert(
+                id,
+                &stream,
+                state,
+                id,
+                &["alert_claimed", "alert_dismissed"],
+            );
         }
-    }
-    tx.commit().unwrap();
+    });
 }
 
 fn median_of(mut f: impl FnMut() -> usize) -> (Duration, usize) {

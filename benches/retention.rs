@@ -11,6 +11,8 @@
 //! rows. Each of the 5 runs starts from a fresh copy of the same file; medians are printed:
 //! the whole pass, its longest transaction (how long the other connections may wait), and a
 //! second pass with nothing left to delete as the baseline.
+mod common;
+
 use rusqlite::params;
 use std::time::{Duration, Instant};
 use streamguard::moderation::store::{AlertStore, PRUNE_BATCH, Pruned, Retention};
@@ -18,24 +20,9 @@ use streamguard::moderation::store::{AlertStore, PRUNE_BATCH, Pruned, Retention}
 const DAY_MS: i64 = 86_400_000;
 
 fn build(path: &std::path::Path, n: i64, now: i64) {
-    drop(AlertStore::open(path).unwrap()); // schema and migrations
-    let mut c = rusqlite::Connection::open(path).unwrap();
-    let tx = c.transaction().unwrap();
-    {
-        let mut alert = tx
-            .prepare(
-                "INSERT INTO alerts (id, stream, reason, bank, item_id, distance, quality, hash, frame_pts_ms,
-                 last_frame_pts_ms, state, created_at_ms, updated_at_ms, action, variant)
-                 VALUES (?1, ?2, 'hash_match', 'demo', ?3, 4, 90, '', 0, 0, ?4, ?5, ?5, 'review', 'original')",
-            )
-            .unwrap();
-        let mut event = tx
-            .prepare(
-                "INSERT INTO stream_events (stream, event, actor, reason, alert_id, at_ms)
-                 VALUES (?1, ?2, 'token:mo', 'bench', ?3, ?4)",
-            )
-            .unwrap();
-        let mut evidence = tx
+    common::build(path, |w| {
+        let mut evidence = w
+            .tx
             .prepare(
                 "INSERT INTO evidence (alert_id, width, height, grey, created_at_ms) VALUES (?1, 96, 54, ?2, ?3)",
             )
@@ -49,21 +36,19 @@ fn build(path: &std::path::Path, n: i64, now: i64) {
                 _ => "open",
             };
             let stream = format!("live/stream-{}", id % 500);
-            let item = format!("item-{id}");
-            alert
-                .execute(params![id, stream, item, state, old])
-                .unwrap();
-            event
-                .execute(params![stream, "alert_claimed", id, old])
-                .unwrap();
-            event
-                .execute(params![stream, "alert_dismissed", id, old])
-                .unwrap();
+            w.alert(
+                id,
+                &stream,
+                state,
+                old,
+                &["alert_claimed", "alert_dismissed"],
+            );
             if id % 4 == 1 {
                 evidence.execute(params![id, grey, old]).unwrap();
             }
         }
-        let mut outbox = tx
+        let mut outbox = w
+            .tx
             .prepare(
                 "INSERT INTO outbox (sink, msg_id, alert_id, payload, next_attempt_ms, created_at_ms)
                  VALUES ('hook', ?1, ?2, '{}', ?3, ?3)",
@@ -74,8 +59,7 @@ fn build(path: &std::path::Path, n: i64, now: i64) {
                 .execute(params![format!("bench-{id}-raised"), id, old])
                 .unwrap();
         }
-    }
-    tx.commit().unwrap();
+    });
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
