@@ -177,6 +177,14 @@ mod tests {
         }
     }
 
+    /// The (key, message) of each problem `toml` is refused for.
+    fn refused(toml: &str) -> Vec<(String, String)> {
+        problems(load_str(toml, &[]).unwrap_err())
+            .into_iter()
+            .map(|p| (p.key, p.message))
+            .collect()
+    }
+
     #[test]
     fn embedded_default_is_valid() {
         let cfg = Source::Embedded.load_with_env(Vec::new()).unwrap();
@@ -231,18 +239,12 @@ mod tests {
 
     #[test]
     fn sinks_are_checked() {
-        let err = load_str(
+        let got = refused(
             "[[sinks]]\nname = \"a\"\nkind = \"nats\"\nurl = \"http://x\"\nsubject = \"a.*\"\n\
              [[sinks]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"ftp://x\"\n\
              [[sinks]]\nname = \"b\"\nkind = \"webhook\"\nurl = \"http://x\"\nsecret_env = \"SG_TEST_NO_SUCH_VAR\"\n\
              backoff_initial_ms = 9000\nbackoff_max_ms = 10\n",
-            &[],
-        )
-        .unwrap_err();
-        let got: Vec<(String, String)> = problems(err)
-            .into_iter()
-            .map(|p| (p.key, p.message))
-            .collect();
+        );
         let keys: Vec<&str> = got.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
@@ -283,16 +285,10 @@ mod tests {
             crate::config::SINK_EVENTS,
             "all by default"
         );
-        let err = load_str(
+        let got = refused(
             "[[sinks]]\nname = \"js\"\nkind = \"nats\"\nurl = \"nats://h:1\"\nevents = [\"alert.raised\", \"alert.deleted\"]\n\
              [[sinks]]\nname = \"js2\"\nkind = \"nats\"\nurl = \"nats://h:1\"\nevents = []\n",
-            &[],
-        )
-        .unwrap_err();
-        let got: Vec<(String, String)> = problems(err)
-            .into_iter()
-            .map(|p| (p.key, p.message))
-            .collect();
+        );
         assert_eq!(got.len(), 2, "{got:?}");
         assert_eq!(got[0].0, "sinks[0].events");
         assert!(
