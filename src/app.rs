@@ -543,9 +543,17 @@ fn record(store: &mut AlertStore, f: &Finding) -> (MatchAlert, Recorded) {
     loop {
         match store.record_match(&alert) {
             Ok(Recorded::Raised(id)) => {
-                tracing::warn!(alert = id, stream = %alert.stream, reason = alert.reason, bank = %alert.bank, item = %alert.item_id,
-                    distance = alert.distance, score = ?alert.score, variant = %alert.variant, action = %alert.action,
-                    quality = alert.quality, frame_ms = alert.frame_pts_ms, "alert raised");
+                // What identifies the finding: the bank item and how close it matched, or
+                // the model's label and its score.
+                if let Some(score) = alert.score {
+                    tracing::warn!(alert = id, stream = %alert.stream, reason = %alert.reason, model = %alert.bank,
+                        label = %alert.item_id, score = %format!("{score:.3}"), action = %alert.action,
+                        frame_ms = alert.frame_pts_ms, "alert raised");
+                } else {
+                    tracing::warn!(alert = id, stream = %alert.stream, reason = %alert.reason, bank = %alert.bank,
+                        item = %alert.item_id, distance = alert.distance, variant = %alert.variant,
+                        action = %alert.action, quality = alert.quality, frame_ms = alert.frame_pts_ms, "alert raised");
+                }
                 return (alert, Recorded::Raised(id));
             }
             Ok(Recorded::Attached(id)) => {
