@@ -62,10 +62,14 @@ fn sharpness(img: &image::GrayImage) -> f64 {
 fn tokens_roles_transitions_and_bad_input() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("alerts.db");
+    // A webhook sink that is down (nothing listens on its port): messages wait in the outbox.
     let settings = format!(
-        "[[banks]]\nname = \"demo\"\npath = \"{bank}\"\n[store]\npath = \"{db}\"\n",
+        "[[banks]]\nname = \"demo\"\npath = \"{bank}\"\n[store]\npath = \"{db}\"\n\
+         [[sinks]]\nname = \"down\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/\"\n\
+         secret = \"s\"\ntimeout_ms = 1000\nbackoff_initial_ms = 100\nbackoff_max_ms = 200\n",
         bank = repo().join("config/demo-bank.txt").display(),
         db = db.display(),
+        port = support::free_port(),
     );
     let (app, api) = start(
         dir.path(),
@@ -288,6 +292,45 @@ fn tokens_roles_transitions_and_bad_input() {
         let (code, e) = api.call("GET", &format!("/api/v1/audit?{bad}"), Some(VIEWER), "");
         assert_eq!(code, 400, "{bad}: {e}");
     }
+
+    // The outbox: the sink is down, so the alert and both actions wait in the order they
+    // will be sent, the first with its failed attempts and the error.
+    let outbox = |q: &str| -> Vec<serde_json::Value> {
+        let (code, body) = api.call("GET", &format!("/api/v1/outbox{q}"), Some(VIEWER), "");
+        assert_eq!(code, 200, "{body}");
+        body["outbox"].as_array().unwrap().clone()
+    };
+    support::wait_until("two failed attempts", Duration::from_secs(15), || {
+        outbox("")[0]["attempts"].as_u64() >= Some(2)
+    });
+    let waiting = outbox("");
+    let events: Vec<&str> = waiting
+        .iter()
+        .map(|m| m["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        ["alert.raised", "alert.claimed", "alert.dismissed"],
+        "{waiting:?}"
+    );
+    assert!(
+        waiting
+            .iter()
+            .all(|m| m["sink"] == "down" && m["alert_id"] == id)
+    );
+    assert!(
+        !waiting[0]["last_error"].as_str().unwrap().is_empty(),
+        "{waiting:?}"
+    );
+    assert_eq!(waiting[1]["attempts"], 0, "held back behind the first");
+    assert_eq!(outbox("?sink=down&limit=1").len(), 1);
+    assert!(outbox("?sink=elsewhere").is_empty());
+    assert_eq!(api.call("GET", "/api/v1/outbox", None, "").0, 401);
+    assert_eq!(
+        api.call("GET", "/api/v1/outbox?limit=0", Some(VIEWER), "")
+            .0,
+        400
+    );
 
     // /metrics: a viewer token, the Prometheus text format with what happened above.
     assert_eq!(api.call("GET", "/metrics", None, "").0, 401);

@@ -111,6 +111,8 @@ fn jetstream_keeps_one_copy_of_a_message_sent_twice() {
         payload: "{\"id\":\"abc-1-raised\"}".into(),
         attempts: 0,
         created_at_ms: 0,
+        last_error: None,
+        next_attempt_ms: 0,
     };
     // Sent, "crash" before it was marked delivered, sent again: JetStream keeps one.
     sink.deliver(&msg).unwrap();

@@ -19,6 +19,7 @@
 //! - `GET /api/v1/alerts/{id}/evidence` (viewer): a classifier alert's thumbnail as a
 //!   blurred greyscale PNG; `?reveal=true` (moderator) unblurred, with an audit entry.
 //! - `GET /api/v1/audit?stream=&alert=&before=&limit=` (viewer): the audit log, newest first.
+//! - `GET /api/v1/outbox?sink=&limit=` (viewer): messages not yet acknowledged by their sink.
 //! - `GET /api/v1/events` (viewer): server-sent events ([`events`]).
 //! - `GET /` and `/console/`: the moderator console ([`console`]); `GET /api/v1/session`
 //!   (viewer): the caller's token name and role.
@@ -28,12 +29,13 @@
 pub mod auth;
 pub mod console;
 pub mod events;
+mod logs;
 
 use crate::analysis::bank::BankSet;
 use crate::config::Role;
 use crate::control::{Control, ControlError};
 use crate::discovery::CallbackError;
-use crate::moderation::store::{AlertAction, AlertFilter, AuditFilter, TransitionError};
+use crate::moderation::store::{AlertAction, AlertFilter, TransitionError};
 use auth::{Auth, Caller};
 use axum::Router;
 use axum::body::Bytes;
@@ -90,7 +92,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/alerts/{id}", get(get_alert))
         .route("/api/v1/alerts/{id}/evidence", get(evidence))
         .route("/api/v1/alerts/{id}/{action}", post(act_on_alert))
-        .route("/api/v1/audit", get(audit))
+        .route("/api/v1/audit", get(logs::audit))
+        .route("/api/v1/outbox", get(logs::outbox))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .route("/api/v1/events", get(live_events))
@@ -643,44 +646,6 @@ async fn openapi() -> Response {
         OPENAPI,
     )
         .into_response()
-}
-
-#[derive(serde::Deserialize, Default)]
-#[serde(default, deny_unknown_fields)]
-struct AuditQuery {
-    stream: Option<String>,
-    alert: Option<i64>,
-    before: Option<i64>,
-    limit: Option<usize>,
-}
-
-async fn audit(
-    State(s): State<HttpState>,
-    headers: HeaderMap,
-    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let c = match control_for(&s, &headers, Role::Viewer) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return *r,
-    };
-    let limit = match page_limit(q.limit, 200) {
-        Ok(l) => l,
-        Err(r) => return *r,
-    };
-    let f = AuditFilter {
-        stream: q.stream,
-        alert: q.alert,
-        before: q.before,
-        limit,
-    };
-    match blocking(move || c.store().audit(&f)).await {
-        Ok(rows) => Json(serde_json::json!({ "audit": rows })).into_response(),
-        Err(e) => store_error(e),
-    }
 }
 
 async fn halt(

@@ -2,7 +2,7 @@
 //! event and deleted only once that sink acknowledged it) and the delivery log.
 
 use super::{AlertStore, MatchAlert, SinkRoute, StoreError, now_ms};
-use rusqlite::{TransactionBehavior, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 /// A message waiting in the outbox for one sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +19,10 @@ pub struct OutboxRow {
     /// Failed attempts so far.
     pub attempts: u32,
     pub created_at_ms: i64,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When it is tried next (ms since the epoch).
+    pub next_attempt_ms: i64,
 }
 
 /// One acknowledged delivery.
@@ -34,28 +38,42 @@ pub struct DeliveryRow {
 }
 
 impl AlertStore {
-    /// Up to `limit` outbox messages of `sink` due at `now_ms`, oldest first.
+    /// Up to `limit` outbox messages of `sink` to send at `now_ms`, oldest first: the
+    /// oldest ones up to the first that is not due. A message waiting out its backoff holds
+    /// back every later one, so that a sink gets each alert's events in order (a claim never
+    /// before the alert it claims).
     pub fn outbox_due(
         &self,
         sink: &str,
         now_ms: i64,
         limit: usize,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, sink, msg_id, alert_id, payload, attempts, created_at_ms FROM outbox
-             WHERE sink = ?1 AND next_attempt_ms <= ?2 ORDER BY id LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![sink, now_ms, limit as i64], outbox_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE sink = ?1 ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![sink, limit as i64], outbox_row)?;
+        let mut due = Vec::new();
+        for row in rows {
+            let row = row?;
+            if row.next_attempt_ms > now_ms {
+                break;
+            }
+            due.push(row);
+        }
+        Ok(due)
     }
 
-    /// When the next message of `sink` is due (ms since the epoch), if any is queued.
+    /// When `sink`'s oldest message (the next one it sends) is due, ms since the epoch, if
+    /// any is queued.
     pub fn outbox_next_due(&self, sink: &str) -> Result<Option<i64>, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT MIN(next_attempt_ms) FROM outbox WHERE sink = ?1",
-            params![sink],
-            |r| r.get(0),
-        )?)
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT next_attempt_ms FROM outbox WHERE sink = ?1 ORDER BY id LIMIT 1",
+                params![sink],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Messages queued for sinks not in `configured` (a sink removed from the config): how
@@ -77,13 +95,24 @@ impl AlertStore {
         Ok(out)
     }
 
+    /// Up to `limit` queued messages (of one sink, or all), oldest first: the order each sink
+    /// sends them in, so a sink's first row is the one holding the others back. (The outbox
+    /// holds only unacknowledged messages: scanning it is cheap, unlike the logs.)
+    pub fn outbox_page(
+        &self,
+        sink: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE ?1 IS NULL OR sink = ?1 ORDER BY id LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![sink, limit as i64], outbox_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Every message still queued, per sink (for metrics and tests).
     pub fn outbox(&self) -> Result<Vec<OutboxRow>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, sink, msg_id, alert_id, payload, attempts, created_at_ms FROM outbox ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], outbox_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.outbox_page(None, i64::MAX as usize)
     }
 
     /// The sink acknowledged `row`: it leaves the outbox and enters the delivery log, in
@@ -137,6 +166,10 @@ impl AlertStore {
     }
 }
 
+const OUTBOX_COLUMNS: &str =
+    "id, sink, msg_id, alert_id, payload, attempts, created_at_ms, last_error, next_attempt_ms";
+
+/// An outbox row selected as [`OUTBOX_COLUMNS`].
 fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
     Ok(OutboxRow {
         id: r.get(0)?,
@@ -146,6 +179,8 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
         payload: r.get(4)?,
         attempts: r.get(5)?,
         created_at_ms: r.get(6)?,
+        last_error: r.get(7)?,
+        next_attempt_ms: r.get(8)?,
     })
 }
 

@@ -151,35 +151,46 @@ fn alerts_are_queued_for_every_sink_and_leave_only_when_delivered() {
     assert_eq!(body["event"], "alert.raised");
     assert_eq!(body["alert"]["stream"], "a");
     assert_eq!(body["alert"]["id"], id);
-    // A failure keeps it queued until its next attempt; delivery moves it to the log.
+    // A failure keeps it queued until its next attempt and holds back the messages after
+    // it (a sink gets an alert's events in order); delivery moves it to the log.
     let now = now_ms();
     let first = s.outbox_due("nats", now, 10).unwrap();
     assert_eq!(first.len(), 2);
     s.outbox_failed(&first[0], "connection refused", now + 60_000)
         .unwrap();
-    let due = s.outbox_due("nats", now, 10).unwrap();
-    assert_eq!(due.len(), 1, "the failed one waits");
-    assert_eq!(
-        s.outbox_next_due("nats").unwrap(),
-        Some(due[0].created_at_ms)
+    assert!(
+        s.outbox_due("nats", now, 10).unwrap().is_empty(),
+        "the escalation waits for the alert"
     );
-    s.outbox_delivered(&due[0]).unwrap();
-    s.outbox_delivered(&due[0]).unwrap(); // twice: logged once
+    assert_eq!(s.outbox_next_due("nats").unwrap(), Some(now + 60_000));
+    assert_eq!(
+        s.outbox_due("hook", now, 10).unwrap().len(),
+        2,
+        "another sink is not held back"
+    );
     drop(s);
-    // Reopened (a restart): same instance id, the failed message still queued.
-    let s = AlertStore::open(&path).unwrap();
+    // Reopened (a restart): same instance id, the failed message still queued, first.
+    let mut s = AlertStore::open(&path).unwrap();
     assert_eq!(s.instance(), instance);
     let later = s.outbox_due("nats", now + 60_000, 10).unwrap();
-    assert_eq!(later.len(), 1);
+    let got: Vec<(&str, u32, Option<&str>)> = later
+        .iter()
+        .map(|r| (r.msg_id.as_str(), r.attempts, r.last_error.as_deref()))
+        .collect();
     assert_eq!(
-        (later[0].msg_id.as_str(), later[0].attempts),
-        (raised.as_str(), 1)
+        got,
+        [
+            (raised.as_str(), 1, Some("connection refused")),
+            (escalated.as_str(), 0, None)
+        ]
     );
+    s.outbox_delivered(&later[0]).unwrap();
+    s.outbox_delivered(&later[0]).unwrap(); // twice: logged once
     let log = s.deliveries().unwrap();
     assert_eq!(log.len(), 1);
     assert_eq!(
         (log[0].msg_id.as_str(), log[0].attempts),
-        (escalated.as_str(), 1)
+        (raised.as_str(), 2)
     );
 }
 
