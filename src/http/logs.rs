@@ -55,7 +55,7 @@ pub(super) struct OutboxQuery {
 
 /// Messages waiting for their sink, oldest first (each sink sends in that order, so its
 /// first row is the one the others wait for), with attempts and the last error: what an
-/// operator looks at when `streamguard_outbox_messages` keeps growing.
+/// operator looks at when `streamguard_outbox_pending` keeps growing.
 pub(super) async fn outbox(
     State(s): State<HttpState>,
     headers: HeaderMap,

@@ -497,8 +497,8 @@ async fn metrics(State(s): State<HttpState>, headers: HeaderMap) -> Response {
                 for (reason, action, state, n) in &k.alerts {
                     let _ = std::fmt::Write::write_fmt(&mut out, format_args!("streamguard_alerts{{reason=\"{reason}\",action=\"{action}\",state=\"{state}\"}} {n}\n"));
                 }
-                labelled(&mut out, "streamguard_outbox_pending", "gauge", "Alert messages waiting for their sink.", "sink", k.outbox.iter().map(|(s, n, _)| (s.clone(), *n)));
-                labelled(&mut out, "streamguard_deliveries_total", "counter", "Alert messages a sink acknowledged.", "sink", k.deliveries.iter().map(|(s, n, _)| (s.clone(), *n)));
+                labelled(&mut out, "streamguard_outbox_pending", "gauge", "Messages (alert and moderation events) waiting for their sink.", "sink", k.outbox.iter().map(|(s, n, _)| (s.clone(), *n)));
+                labelled(&mut out, "streamguard_deliveries_total", "counter", "Messages a sink acknowledged.", "sink", k.deliveries.iter().map(|(s, n, _)| (s.clone(), *n)));
                 labelled(&mut out, "streamguard_delivery_failures_total", "counter", "Failed delivery attempts (delivered and pending messages).", "sink", k.deliveries.iter().map(|(s, _, f)| {
                     let pending = k.outbox.iter().find(|(o, _, _)| o == s).map_or(0, |(_, _, a)| *a);
                     (s.clone(), f + pending)
