@@ -57,6 +57,19 @@ impl Waker {
     }
 }
 
+/// A sink's URL as errors, logs and `/api/v1/outbox` show it: scheme, host and port only.
+/// No `user:password@`, and no path or query (a webhook's may carry a token).
+pub fn shown_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}")
+        }
+        None => "(sink url)".into(),
+    }
+}
+
 /// How long a sink thread sleeps when nothing is due (a new alert wakes it at once).
 const IDLE: Duration = Duration::from_secs(1);
 
@@ -134,7 +147,11 @@ fn run(
             Ok(d) => d,
             Err(e) => {
                 tracing::error!(sink = name, error = %e, "cannot read the outbox; retrying");
-                Vec::new()
+                // Not at once: the next read would most likely fail the same way.
+                if stopped(&stop, IDLE) {
+                    return;
+                }
+                continue;
             }
         };
         let mut failed = false;
@@ -197,6 +214,22 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sink_urls_are_shown_without_credentials_or_paths() {
+        for (url, shown) in [
+            ("nats://user:secret@127.0.0.1:4222", "nats://127.0.0.1:4222"),
+            ("nats://127.0.0.1:4222", "nats://127.0.0.1:4222"),
+            (
+                "https://bot:pw@hooks.example/t/abc123?key=k",
+                "https://hooks.example",
+            ),
+            ("http://[::1]:8080/path#frag", "http://[::1]:8080"),
+            ("no scheme", "(sink url)"),
+        ] {
+            assert_eq!(shown_url(url), shown, "{url}");
+        }
+    }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {

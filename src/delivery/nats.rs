@@ -19,6 +19,8 @@ pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
 pub struct Nats {
     rt: tokio::runtime::Runtime,
     url: String,
+    /// `url` as errors show it (no credentials).
+    shown: String,
     subject: String,
     stream: String,
     timeout: Duration,
@@ -39,6 +41,7 @@ impl Nats {
         Ok(Nats {
             rt,
             url: cfg.url.clone(),
+            shown: super::shown_url(&cfg.url),
             subject: cfg.subject.clone(),
             stream: cfg.stream.clone(),
             timeout: Duration::from_millis(cfg.timeout_ms),
@@ -56,7 +59,7 @@ impl Nats {
             .connection_timeout(timeout)
             .connect(url)
             .await
-            .map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| e.to_string())?;
         let mut ctx = jetstream::new(client);
         ctx.set_timeout(timeout);
         ctx.get_or_create_stream(jetstream::stream::Config {
@@ -66,7 +69,7 @@ impl Nats {
             ..Default::default()
         })
         .await
-        .map_err(|e| format!("{url}: JetStream stream '{stream}': {e}"))?;
+        .map_err(|e| format!("JetStream stream '{stream}': {e}"))?;
         Ok(ctx)
     }
 }
@@ -82,7 +85,7 @@ impl Sink for Nats {
                 None => {
                     tokio::time::timeout(timeout * 2, Nats::connect(url, subject, stream, timeout))
                         .await
-                        .map_err(|_| format!("{url}: no connection within {timeout:?}"))??
+                        .map_err(|_| format!("no connection within {timeout:?}"))??
                 }
             };
             let mut headers = async_nats::HeaderMap::new();
@@ -99,8 +102,8 @@ impl Sink for Nats {
                     }
                     Ok(ctx)
                 }
-                Ok(Err(e)) => Err(format!("{url}: publish to '{subject}': {e}")),
-                Err(_) => Err(format!("{url}: no acknowledgement within {timeout:?}")),
+                Ok(Err(e)) => Err(format!("publish to '{subject}': {e}")),
+                Err(_) => Err(format!("no acknowledgement within {timeout:?}")),
             }
         });
         match result {
@@ -108,7 +111,7 @@ impl Sink for Nats {
                 self.ctx = Some(ctx);
                 Ok(())
             }
-            Err(e) => Err(e),
+            Err(e) => Err(format!("{}: {e}", self.shown)),
         }
     }
 }

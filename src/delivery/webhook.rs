@@ -34,13 +34,7 @@ impl Webhook {
             .http_status_as_error(false)
             .build()
             .into();
-        let shown = match cfg.url.split_once("://") {
-            Some((scheme, rest)) => format!(
-                "{scheme}://{}",
-                rest.split(['/', '?', '#']).next().unwrap_or_default()
-            ),
-            None => "webhook".into(),
-        };
+        let shown = super::shown_url(&cfg.url);
         Ok(Webhook {
             url: cfg.url.clone(),
             shown,

@@ -131,4 +131,6 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 12: the alert list filtered by state or stream, newest first (the console's queue).
     "CREATE INDEX alerts_by_state ON alerts(state, id);
     CREATE INDEX alerts_by_stream ON alerts(stream, id);",
+    // 13: a sink's messages in sending order (each delivery poll reads its oldest ones).
+    "CREATE INDEX outbox_by_sink ON outbox(sink, id);",
 ];
