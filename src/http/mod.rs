@@ -112,6 +112,26 @@ fn error_response(e: &ControlError) -> Response {
     (code, Json(serde_json::json!({ "error": e.to_string() }))).into_response()
 }
 
+/// What a handler answers: `Err` is a refusal made by one of the checks below (401/403,
+/// 404 without a control plane, 400 for a bad query, body or limit), so that handlers can
+/// run them with `?`.
+type Answer = Result<Response, Refusal>;
+
+/// A refusal, as a response (boxed: `Response` is too large for a cheap `Err`).
+struct Refusal(Box<Response>);
+
+impl From<Box<Response>> for Refusal {
+    fn from(r: Box<Response>) -> Refusal {
+        Refusal(r)
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
 /// The control plane for a caller allowed `need`, or the response refusing the request
 /// (401/403 from [`Auth::authorize`], 404 without a control plane).
 fn control_for(
@@ -210,11 +230,8 @@ async fn on_publish_done(
     callback(s, p, Control::on_publish_done).await
 }
 
-async fn streams(State(s): State<HttpState>, headers: HeaderMap) -> Response {
-    let c = match control_for(&s, &headers, Role::Viewer) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
+async fn streams(State(s): State<HttpState>, headers: HeaderMap) -> Answer {
+    let c = control_for(&s, &headers, Role::Viewer)?;
     let list = blocking(move || {
         c.manager()
             .list()
@@ -262,7 +279,7 @@ async fn streams(State(s): State<HttpState>, headers: HeaderMap) -> Response {
             .collect::<Vec<_>>()
     })
     .await;
-    Json(serde_json::json!({ "streams": list })).into_response()
+    Ok(Json(serde_json::json!({ "streams": list })).into_response())
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -332,27 +349,18 @@ async fn list_alerts(
     State(s): State<HttpState>,
     headers: HeaderMap,
     q: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let c = match control_for(&s, &headers, Role::Viewer) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return *r,
-    };
+) -> Answer {
+    let c = control_for(&s, &headers, Role::Viewer)?;
+    let q = query(q)?;
     if let Some(st) = &q.state
         && !ALERT_STATES.contains(&st.as_str())
     {
-        return json_error(
+        return Ok(json_error(
             StatusCode::BAD_REQUEST,
             format!("state '{st}': expected one of {}", ALERT_STATES.join(", ")),
-        );
+        ));
     }
-    let limit = match page_limit(q.limit, 100) {
-        Ok(l) => l,
-        Err(r) => return *r,
-    };
+    let limit = page_limit(q.limit, 100)?;
     let filter = AlertFilter {
         state: q.state,
         stream: q.stream,
@@ -360,10 +368,11 @@ async fn list_alerts(
         before: q.before,
         limit,
     };
-    match blocking(move || c.store().list_alerts(&filter)).await {
+    let answer = match blocking(move || c.store().list_alerts(&filter)).await {
         Ok(rows) => Json(serde_json::json!({ "alerts": rows })).into_response(),
         Err(e) => store_error(e),
-    }
+    };
+    Ok(answer)
 }
 
 fn alert_id(raw: &str) -> Result<i64, Box<Response>> {
@@ -379,20 +388,14 @@ async fn get_alert(
     State(s): State<HttpState>,
     headers: HeaderMap,
     Path(raw): Path<String>,
-) -> Response {
-    let c = match control_for(&s, &headers, Role::Viewer) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
-    let id = match alert_id(&raw) {
-        Ok(id) => id,
-        Err(r) => return *r,
-    };
-    match blocking(move || c.store().alert(id)).await {
+) -> Answer {
+    let c = control_for(&s, &headers, Role::Viewer)?;
+    let id = alert_id(&raw)?;
+    Ok(match blocking(move || c.store().alert(id)).await {
         Ok(Some(a)) => Json(a).into_response(),
         Ok(None) => json_error(StatusCode::NOT_FOUND, format!("no alert {id}")),
         Err(e) => store_error(e),
-    }
+    })
 }
 
 async fn act_on_alert(
@@ -400,28 +403,24 @@ async fn act_on_alert(
     headers: HeaderMap,
     Path((raw, action)): Path<(String, String)>,
     body: Bytes,
-) -> Response {
+) -> Answer {
     let s_events = s.events.clone();
-    let (c, actor, reason) = match action_request(s, &headers, &body, "through the API") {
-        Ok(r) => r,
-        Err(r) => return *r,
-    };
+    let (c, actor, reason) = action_request(s, &headers, &body, "through the API")?;
     let Some(act) = AlertAction::parse(&action) else {
-        return json_error(
+        return Ok(json_error(
             StatusCode::NOT_FOUND,
             format!("no alert action '{action}' (claim, confirm, dismiss)"),
-        );
+        ));
     };
-    let id = match alert_id(&raw) {
-        Ok(id) => id,
-        Err(r) => return *r,
-    };
+    let id = alert_id(&raw)?;
     let (events, who) = (s_events, actor.clone());
-    match blocking(move || c.store().act_on_alert(id, act, &actor, &reason)).await {
+    let answer = match blocking(move || c.store().act_on_alert(id, act, &actor, &reason)).await {
         Ok(a) => {
             events.send(
                 "alert",
-                serde_json::json!({ "id": a.id, "stream": a.stream, "state": a.state, "action": action, "actor": who }),
+                serde_json::json!({
+                    "id": a.id, "stream": a.stream, "state": a.state, "action": action, "actor": who,
+                }),
             );
             Json(a).into_response()
         }
@@ -432,18 +431,16 @@ async fn act_on_alert(
             json_error(StatusCode::CONFLICT, e.to_string())
         }
         Err(e) => store_error(e),
-    }
+    };
+    Ok(answer)
 }
 
 /// `/metrics` in the Prometheus text format (viewer when tokens are configured).
-async fn metrics(State(s): State<HttpState>, headers: HeaderMap) -> Response {
+async fn metrics(State(s): State<HttpState>, headers: HeaderMap) -> Answer {
     use crate::telemetry::metrics::{
         ANALYSIS_LATENCY, CLASSIFY_LATENCY, CLASSIFY_QUEUE, DETECT_LATENCY, labelled, single,
     };
-    let c = match control_for(&s, &headers, Role::Viewer) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
+    let c = control_for(&s, &headers, Role::Viewer)?;
     let text = blocking(move || {
         let mut out = String::new();
         let streams = c.manager().list();
@@ -511,14 +508,14 @@ async fn metrics(State(s): State<HttpState>, headers: HeaderMap) -> Response {
         out
     })
     .await;
-    (
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
         text,
     )
-        .into_response()
+        .into_response())
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -535,27 +532,18 @@ async fn evidence(
     headers: HeaderMap,
     Path(raw): Path<String>,
     q: Result<Query<EvidenceQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return *r,
-    };
+) -> Answer {
+    let q = query(q)?;
     let need = if q.reveal {
         Role::Moderator
     } else {
         Role::Viewer
     };
-    let caller = match s.auth.authorize(&headers, need) {
-        Ok(c) => c,
-        Err(r) => return *r,
-    };
+    let caller = s.auth.authorize(&headers, need)?;
     let Some(c) = s.control else {
-        return no_control();
+        return Ok(no_control());
     };
-    let id = match alert_id(&raw) {
-        Ok(id) => id,
-        Err(r) => return *r,
-    };
+    let id = alert_id(&raw)?;
     let actor = caller.name.unwrap_or_else(|| "api:anonymous".into());
     let who = actor.clone();
     let found = blocking(move || -> Result<Option<(String, crate::moderation::store::Thumbnail)>, String> {
@@ -587,12 +575,12 @@ async fn evidence(
             }
             t
         }
-        Ok(None) => return json_error(StatusCode::NOT_FOUND, format!("no alert {id}")),
-        Err(e) => return json_error(StatusCode::NOT_FOUND, e),
+        Ok(None) => return Ok(json_error(StatusCode::NOT_FOUND, format!("no alert {id}"))),
+        Err(e) => return Ok(json_error(StatusCode::NOT_FOUND, e)),
     };
     let Some(img) = image::GrayImage::from_raw(thumb.width as u32, thumb.height as u32, thumb.grey)
     else {
-        return store_error("stored evidence has the wrong size");
+        return Ok(store_error("stored evidence has the wrong size"));
     };
     let img = if q.reveal {
         img
@@ -601,24 +589,22 @@ async fn evidence(
     };
     let mut png = std::io::Cursor::new(Vec::new());
     if let Err(e) = img.write_to(&mut png, image::ImageFormat::Png) {
-        return store_error(e);
+        return Ok(store_error(e));
     }
-    (
+    Ok((
         [
             (axum::http::header::CONTENT_TYPE, "image/png"),
             (axum::http::header::CACHE_CONTROL, "no-store"),
         ],
         png.into_inner(),
     )
-        .into_response()
+        .into_response())
 }
 
-async fn live_events(State(s): State<HttpState>, headers: HeaderMap) -> Response {
+async fn live_events(State(s): State<HttpState>, headers: HeaderMap) -> Answer {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio::sync::broadcast::error::RecvError;
-    if let Err(r) = s.auth.authorize(&headers, Role::Viewer) {
-        return *r;
-    }
+    s.auth.authorize(&headers, Role::Viewer)?;
     let (rx, stop) = s.events.subscribe();
     let stream = futures_util::stream::unfold((rx, stop), |(mut rx, mut stop)| async move {
         let next = tokio::select! {
@@ -632,9 +618,9 @@ async fn live_events(State(s): State<HttpState>, headers: HeaderMap) -> Response
         };
         Some((Ok::<_, std::convert::Infallible>(event), (rx, stop)))
     });
-    Sse::new(stream)
+    Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
-        .into_response()
+        .into_response())
 }
 
 /// The API's OpenAPI document (public: it describes, it holds no data).
@@ -653,14 +639,11 @@ async fn halt(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
+) -> Answer {
     let events = s.events.clone();
-    let (c, actor, reason) = match action_request(s, &headers, &body, "halted through the API") {
-        Ok(r) => r,
-        Err(r) => return *r,
-    };
+    let (c, actor, reason) = action_request(s, &headers, &body, "halted through the API")?;
     let (stream, who) = (id.clone(), actor.clone());
-    match blocking(move || c.halt(&id, &actor, &reason, None)).await {
+    let answer = match blocking(move || c.halt(&id, &actor, &reason, None)).await {
         Ok(report) => {
             events.send(
                 "stream",
@@ -669,7 +652,8 @@ async fn halt(
             Json(report).into_response()
         }
         Err(e) => error_response(&e),
-    }
+    };
+    Ok(answer)
 }
 
 async fn reinstate(
@@ -677,15 +661,11 @@ async fn reinstate(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
+) -> Answer {
     let events = s.events.clone();
-    let (c, actor, reason) = match action_request(s, &headers, &body, "reinstated through the API")
-    {
-        Ok(r) => r,
-        Err(r) => return *r,
-    };
+    let (c, actor, reason) = action_request(s, &headers, &body, "reinstated through the API")?;
     let (id2, who) = (id.clone(), actor.clone());
-    match blocking(move || c.reinstate(&id2, &actor, &reason)).await {
+    let answer = match blocking(move || c.reinstate(&id2, &actor, &reason)).await {
         Ok(changed) => {
             if changed {
                 events.send(
@@ -696,7 +676,8 @@ async fn reinstate(
             Json(serde_json::json!({ "stream": id, "reinstated": changed })).into_response()
         }
         Err(e) => error_response(&e),
-    }
+    };
+    Ok(answer)
 }
 
 async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
