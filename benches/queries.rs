@@ -47,10 +47,7 @@ fn median_of(mut f: impl FnMut() -> usize) -> (Duration, usize) {
 }
 
 fn main() {
-    let n: i64 = std::env::var("ALERTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let n = common::alerts_from_env(1_000_000);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("alerts.db");
     let t = Instant::now();

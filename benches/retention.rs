@@ -68,10 +68,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let n: i64 = std::env::var("ALERTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+    let n = common::alerts_from_env(200_000);
     let dir = tempfile::tempdir().unwrap();
     let template = dir.path().join("template.db");
     let now = 1_800_000_000_000;

@@ -4,6 +4,14 @@ use rusqlite::{Connection, Statement, Transaction, params};
 use std::path::Path;
 use streamguard::moderation::store::AlertStore;
 
+/// How many alerts to build: `$ALERTS`, else `default`.
+pub fn alerts_from_env(default: i64) -> i64 {
+    std::env::var("ALERTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Creates the store at `path` (schema and migrations) and fills it in one transaction.
 pub fn build(path: &Path, fill: impl FnOnce(&mut Writer<'_>)) {
     drop(AlertStore::open(path).unwrap());
