@@ -735,69 +735,6 @@ impl AlertStore {
     }
 }
 
-/// The query [`AlertStore::list_alerts`] runs, and its arguments.
-fn alerts_query(f: &AlertFilter) -> (String, Vec<rusqlite::types::Value>) {
-    let mut w = Where::default();
-    w.add("state =", f.state.clone());
-    w.add("stream =", f.stream.clone());
-    w.add("reason =", f.reason.clone());
-    w.add("id <", f.before);
-    w.select(ALERT_COLUMNS, "alerts", f.limit)
-}
-
-/// The query [`AlertStore::audit`] runs, and its arguments.
-fn audit_query(f: &AuditFilter) -> (String, Vec<rusqlite::types::Value>) {
-    let mut w = Where::default();
-    w.add("stream =", f.stream.clone());
-    w.add("alert_id =", f.alert);
-    w.add("id <", f.before);
-    w.select(
-        "id, stream, event, actor, reason, detail, alert_id, at_ms",
-        "stream_events",
-        f.limit,
-    )
-}
-
-/// A query's WHERE clause made of only the filters given, newest first. One statement
-/// with a `(?n IS NULL OR col = ?n)` term per filter would be simpler, but SQLite uses no
-/// index for such a term: a filtered list would scan the whole table (BENCHMARKS.md,
-/// `cargo bench --bench queries`).
-#[derive(Default)]
-struct Where {
-    terms: Vec<String>,
-    args: Vec<rusqlite::types::Value>,
-}
-
-impl Where {
-    /// Adds `<term> ?n` (e.g. `stream =`) when `value` is given.
-    fn add<V: Into<rusqlite::types::Value>>(&mut self, term: &str, value: Option<V>) {
-        if let Some(v) = value {
-            self.args.push(v.into());
-            self.terms.push(format!("{term} ?{}", self.args.len()));
-        }
-    }
-
-    /// `SELECT <columns> FROM <table> WHERE ... ORDER BY id DESC LIMIT <limit>`.
-    fn select(
-        mut self,
-        columns: &str,
-        table: &str,
-        limit: usize,
-    ) -> (String, Vec<rusqlite::types::Value>) {
-        let filter = if self.terms.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", self.terms.join(" AND "))
-        };
-        self.args.push((limit as i64).into());
-        let sql = format!(
-            "SELECT {columns} FROM {table} {filter} ORDER BY id DESC LIMIT ?{}",
-            self.args.len()
-        );
-        (sql, self.args)
-    }
-}
-
 /// A `stream_events` row selected as `id, stream, event, actor, reason, detail, alert_id,
 /// at_ms`.
 fn stream_event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamEvent> {
@@ -814,10 +751,12 @@ fn stream_event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamEvent> {
 }
 
 mod outbox;
+mod query;
 mod retention;
 mod schema;
 pub use outbox::{DeliveryRow, OutboxRow};
 use outbox::{alert_message, enqueue};
+use query::{Where, alerts_query, audit_query};
 pub use retention::{PRUNE_BATCH, Pruned, Retention, spawn_pruner};
 use schema::MIGRATIONS;
 

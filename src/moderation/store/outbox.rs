@@ -1,7 +1,7 @@
 //! The outbox (one row per event and sink, written in the transaction that records the
 //! event and deleted only once that sink acknowledged it) and the delivery log.
 
-use super::{AlertStore, MatchAlert, SinkRoute, StoreError, now_ms};
+use super::{AlertStore, MatchAlert, SinkRoute, StoreError, Where, now_ms};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 /// A message waiting in the outbox for one sink.
@@ -48,19 +48,11 @@ impl AlertStore {
         now_ms: i64,
         limit: usize,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE sink = ?1 ORDER BY id LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![sink, limit as i64], outbox_row)?;
-        let mut due = Vec::new();
-        for row in rows {
-            let row = row?;
-            if row.next_attempt_ms > now_ms {
-                break;
-            }
-            due.push(row);
-        }
-        Ok(due)
+        Ok(self
+            .outbox_page(Some(sink), limit)?
+            .into_iter()
+            .take_while(|row| row.next_attempt_ms <= now_ms)
+            .collect())
     }
 
     /// When `sink`'s oldest message (the next one it sends) is due, ms since the epoch, if
@@ -96,17 +88,17 @@ impl AlertStore {
     }
 
     /// Up to `limit` queued messages (of one sink, or all), oldest first: the order each sink
-    /// sends them in, so a sink's first row is the one holding the others back. (The outbox
-    /// holds only unacknowledged messages: scanning it is cheap, unlike the logs.)
+    /// sends them in, so a sink's first row is the one holding the others back.
     pub fn outbox_page(
         &self,
         sink: Option<&str>,
         limit: usize,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE ?1 IS NULL OR sink = ?1 ORDER BY id LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![sink, limit as i64], outbox_row)?;
+        let mut w = Where::default();
+        w.add("sink =", sink.map(str::to_string));
+        let (sql, args) = w.select_oldest_first(OUTBOX_COLUMNS, "outbox", limit);
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), outbox_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

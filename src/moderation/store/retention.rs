@@ -205,3 +205,6 @@ pub fn spawn_pruner(
             }
         })
 }
+
+#[cfg(test)]
+mod tests;
