@@ -89,6 +89,10 @@
     s.classList.toggle('error', !!isError);
   }
 
+  // Whether api() has dealt with this error already: a 401 sent the page back to sign-in,
+  // status 0 is the answer to a request made before a sign-out.
+  const handled = (e) => e.status === 401 || e.status === 0;
+
   async function api(path, opts = {}) {
     const gen = S.gen;
     const stale = () => new ApiError(0, 'signed out meanwhile');
@@ -153,7 +157,7 @@
     try {
       S.me = await api('/api/v1/session');
     } catch (e) {
-      if (e.status !== 401 && e.status !== 0) signIn(`The daemon did not answer: ${e.message}`);
+      if (!handled(e)) signIn(`The daemon did not answer: ${e.message}`);
       return;
     }
     $('signin').hidden = true;
@@ -247,7 +251,7 @@
         });
       }
     } catch (e) {
-      if (e.status !== 401 && e.status !== 0) status(`Could not refresh: ${e.message}`, true);
+      if (!handled(e)) status(`Could not refresh: ${e.message}`, true);
     }
   }
 
@@ -609,7 +613,7 @@
     try {
       await refreshAudit();
     } catch (e) {
-      if (e.status !== 401 && e.status !== 0) status(`Audit trail not loaded (${e.status}): ${e.message}`, true);
+      if (!handled(e)) status(`Audit trail not loaded (${e.status}): ${e.message}`, true);
     }
   }
 
