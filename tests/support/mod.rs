@@ -230,7 +230,7 @@ pub fn publish(url: &str, content: Content) -> Proc {
             let img = repo().join("config/demo-image.png");
             format!(
                 "videotestsrc pattern=ball num-buffers={} ! {caps} ! parts. \
-                 filesrc location=\"{}\" ! decodebin ! videoconvert ! videoscale \
+                 filesrc location=\"{}\" ! pngdec ! videoconvert ! videoscale \
                    ! imagefreeze num-buffers={} ! {caps},pixel-aspect-ratio=1/1 ! parts. \
                  videotestsrc pattern=ball ! {caps} ! parts. \
                  concat name=parts ! identity name=mark silent=false sync=true ! {enc} ! {sink}",
