@@ -200,7 +200,7 @@ impl App {
                         sink = %sink,
                         messages,
                         "outbox: messages queued for a sink that is no longer configured stay unsent; \
-                         configure [[sinks]] '{sink}' again to deliver them, or delete them from the store's outbox table"
+                         configure [[sinks]] '{sink}' again to deliver them, or discard them (POST /api/v1/outbox/{{id}}/discard, admin)"
                     );
                 }
             }

@@ -13,6 +13,7 @@ use support::repo;
 
 const VIEWER: &str = "viewer-token-for-tests-0001";
 const MODERATOR: &str = "moderator-token-for-tests-0002";
+const ADMIN: &str = "admin-token-for-tests-0003";
 
 /// Starts the daemon with `settings`, an HTTP server on a free loopback port (with the
 /// `[http]` keys `http`) with a viewer and a moderator token, and one stream `id` showing `image` from 2 s to 3.5 s; waits until
@@ -28,6 +29,7 @@ fn start(
         "{settings}[http]\nlisten = \"127.0.0.1:0\"\n{http}\
          [[http.tokens]]\nname = \"vera\"\nrole = \"viewer\"\ntoken = \"{VIEWER}\"\n\
          [[http.tokens]]\nname = \"mo\"\nrole = \"moderator\"\ntoken = \"{MODERATOR}\"\n\
+         [[http.tokens]]\nname = \"ada\"\nrole = \"admin\"\ntoken = \"{ADMIN}\"\n\
          [[streams]]\nid = \"{id}\"\npipeline = \"testsrc-image\"\n\
          params = {{ image = \"{img}\", before = \"60\", show = \"45\", after = \"60\", realtime = \"false\" }}\n",
         img = image.display(),
@@ -333,6 +335,42 @@ fn tokens_roles_transitions_and_bad_input() {
         api.call("GET", "/api/v1/outbox?limit=0", Some(VIEWER), "")
             .0,
         400
+    );
+
+    // Giving up on the refused first message (an admin, with a reason): it leaves unsent,
+    // the audit log says who and why, and the next message is first.
+    let discard = format!("/api/v1/outbox/{}/discard", waiting[0]["id"]);
+    let reason = r#"{"reason": "the receiver rejects it"}"#;
+    assert_eq!(api.call("POST", &discard, Some(MODERATOR), reason).0, 403);
+    let (code, e) = api.call("POST", &discard, Some(ADMIN), "");
+    assert_eq!(code, 400, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("reason"), "{e}");
+    assert_eq!(outbox("").len(), 3, "a refused request changes nothing");
+    let (code, gone) = api.call("POST", &discard, Some(ADMIN), reason);
+    assert_eq!(code, 200, "{gone}");
+    assert_eq!(gone["msg_id"], waiting[0]["msg_id"]);
+    assert_eq!(gone["event"], "alert.raised");
+    let left = outbox("");
+    assert_eq!(left.len(), 2);
+    assert_eq!(left[0]["event"], "alert.claimed");
+    let (code, e) = api.call("POST", &discard, Some(ADMIN), reason);
+    assert_eq!(code, 404, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("no message"), "{e}");
+    let (code, _) = api.call("POST", "/api/v1/outbox/x/discard", Some(ADMIN), reason);
+    assert_eq!(code, 400);
+    let (_, page) = api.call(
+        "GET",
+        &format!("/api/v1/audit?alert={id}&limit=1"),
+        Some(VIEWER),
+        "",
+    );
+    let entry = &page["audit"][0];
+    assert_eq!(entry["event"], "message_discarded", "{page}");
+    assert_eq!(entry["actor"], "token:ada");
+    assert_eq!(entry["reason"], "the receiver rejects it");
+    assert!(
+        entry["detail"].as_str().unwrap().contains("alert.raised"),
+        "{entry}"
     );
 
     // /metrics: a viewer token, the Prometheus text format with what happened above.

@@ -1,11 +1,15 @@
 //! The logs of the API: the audit log (what was done, by whom) and the outbox (what the sinks
 //! have not acknowledged yet, and why).
 
-use super::{Answer, HttpState, blocking, control_for, page_limit, query, store_error};
+use super::{
+    Answer, HttpState, action_request, blocking, control_for, json_error, page_limit, query,
+    store_error,
+};
 use crate::config::Role;
-use crate::moderation::store::AuditFilter;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use crate::moderation::store::{AuditFilter, OutboxRow};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json};
 
 #[derive(serde::Deserialize, Default)]
@@ -59,18 +63,56 @@ pub(super) async fn outbox(
         Ok(rows) => rows,
         Err(e) => return Ok(store_error(e)),
     };
-    let rows: Vec<_> = rows
-        .into_iter()
-        .map(|r| {
-            let event = serde_json::from_str::<serde_json::Value>(&r.payload)
-                .ok()
-                .and_then(|v| v["event"].as_str().map(str::to_string));
-            serde_json::json!({
-                "id": r.id, "sink": r.sink, "msg_id": r.msg_id, "event": event,
-                "alert_id": r.alert_id, "attempts": r.attempts, "last_error": r.last_error,
-                "next_attempt_ms": r.next_attempt_ms, "created_at_ms": r.created_at_ms,
-            })
-        })
-        .collect();
+    let rows: Vec<_> = rows.iter().map(message).collect();
     Ok(Json(serde_json::json!({ "outbox": rows })).into_response())
+}
+
+/// An outbox message as the API shows it (without its body).
+fn message(r: &OutboxRow) -> serde_json::Value {
+    let event = serde_json::from_str::<serde_json::Value>(&r.payload)
+        .ok()
+        .and_then(|v| v["event"].as_str().map(str::to_string));
+    serde_json::json!({
+        "id": r.id, "sink": r.sink, "msg_id": r.msg_id, "event": event,
+        "alert_id": r.alert_id, "attempts": r.attempts, "last_error": r.last_error,
+        "next_attempt_ms": r.next_attempt_ms, "created_at_ms": r.created_at_ms,
+    })
+}
+
+/// `POST /api/v1/outbox/{id}/discard` (admin, a reason required): gives up on a message its
+/// sink keeps refusing, so that the sink's later messages go out. Audit-logged as
+/// `message_discarded`; answers the message as it was (404 when it is no longer queued).
+pub(super) async fn discard(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+    Path(raw): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let events = s.events.clone();
+    let (c, actor, reason) = action_request(s, &headers, &body, Role::Admin, None)?;
+    let Ok(id) = raw.parse::<i64>() else {
+        return Ok(json_error(
+            StatusCode::BAD_REQUEST,
+            format!("message id '{raw}' is not a number"),
+        ));
+    };
+    let who = actor.clone();
+    Ok(
+        match blocking(move || c.store().outbox_discard(id, &actor, &reason)).await {
+            Ok(Some(row)) => {
+                tracing::warn!(sink = %row.sink, msg = %row.msg_id, actor = %who, "message discarded from the outbox, unsent");
+                // Consoles show the new audit entry without waiting for a reload.
+                events.send(
+                    "audit",
+                    serde_json::json!({ "event": "message_discarded", "alert_id": row.alert_id, "sink": row.sink, "actor": who }),
+                );
+                Json(message(&row)).into_response()
+            }
+            Ok(None) => json_error(
+                StatusCode::NOT_FOUND,
+                format!("no message {id} in the outbox (delivered, discarded, or never queued)"),
+            ),
+            Err(e) => store_error(e),
+        },
+    )
 }

@@ -94,6 +94,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/alerts/{id}/{action}", post(act_on_alert))
         .route("/api/v1/audit", get(logs::audit))
         .route("/api/v1/outbox", get(logs::outbox))
+        .route("/api/v1/outbox/{id}/discard", post(logs::discard))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .route("/api/v1/events", get(live_events))
@@ -304,16 +305,18 @@ fn action_body(body: &Bytes) -> Result<ActionBody, Box<Response>> {
     })
 }
 
-/// The control plane, actor and reason of a moderator's request, or the response that
-/// refuses it (no or wrong token, no control plane, bad body). With tokens the actor is the
-/// token's name; without, `api:<actor from the body>`.
+/// The control plane, actor and reason of an action that needs `need` (a moderator's, an
+/// admin's), or the response that refuses it (no or wrong token, no control plane, bad
+/// body). With tokens the actor is the token's name; without, `api:<actor from the body>`.
+/// `default_reason` when the body gives none (`None`: a reason is required, 400 without).
 fn action_request(
     s: HttpState,
     headers: &HeaderMap,
     body: &Bytes,
-    default_reason: &str,
+    need: Role,
+    default_reason: Option<&str>,
 ) -> Result<(Arc<Control>, String, String), Box<Response>> {
-    let caller: Caller = s.auth.authorize(headers, Role::Moderator)?;
+    let caller: Caller = s.auth.authorize(headers, need)?;
     let Some(c) = s.control else {
         return Err(Box::new(no_control()));
     };
@@ -321,7 +324,16 @@ fn action_request(
     let actor = caller
         .name
         .unwrap_or_else(|| format!("api:{}", b.actor.unwrap_or_else(|| "anonymous".into())));
-    let reason = b.reason.unwrap_or_else(|| default_reason.into());
+    let reason = match (b.reason.filter(|r| !r.trim().is_empty()), default_reason) {
+        (Some(r), _) => r,
+        (None, Some(d)) => d.to_string(),
+        (None, None) => {
+            return Err(Box::new(json_error(
+                StatusCode::BAD_REQUEST,
+                "reason: required for this action (body {\"reason\": ...})".into(),
+            )));
+        }
+    };
     Ok((c, actor, reason))
 }
 
@@ -405,7 +417,8 @@ async fn act_on_alert(
     body: Bytes,
 ) -> Answer {
     let s_events = s.events.clone();
-    let (c, actor, reason) = action_request(s, &headers, &body, "through the API")?;
+    let (c, actor, reason) =
+        action_request(s, &headers, &body, Role::Moderator, Some("through the API"))?;
     let Some(act) = AlertAction::parse(&action) else {
         return Ok(json_error(
             StatusCode::NOT_FOUND,
@@ -641,7 +654,13 @@ async fn halt(
     body: Bytes,
 ) -> Answer {
     let events = s.events.clone();
-    let (c, actor, reason) = action_request(s, &headers, &body, "halted through the API")?;
+    let (c, actor, reason) = action_request(
+        s,
+        &headers,
+        &body,
+        Role::Moderator,
+        Some("halted through the API"),
+    )?;
     let (stream, who) = (id.clone(), actor.clone());
     let answer = match blocking(move || c.halt(&id, &actor, &reason, None)).await {
         Ok(report) => {
@@ -663,7 +682,13 @@ async fn reinstate(
     body: Bytes,
 ) -> Answer {
     let events = s.events.clone();
-    let (c, actor, reason) = action_request(s, &headers, &body, "reinstated through the API")?;
+    let (c, actor, reason) = action_request(
+        s,
+        &headers,
+        &body,
+        Role::Moderator,
+        Some("reinstated through the API"),
+    )?;
     let (id2, who) = (id.clone(), actor.clone());
     let answer = match blocking(move || c.reinstate(&id2, &actor, &reason)).await {
         Ok(changed) => {

@@ -199,7 +199,9 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
 pub struct StreamEvent {
     pub id: i64,
     pub stream: String,
-    /// `halt`, `reinstate`, `publish_refused`, `halt_confirmed`, `halt_failed`.
+    /// `halt`, `reinstate`, `publish_refused`, `halt_confirmed`, `halt_failed`,
+    /// `alert_claimed`, `alert_confirmed`, `alert_dismissed`, `evidence_revealed`,
+    /// `message_discarded`.
     pub event: String,
     pub actor: String,
     pub reason: String,

@@ -139,6 +139,59 @@ impl AlertStore {
         Ok(())
     }
 
+    /// An operator gives up on message `id` (its sink keeps refusing it, and it holds back
+    /// the sink's later messages): it leaves the outbox unsent, and the audit log records
+    /// `message_discarded` with who, why and which message (sink, message id, event,
+    /// failed attempts, last error), in one durable transaction. The sink's delivery thread
+    /// is woken to send the next one. `None` when no such message is queued (delivered
+    /// meanwhile, discarded already, or never queued).
+    pub fn outbox_discard(
+        &mut self,
+        id: i64,
+        actor: &str,
+        reason: &str,
+    ) -> Result<Option<OutboxRow>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row = tx
+            .query_row(
+                &format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?1"),
+                params![id],
+                outbox_row,
+            )
+            .optional()?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        tx.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;
+        // The stream it is about: a halt's message names it, an alert's event has its alert.
+        let body: serde_json::Value = serde_json::from_str(&row.payload).unwrap_or_default();
+        let stream = body["stream"]
+            .as_str()
+            .or(body["alert"]["stream"].as_str())
+            .unwrap_or_default();
+        let detail = serde_json::json!({
+            "sink": row.sink, "msg_id": row.msg_id, "event": body["event"],
+            "attempts": row.attempts, "last_error": row.last_error,
+        });
+        tx.execute(
+            "INSERT INTO stream_events (stream, event, actor, reason, detail, alert_id, at_ms)
+             VALUES (?1, 'message_discarded', ?2, ?3, ?4, ?5, ?6)",
+            params![
+                stream,
+                actor,
+                reason,
+                detail.to_string(),
+                row.alert_id,
+                now_ms()
+            ],
+        )?;
+        tx.commit()?;
+        self.queued();
+        Ok(Some(row))
+    }
+
     /// The delivery log, oldest first.
     pub fn deliveries(&self) -> Result<Vec<DeliveryRow>, StoreError> {
         let mut stmt = self.conn.prepare(

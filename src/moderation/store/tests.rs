@@ -195,6 +195,85 @@ fn alerts_are_queued_for_every_sink_and_leave_only_when_delivered() {
 }
 
 #[test]
+fn a_discarded_message_leaves_the_outbox_unsent_and_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = AlertStore::open(&dir.path().join("a.db"))
+        .unwrap()
+        .with_sinks(vec![SinkRoute::all("hook")]);
+    let wakes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    s.set_on_queued({
+        let w = wakes.clone();
+        move || {
+            w.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    let id = raised(s.record_match(&m("live/a", "x", 10)).unwrap());
+    assert!(s.halt("live/a", "policy", "bank demo", Some(id)).unwrap());
+    let queued = s.outbox().unwrap();
+    assert_eq!(queued.len(), 2);
+    s.outbox_failed(&queued[0], "HTTP 400", now_ms() + 60_000)
+        .unwrap();
+    assert_eq!(
+        s.outbox_discard(queued[1].id + 1, "token:ad", "r").unwrap(),
+        None
+    );
+    let woken = wakes.load(std::sync::atomic::Ordering::SeqCst);
+
+    // The refused alert: gone unsent (not in the delivery log), the halt is next and due.
+    let gone = s
+        .outbox_discard(queued[0].id, "token:ad", "receiver rejects it")
+        .unwrap()
+        .unwrap();
+    assert_eq!((gone.id, gone.attempts), (queued[0].id, 1));
+    assert_eq!(s.outbox().unwrap(), [queued[1].clone()]);
+    assert_eq!(s.outbox_due("hook", now_ms(), 10).unwrap().len(), 1);
+    assert!(s.deliveries().unwrap().is_empty());
+    assert_eq!(wakes.load(std::sync::atomic::Ordering::SeqCst), woken + 1);
+    assert_eq!(
+        s.outbox_discard(queued[0].id, "token:ad", "again").unwrap(),
+        None
+    );
+    let audit = |s: &AlertStore| {
+        s.audit(&AuditFilter {
+            stream: None,
+            alert: Some(id),
+            before: None,
+            limit: 10,
+        })
+        .unwrap()
+    };
+    let e = &audit(&s)[0];
+    assert_eq!(
+        (
+            e.stream.as_str(),
+            e.event.as_str(),
+            e.actor.as_str(),
+            e.reason.as_str()
+        ),
+        (
+            "live/a",
+            "message_discarded",
+            "token:ad",
+            "receiver rejects it"
+        )
+    );
+    let detail: serde_json::Value = serde_json::from_str(&e.detail).unwrap();
+    assert_eq!(detail["sink"], "hook");
+    assert_eq!(detail["msg_id"], queued[0].msg_id);
+    assert_eq!(detail["event"], "alert.raised");
+    assert_eq!(detail["attempts"], 1);
+    assert_eq!(detail["last_error"], "HTTP 400");
+    // A halt's message names its stream itself.
+    s.outbox_discard(queued[1].id, "token:ad", "r")
+        .unwrap()
+        .unwrap();
+    let e = &audit(&s)[0];
+    assert_eq!((e.stream.as_str(), e.alert_id), ("live/a", Some(id)));
+    assert!(e.detail.contains("stream.halted"), "{}", e.detail);
+    assert!(s.outbox().unwrap().is_empty());
+}
+
+#[test]
 fn alert_transitions_are_checked_and_audited_and_claimed_alerts_stay_open_for_findings() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = AlertStore::open(&dir.path().join("a.db")).unwrap();
