@@ -53,7 +53,11 @@ pub fn record(path: &Path, before: u32, show: u32, after: u32) {
     );
     let mut gst = Command::new("gst-launch-1.0");
     gst.arg("-q").args(desc.split_whitespace());
-    let out = output_within(&mut gst, &format!("recording {}", path.display()));
+    let what = format!(
+        "gst-launch-1.0 (scripts/setup.sh installs it) recording {}",
+        path.display()
+    );
+    let out = output_within(&mut gst, &what);
     assert!(
         out.status.success(),
         "could not record {}: {}",
