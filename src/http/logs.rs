@@ -104,7 +104,7 @@ pub(super) async fn discard(
                 // Consoles show the new audit entry without waiting for a reload.
                 events.send(
                     "audit",
-                    serde_json::json!({ "event": "message_discarded", "alert_id": row.alert_id, "sink": row.sink, "actor": who }),
+                    serde_json::json!({ "event": "message_discarded", "alert_id": row.alert_id, "stream": row.stream(), "sink": row.sink, "actor": who }),
                 );
                 Json(message(&row)).into_response()
             }

@@ -308,7 +308,8 @@ fn action_body(body: &Bytes) -> Result<ActionBody, Box<Response>> {
 /// The control plane, actor and reason of an action that needs `need` (a moderator's, an
 /// admin's), or the response that refuses it (no or wrong token, no control plane, bad
 /// body). With tokens the actor is the token's name; without, `api:<actor from the body>`.
-/// `default_reason` when the body gives none (`None`: a reason is required, 400 without).
+/// `default_reason` when the body gives none (`None`: a reason that is not blank is
+/// required, 400 without).
 fn action_request(
     s: HttpState,
     headers: &HeaderMap,
@@ -324,10 +325,11 @@ fn action_request(
     let actor = caller
         .name
         .unwrap_or_else(|| format!("api:{}", b.actor.unwrap_or_else(|| "anonymous".into())));
-    let reason = match (b.reason.filter(|r| !r.trim().is_empty()), default_reason) {
-        (Some(r), _) => r,
+    let reason = match (b.reason, default_reason) {
+        (Some(r), Some(_)) => r,
         (None, Some(d)) => d.to_string(),
-        (None, None) => {
+        (Some(r), None) if !r.trim().is_empty() => r,
+        (_, None) => {
             return Err(Box::new(json_error(
                 StatusCode::BAD_REQUEST,
                 "reason: required for this action (body {\"reason\": ...})".into(),

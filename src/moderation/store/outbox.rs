@@ -25,6 +25,18 @@ pub struct OutboxRow {
     pub next_attempt_ms: i64,
 }
 
+impl OutboxRow {
+    /// The stream it is about: a halt's message names it, an alert's event has its alert.
+    pub fn stream(&self) -> String {
+        let body: serde_json::Value = serde_json::from_str(&self.payload).unwrap_or_default();
+        body["stream"]
+            .as_str()
+            .or(body["alert"]["stream"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
 /// One acknowledged delivery.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct DeliveryRow {
@@ -165,12 +177,7 @@ impl AlertStore {
             return Ok(None);
         };
         tx.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;
-        // The stream it is about: a halt's message names it, an alert's event has its alert.
         let body: serde_json::Value = serde_json::from_str(&row.payload).unwrap_or_default();
-        let stream = body["stream"]
-            .as_str()
-            .or(body["alert"]["stream"].as_str())
-            .unwrap_or_default();
         let detail = serde_json::json!({
             "sink": row.sink, "msg_id": row.msg_id, "event": body["event"],
             "attempts": row.attempts, "last_error": row.last_error,
@@ -179,7 +186,7 @@ impl AlertStore {
             "INSERT INTO stream_events (stream, event, actor, reason, detail, alert_id, at_ms)
              VALUES (?1, 'message_discarded', ?2, ?3, ?4, ?5, ?6)",
             params![
-                stream,
+                row.stream(),
                 actor,
                 reason,
                 detail.to_string(),
