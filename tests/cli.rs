@@ -130,6 +130,7 @@ fn every_builtin_template_builds() {
     let config = format!(
         "[[streams]]\nid = \"a\"\npipeline = \"testsrc\"\n\
          [[streams]]\nid = \"b\"\npipeline = \"testsrc-image\"\nparams = {{ image = \"{}\" }}\n\
+         [[streams]]\nid = \"b2\"\npipeline = \"testsrc-image\"\nparams = {{ image = \"x.jpg\", decoder = \"jpegdec\" }}\n\
          [[streams]]\nid = \"c\"\npipeline = \"file\"\nparams = {{ location = \"/tmp/x.mp4\" }}\n\
          [[streams]]\nid = \"d\"\npipeline = \"rtmp\"\nparams = {{ url = \"rtmp://127.0.0.1:1935/live/x\" }}\n\
          [[streams]]\nid = \"e\"\npipeline = \"srt\"\nparams = {{ uri = \"srt://127.0.0.1:7001\" }}\n\
