@@ -2,8 +2,8 @@
 //! have not acknowledged yet, and why).
 
 use super::{
-    Answer, HttpState, action_request, blocking, control_for, json_error, page_limit, query,
-    store_error,
+    Answer, HttpState, action_request, blocking, control_for, json_error, page_limit, path_id,
+    query, store_error,
 };
 use crate::config::Role;
 use crate::moderation::store::{AuditFilter, OutboxRow};
@@ -69,11 +69,8 @@ pub(super) async fn outbox(
 
 /// An outbox message as the API shows it (without its body).
 fn message(r: &OutboxRow) -> serde_json::Value {
-    let event = serde_json::from_str::<serde_json::Value>(&r.payload)
-        .ok()
-        .and_then(|v| v["event"].as_str().map(str::to_string));
     serde_json::json!({
-        "id": r.id, "sink": r.sink, "msg_id": r.msg_id, "event": event,
+        "id": r.id, "sink": r.sink, "msg_id": r.msg_id, "event": r.event(),
         "alert_id": r.alert_id, "attempts": r.attempts, "last_error": r.last_error,
         "next_attempt_ms": r.next_attempt_ms, "created_at_ms": r.created_at_ms,
     })
@@ -90,12 +87,7 @@ pub(super) async fn discard(
 ) -> Answer {
     let events = s.events.clone();
     let (c, actor, reason) = action_request(s, &headers, &body, Role::Admin, None)?;
-    let Ok(id) = raw.parse::<i64>() else {
-        return Ok(json_error(
-            StatusCode::BAD_REQUEST,
-            format!("message id '{raw}' is not a number"),
-        ));
-    };
+    let id = path_id("message", &raw)?;
     let who = actor.clone();
     Ok(
         match blocking(move || c.store().outbox_discard(id, &actor, &reason)).await {

@@ -20,6 +20,8 @@
 //!   blurred greyscale PNG; `?reveal=true` (moderator) unblurred, with an audit entry.
 //! - `GET /api/v1/audit?stream=&alert=&before=&limit=` (viewer): the audit log, newest first.
 //! - `GET /api/v1/outbox?sink=&limit=` (viewer): messages not yet acknowledged by their sink.
+//!   `POST /api/v1/outbox/{id}/discard` (admin; `{"reason": ...}` required): gives one up,
+//!   unsent, with an audit entry.
 //! - `GET /api/v1/events` (viewer): server-sent events ([`events`]).
 //! - `GET /` and `/console/`: the moderator console ([`console`]); `GET /api/v1/session`
 //!   (viewer): the caller's token name and role.
@@ -389,11 +391,12 @@ async fn list_alerts(
     Ok(answer)
 }
 
-fn alert_id(raw: &str) -> Result<i64, Box<Response>> {
+/// A numeric id from the path (`what`: alert, message), or 400 naming it.
+fn path_id(what: &str, raw: &str) -> Result<i64, Box<Response>> {
     raw.parse().map_err(|_| {
         Box::new(json_error(
             StatusCode::BAD_REQUEST,
-            format!("alert id '{raw}' is not a number"),
+            format!("{what} id '{raw}' is not a number"),
         ))
     })
 }
@@ -404,7 +407,7 @@ async fn get_alert(
     Path(raw): Path<String>,
 ) -> Answer {
     let c = control_for(&s, &headers, Role::Viewer)?;
-    let id = alert_id(&raw)?;
+    let id = path_id("alert", &raw)?;
     Ok(match blocking(move || c.store().alert(id)).await {
         Ok(Some(a)) => Json(a).into_response(),
         Ok(None) => json_error(StatusCode::NOT_FOUND, format!("no alert {id}")),
@@ -427,7 +430,7 @@ async fn act_on_alert(
             format!("no alert action '{action}' (claim, confirm, dismiss)"),
         ));
     };
-    let id = alert_id(&raw)?;
+    let id = path_id("alert", &raw)?;
     let (events, who) = (s_events, actor.clone());
     let answer = match blocking(move || c.store().act_on_alert(id, act, &actor, &reason)).await {
         Ok(a) => {
@@ -558,7 +561,7 @@ async fn evidence(
     let Some(c) = s.control else {
         return Ok(no_control());
     };
-    let id = alert_id(&raw)?;
+    let id = path_id("alert", &raw)?;
     let actor = caller.name.unwrap_or_else(|| "api:anonymous".into());
     let who = actor.clone();
     let found = blocking(move || -> Result<Option<(String, crate::moderation::store::Thumbnail)>, String> {

@@ -257,6 +257,24 @@ pub struct AlertStore {
     on_queued: Option<Box<dyn Fn() + Send>>,
 }
 
+/// Appends an entry, stamped now, to the audit log through `conn` (a connection, or the
+/// transaction of the change it records).
+fn insert_event(
+    conn: &rusqlite::Connection,
+    stream: &str,
+    event: &str,
+    actor: &str,
+    reason: &str,
+    detail: &str,
+    alert_id: Option<i64>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO stream_events (stream, event, actor, reason, detail, alert_id, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![stream, event, actor, reason, detail, alert_id, now_ms()],
+    )?;
+    Ok(())
+}
+
 fn now_ms() -> i64 {
     crate::telemetry::unix_ms() as i64
 }
@@ -548,10 +566,7 @@ impl AlertStore {
         detail: &str,
         alert_id: Option<i64>,
     ) -> Result<(), StoreError> {
-        self.conn.execute(
-            "INSERT INTO stream_events (stream, event, actor, reason, detail, alert_id, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![stream, event, actor, reason, detail, alert_id, now_ms()],
-        )?;
+        insert_event(&self.conn, stream, event, actor, reason, detail, alert_id)?;
         Ok(())
     }
 

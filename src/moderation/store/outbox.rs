@@ -1,7 +1,7 @@
 //! The outbox (one row per event and sink, written in the transaction that records the
 //! event and deleted only once that sink acknowledged it) and the delivery log.
 
-use super::{AlertStore, MatchAlert, SinkRoute, StoreError, Where, now_ms};
+use super::{AlertStore, MatchAlert, SinkRoute, StoreError, Where, insert_event, now_ms};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 /// A message waiting in the outbox for one sink.
@@ -26,15 +26,33 @@ pub struct OutboxRow {
 }
 
 impl OutboxRow {
-    /// The stream it is about: a halt's message names it, an alert's event has its alert.
-    pub fn stream(&self) -> String {
-        let body: serde_json::Value = serde_json::from_str(&self.payload).unwrap_or_default();
-        body["stream"]
-            .as_str()
-            .or(body["alert"]["stream"].as_str())
-            .unwrap_or_default()
-            .to_string()
+    /// Its JSON body (`Null` if it were not JSON).
+    fn body(&self) -> serde_json::Value {
+        serde_json::from_str(&self.payload).unwrap_or_default()
     }
+
+    /// Its event: `alert.raised`, `alert.claimed`, `stream.halted`...
+    pub fn event(&self) -> Option<String> {
+        event_in(&self.body())
+    }
+
+    /// The stream it is about.
+    pub fn stream(&self) -> String {
+        stream_in(&self.body())
+    }
+}
+
+fn event_in(body: &serde_json::Value) -> Option<String> {
+    body["event"].as_str().map(str::to_string)
+}
+
+/// A halt's message names its stream; an alert's event has it in its alert.
+fn stream_in(body: &serde_json::Value) -> String {
+    body["stream"]
+        .as_str()
+        .or(body["alert"]["stream"].as_str())
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// One acknowledged delivery.
@@ -177,22 +195,19 @@ impl AlertStore {
             return Ok(None);
         };
         tx.execute("DELETE FROM outbox WHERE id = ?1", params![id])?;
-        let body: serde_json::Value = serde_json::from_str(&row.payload).unwrap_or_default();
+        let body = row.body();
         let detail = serde_json::json!({
-            "sink": row.sink, "msg_id": row.msg_id, "event": body["event"],
+            "sink": row.sink, "msg_id": row.msg_id, "event": event_in(&body),
             "attempts": row.attempts, "last_error": row.last_error,
         });
-        tx.execute(
-            "INSERT INTO stream_events (stream, event, actor, reason, detail, alert_id, at_ms)
-             VALUES (?1, 'message_discarded', ?2, ?3, ?4, ?5, ?6)",
-            params![
-                row.stream(),
-                actor,
-                reason,
-                detail.to_string(),
-                row.alert_id,
-                now_ms()
-            ],
+        insert_event(
+            &tx,
+            &stream_in(&body),
+            "message_discarded",
+            actor,
+            reason,
+            &detail.to_string(),
+            row.alert_id,
         )?;
         tx.commit()?;
         self.queued();
