@@ -572,10 +572,9 @@ impl AlertStore {
 
     /// The audit log of one stream (or of all with `None`), oldest first.
     pub fn events(&self, stream: Option<&str>) -> Result<Vec<StreamEvent>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, stream, event, actor, reason, detail, alert_id, at_ms FROM stream_events
-             WHERE ?1 IS NULL OR stream = ?1 ORDER BY id",
-        )?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM stream_events WHERE ?1 IS NULL OR stream = ?1 ORDER BY id"
+        ))?;
         let rows = stmt.query_map(params![stream], stream_event_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -752,8 +751,9 @@ impl AlertStore {
     }
 }
 
-/// A `stream_events` row selected as `id, stream, event, actor, reason, detail, alert_id,
-/// at_ms`.
+const AUDIT_COLUMNS: &str = "id, stream, event, actor, reason, detail, alert_id, at_ms";
+
+/// A `stream_events` row selected as [`AUDIT_COLUMNS`].
 fn stream_event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StreamEvent> {
     Ok(StreamEvent {
         id: r.get(0)?,

@@ -1,7 +1,7 @@
 //! The list queries' SQL: a WHERE clause of only the filters given, so that SQLite can use
 //! an index for each.
 
-use super::{ALERT_COLUMNS, AlertFilter, AuditFilter};
+use super::{ALERT_COLUMNS, AUDIT_COLUMNS, AlertFilter, AuditFilter};
 
 /// The query [`AlertStore::list_alerts`] runs, and its arguments.
 pub(super) fn alerts_query(f: &AlertFilter) -> (String, Vec<rusqlite::types::Value>) {
@@ -19,11 +19,7 @@ pub(super) fn audit_query(f: &AuditFilter) -> (String, Vec<rusqlite::types::Valu
     w.add("stream =", f.stream.clone());
     w.add("alert_id =", f.alert);
     w.add("id <", f.before);
-    w.select(
-        "id, stream, event, actor, reason, detail, alert_id, at_ms",
-        "stream_events",
-        f.limit,
-    )
+    w.select(AUDIT_COLUMNS, "stream_events", f.limit)
 }
 
 /// A query's WHERE clause made of only the filters given, newest first. One statement
