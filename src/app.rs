@@ -1,22 +1,26 @@
 //! Wiring: start the stages in data-flow order, stop them in reverse.
 //!
 //! Per stream (one supervisor each): ingest pipeline → (bounded channel) → sampler thread →
-//! decode pipeline → (shared bounded channel) → analysis pool → (channel) → policy + alert
-//! store thread → (halt verdicts) control plane → actuator. Beside them: the HTTP server
-//! (health, readiness, ingest callbacks, stream API), the bank watcher and the reconciler.
+//! decode pipeline → the [`FramePath`] (shared bounded channel → analysis pool, classifier
+//! stage) → (channel) → the [`Recorder`] (policy + alert store, halts through the control
+//! plane → actuator). Beside them: the HTTP server (health, readiness, ingest callbacks, the
+//! API and console), delivery to the sinks, the bank watcher, the budget, the reconciler and
+//! retention. docs/ARCHITECTURE.md draws the whole flow.
 
-use crate::analysis::{self, bank::BankSet};
-use crate::config::{Config, IngestServer};
+use crate::analysis::bank::BankSet;
+use crate::config::{Config, IngestServer, SamplerConfig, StreamConfig};
 use crate::control::Control;
 use crate::decode::Frame;
+use crate::frame_path::{FramePath, FramePathSettings};
+use crate::http::events::Events;
 use crate::http::{HttpServer, HttpState};
 use crate::ingest::{self, template::Templates};
 use crate::moderation::actuator;
-use crate::moderation::store::{AlertStore, MatchAlert, Recorded};
-use crate::policy::{self, Finding};
+use crate::moderation::recorder::Recorder;
+use crate::moderation::store::AlertStore;
 use crate::supervisor::{Origin, StreamContext, StreamManager, StreamSpec};
 use crate::telemetry::StatsSnapshot;
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 use gstreamer as gst;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -24,22 +28,28 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    #[error("GStreamer: {0}")]
-    Gst(String),
     #[error("{}", .0.join("\n"))]
     Setup(Vec<String>),
+    #[error("cannot start a thread: {0}")]
+    Thread(String),
 }
 
-/// A running daemon.
+/// One start-up problem.
+fn setup(e: impl std::fmt::Display) -> AppError {
+    AppError::Setup(vec![e.to_string()])
+}
+
+/// A running daemon. Dropping it (or [`App::shutdown`]) stops every stage that was started,
+/// in reverse order; [`App::start`] relies on that to clean up after a failed start.
 pub struct App {
     manager: Arc<StreamManager>,
     control: Arc<Control>,
-    frames_tx: Option<Sender<Frame>>,
-    workers: Vec<JoinHandle<()>>,
-    classify: Option<crate::classify::stage::Stage>,
-    delivery: Option<crate::delivery::Delivery>,
-    moderation: Option<JoinHandle<()>>,
     banks: Arc<BankSet>,
+    /// The frame path's inlet that the stream manager's sender is cloned from.
+    frames_tx: Option<Sender<Frame>>,
+    frame_path: Option<FramePath>,
+    recorder: Option<Recorder>,
+    delivery: Option<crate::delivery::Delivery>,
     /// Background threads that run until stopped (dropping them stops them too).
     watcher: Stoppable,
     reconciler: Stoppable,
@@ -121,22 +131,14 @@ pub fn preflight(cfg: &Config, load_banks: bool) -> Result<Checked, Vec<String>>
 }
 
 impl App {
+    /// Starts the stages in data-flow order, the last stage first so that nothing sends to a
+    /// stage that is not there yet. On an error, whatever was started is stopped again.
     pub fn start(cfg: &Config) -> Result<App, AppError> {
-        let setup = |e: String| AppError::Setup(vec![e]);
-        let checked = preflight(cfg, false).map_err(AppError::Setup)?;
-        drop(checked.pipelines);
-        let banks = checked.banks;
-        let templates = Templates::load(cfg.daemon.pipelines_dir.as_deref())
-            .map_err(|e| setup(e.to_string()))?;
-        let store = AlertStore::open(&cfg.store.path)
-            .map_err(|e| setup(e.to_string()))?
-            .with_sinks(sink_routes(cfg))
-            .with_cooldown(cfg.policy.dismiss_cooldown_s * 1000);
+        let banks = preflight(cfg, false).map_err(AppError::Setup)?.banks;
+        let templates = Templates::load(cfg.daemon.pipelines_dir.as_deref()).map_err(setup)?;
+        let store = open_store(cfg)?.with_cooldown(cfg.policy.dismiss_cooldown_s * 1000);
         // The control plane's connection queues moderators' actions and halts for the sinks.
-        let control_store = AlertStore::open(&cfg.store.path)
-            .map_err(|e| setup(e.to_string()))?
-            .with_sinks(sink_routes(cfg));
-
+        let control_store = open_store(cfg)?;
         let (frames_tx, frames_rx) = bounded::<Frame>(cfg.analysis.queue);
         let manager = StreamManager::new(StreamContext {
             templates,
@@ -145,178 +147,51 @@ impl App {
             supervisor: cfg.supervisor.clone(),
             classified: !cfg.classify.models.is_empty(),
         });
-        let control = Control::new(
-            cfg,
-            manager.clone(),
-            control_store,
-            actuator::from_config(&cfg.actuator),
-        );
-
-        let events = crate::http::events::Events::new();
+        let actuator = actuator::from_config(&cfg.actuator);
+        let control = Control::new(cfg, manager.clone(), control_store, actuator);
+        let events = Events::new();
+        // From here on, dropping `app` (an early return) stops what was started.
+        let mut app = App::new(manager, control, banks, frames_tx);
         // The HTTP server comes before the banks so that /readyz answers 503 while they load.
-        let http = match cfg.http.addr() {
-            Some(addr) => Some(
-                HttpServer::start(
-                    addr,
-                    HttpState {
-                        banks: banks.clone(),
-                        control: Some(control.clone()),
-                        auth: Arc::new(
-                            crate::http::auth::Auth::from_config(&cfg.http).map_err(setup)?,
-                        ),
-                        events: events.clone(),
-                    },
-                )
-                .map_err(setup)?,
-            ),
-            None => None,
-        };
-        if let Err(errs) = banks.load_all() {
-            if let Some(h) = http {
-                h.stop();
-            }
-            // Callbacks may have started streams while the banks loaded.
-            manager.shutdown();
-            return Err(AppError::Setup(
-                errs.into_iter().map(|e| e.to_string()).collect(),
-            ));
+        app.http = start_http(cfg, &app, events.clone())?;
+        app.banks
+            .load_all()
+            .map_err(|errs| AppError::Setup(errs.into_iter().map(|e| e.to_string()).collect()))?;
+        if cfg.analysis.bank_poll_ms > 0 {
+            let poll = Duration::from_millis(cfg.analysis.bank_poll_ms);
+            app.watcher = Stoppable::start(|rx| Some(app.banks.spawn_watcher(poll, rx)));
         }
-        let watcher = if cfg.analysis.bank_poll_ms > 0 {
-            Stoppable::start(|rx| {
-                Some(banks.spawn_watcher(Duration::from_millis(cfg.analysis.bank_poll_ms), rx))
-            })
-        } else {
-            Stoppable::default()
-        };
-
-        // Delivery: alerts left in the outbox by an earlier run go out now, new ones as
-        // the moderation thread records them. Messages of a sink no longer configured
-        // cannot go anywhere: say so at every start, they are not dropped.
-        let names: Vec<String> = cfg.sinks.iter().map(|s| s.name.clone()).collect();
-        match control.store().outbox_unrouted(&names) {
-            Ok(left) => {
-                for (sink, messages) in left {
-                    tracing::warn!(
-                        sink = %sink,
-                        messages,
-                        "outbox: messages queued for a sink that is no longer configured stay unsent; \
-                         configure [[sinks]] '{sink}' again to deliver them, or discard them (POST /api/v1/outbox/{{id}}/discard, admin)"
-                    );
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "outbox not read"),
-        }
-        let delivery = match crate::delivery::Delivery::start(&cfg.sinks, &cfg.store.path) {
-            Ok(d) => d,
-            Err(e) => {
-                if let Some(h) = http {
-                    h.stop();
-                }
-                manager.shutdown();
-                return Err(setup(e));
-            }
-        };
+        // Delivery: alerts left in the outbox by an earlier run go out now, new ones as the
+        // recorder records them.
+        warn_unrouted(cfg, &app.control);
+        let delivery = crate::delivery::Delivery::start(&cfg.sinks, &cfg.store.path)
+            .map_err(|e| setup(e.to_string()))?;
         let waker = delivery.waker();
-        control.store().set_on_queued({
+        app.delivery = Some(delivery);
+        app.control.store().set_on_queued({
             let w = waker.clone();
             move || w.wake()
         });
-        // Policy + store thread: the last stage, started before the ones feeding it.
-        let (findings_tx, findings_rx) = unbounded::<Finding>();
         let mut store = store;
         store.set_on_queued(move || waker.wake());
-        let halter = control.clone();
-        let moderation = std::thread::Builder::new()
-            .name("moderation".into())
-            .spawn(move || {
-                for f in findings_rx {
-                    let (alert, recorded) = record(&mut store, &f);
-                    let (id, raised) = match recorded {
-                        Recorded::Raised(id) => (id, true),
-                        Recorded::Attached(id) => (id, false),
-                        // Dismissed within the cooldown: counted there, nothing else.
-                        Recorded::Suppressed(_) => continue,
-                    };
-                    if raised && let Some(t) = f.decoded_at() {
-                        crate::telemetry::metrics::DETECT_LATENCY.observe(t.elapsed());
-                    }
-                    // Evidence: the first frame's thumbnail (classifier alerts only).
-                    if let policy::Finding::Score(s) = &f
-                        && let Some(thumb) = &s.thumb
-                        && let Err(e) = store.put_evidence(id, thumb)
-                    {
-                        tracing::error!(alert = id, error = %e, "evidence not stored");
-                    }
-                    events.send(
-                        "alert",
-                        serde_json::json!({
-                            "id": id, "raised": raised, "stream": alert.stream,
-                            "reason": alert.reason, "bank": alert.bank, "item_id": alert.item_id,
-                            "action": alert.action, "score": alert.score,
-                            "frame_pts_ms": alert.frame_pts_ms,
-                        }),
-                    );
-                    if alert.action == "halt" && halt_for(&halter, &alert, id) {
-                        events.send(
-                            "stream",
-                            serde_json::json!({ "stream": alert.stream, "halted": true, "alert_id": id }),
-                        );
-                    }
-                }
-            })
-            .map_err(|e| AppError::Gst(e.to_string()))?;
-        // Classifiers (if any) between analysis and moderation: their findings go to the
-        // same policy + store thread.
-        let (classify, submitter) = if cfg.classify.models.is_empty() {
-            (None, None)
-        } else {
-            let evidence = cfg.store.evidence.then_some(cfg.store.evidence_width);
-            match crate::classify::stage::Stage::start(
-                &cfg.classify,
-                findings_tx.clone(),
-                false,
-                evidence,
-            ) {
-                Ok((stage, submitter)) => (Some(stage), Some(submitter)),
-                Err(e) => {
-                    if let Some(h) = http {
-                        h.stop();
-                    }
-                    manager.shutdown();
-                    delivery.stop();
-                    return Err(setup(e.to_string()));
-                }
-            }
-        };
-        let workers = analysis::start_pool(
-            cfg.analysis.workers,
-            cfg.analysis.min_quality,
-            banks.clone(),
-            frames_rx,
-            findings_tx,
-            submitter,
-        );
-
+        // The recorder (policy + store + halts): the last stage, started before those feeding it.
+        let (recorder, findings) = Recorder::start(store, app.control.clone(), events)
+            .map_err(|e| AppError::Thread(e.to_string()))?;
+        app.recorder = Some(recorder);
+        let settings = FramePathSettings::live(cfg);
+        let path = FramePath::start(&settings, app.banks.clone(), frames_rx, findings)
+            .map_err(|e| setup(e.to_string()))?;
+        app.frame_path = Some(path);
         for s in &cfg.streams {
-            manager.start(StreamSpec {
-                id: s.id.clone(),
-                pipeline: s.pipeline.clone(),
-                params: s.params.clone(),
-                sampler: s.sampler(&cfg.sampler),
-                origin: Origin::Static,
-                metadata: Default::default(),
-            });
+            app.manager.start(static_spec(s, &cfg.sampler));
         }
-        let budget = if cfg.analysis.capacity_fps > 0.0 {
-            Stoppable::start(|rx| {
-                Some(spawn_budget(manager.clone(), cfg.analysis.capacity_fps, rx))
-            })
-        } else {
-            Stoppable::default()
-        };
-        let reconciler = Stoppable::start(|rx| control.spawn_reconciler(rx));
+        if cfg.analysis.capacity_fps > 0.0 {
+            let (manager, capacity) = (app.manager.clone(), cfg.analysis.capacity_fps);
+            app.budget = Stoppable::start(|rx| Some(spawn_budget(manager, capacity, rx)));
+        }
+        app.reconciler = Stoppable::start(|rx| app.control.spawn_reconciler(rx));
         // Retention: its own connection; a failed pass is logged and tried again later.
-        let pruner = Stoppable::start(|rx| {
+        app.pruner = Stoppable::start(|rx| {
             crate::moderation::store::spawn_pruner(
                 cfg.store.path.clone(),
                 cfg.store.retention(),
@@ -330,21 +205,30 @@ impl App {
             tracing::info!(server = ?cfg.ingest.server, apps = ?cfg.ingest.apps, stat_url = %cfg.ingest.stat_url,
                 actuator = ?cfg.actuator.kind, "discovering streams at the ingest server");
         }
-        Ok(App {
+        Ok(app)
+    }
+
+    /// An app with nothing started but its stream manager and control plane.
+    fn new(
+        manager: Arc<StreamManager>,
+        control: Arc<Control>,
+        banks: Arc<BankSet>,
+        frames_tx: Sender<Frame>,
+    ) -> App {
+        App {
             manager,
             control,
-            frames_tx: Some(frames_tx),
-            workers,
-            classify,
-            delivery: Some(delivery),
-            moderation: Some(moderation),
             banks,
-            watcher,
-            reconciler,
-            budget,
-            pruner,
-            http,
-        })
+            frames_tx: Some(frames_tx),
+            frame_path: None,
+            recorder: None,
+            delivery: None,
+            watcher: Stoppable::default(),
+            reconciler: Stoppable::default(),
+            budget: Stoppable::default(),
+            pruner: Stoppable::default(),
+            http: None,
+        }
     }
 
     /// The banks, at their current versions.
@@ -387,7 +271,13 @@ impl App {
     }
 
     /// Stops every stage in reverse order; frames already queued are analysed and recorded.
-    pub fn shutdown(mut self) {
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
         self.budget.stop();
         self.reconciler.stop();
         self.pruner.stop();
@@ -398,15 +288,12 @@ impl App {
         // workers see the channel close once the queue is empty.
         self.manager.shutdown();
         drop(self.frames_tx.take());
-        for w in self.workers.drain(..) {
-            let _ = w.join();
+        if let Some(p) = self.frame_path.take() {
+            p.finish();
         }
-        // The analysis workers held the classifiers' inlets: the pool drains and ends.
-        if let Some(c) = self.classify.take() {
-            c.join();
-        }
-        if let Some(m) = self.moderation.take() {
-            let _ = m.join();
+        // The frame path held the last finding senders: the recorder records what is queued.
+        if let Some(r) = self.recorder.take() {
+            r.join();
         }
         // What is not delivered yet stays in the outbox for the next start.
         if let Some(d) = self.delivery.take() {
@@ -484,92 +371,66 @@ fn spawn_budget(
         .expect("spawn budget thread")
 }
 
-/// Halts the stream an alert is about (the control plane retries a failed actuator call).
-/// Carries out a halt verdict; true if it halted the stream now (false: already halted, or
-/// the halt failed).
-/// Which sink gets which events (`[[sinks]]` name and `events`).
-fn sink_routes(cfg: &Config) -> Vec<crate::moderation::store::SinkRoute> {
-    cfg.sinks
+/// The alert store at `store.path`, with the sinks' routes.
+fn open_store(cfg: &Config) -> Result<AlertStore, AppError> {
+    let routes = cfg
+        .sinks
         .iter()
         .map(|s| crate::moderation::store::SinkRoute {
             name: s.name.clone(),
             events: s.events.clone(),
         })
-        .collect()
+        .collect();
+    Ok(AlertStore::open(&cfg.store.path)
+        .map_err(setup)?
+        .with_sinks(routes))
 }
 
-fn halt_for(control: &Control, alert: &MatchAlert, alert_id: i64) -> bool {
-    let (reason, actor) = if alert.reason == "classifier" {
-        (
-            format!(
-                "classifier '{}' label '{}' at score {:.3}",
-                alert.bank,
-                alert.item_id,
-                alert.score.unwrap_or_default()
-            ),
-            format!("policy:classifier:{}", alert.bank),
-        )
-    } else {
-        (
-            format!(
-                "bank '{}' item '{}' at distance {} ({})",
-                alert.bank, alert.item_id, alert.distance, alert.variant
-            ),
-            format!("policy:bank:{}", alert.bank),
-        )
+/// The HTTP server on `http.listen`, if configured.
+fn start_http(
+    cfg: &Config,
+    app: &App,
+    events: Arc<Events>,
+) -> Result<Option<HttpServer>, AppError> {
+    let Some(addr) = cfg.http.addr() else {
+        return Ok(None);
     };
-    if control.is_halted(&alert.stream) {
-        return false;
-    }
-    match control.halt(&alert.stream, &actor, &reason, Some(alert_id)) {
-        Ok(report) => {
-            tracing::warn!(stream = %alert.stream, alert = alert_id, actuator = %report.actuator, "halt verdict carried out");
-            true
+    let state = HttpState {
+        banks: app.banks.clone(),
+        control: Some(app.control.clone()),
+        auth: Arc::new(crate::http::auth::Auth::from_config(&cfg.http).map_err(setup)?),
+        events,
+    };
+    HttpServer::start(addr, state).map(Some).map_err(setup)
+}
+
+/// Messages of a sink no longer configured cannot go anywhere: say so at every start, they
+/// are not dropped.
+fn warn_unrouted(cfg: &Config, control: &Control) {
+    let names: Vec<String> = cfg.sinks.iter().map(|s| s.name.clone()).collect();
+    match control.store().outbox_unrouted(&names) {
+        Ok(left) => {
+            for (sink, messages) in left {
+                tracing::warn!(
+                    sink = %sink,
+                    messages,
+                    "outbox: messages queued for a sink that is no longer configured stay unsent; \
+                     configure [[sinks]] '{sink}' again to deliver them, or discard them (POST /api/v1/outbox/{{id}}/discard, admin)"
+                );
+            }
         }
-        Err(e) => {
-            tracing::error!(stream = %alert.stream, error = %e, "halt verdict not carried out");
-            false
-        }
+        Err(e) => tracing::error!(error = %e, "outbox not read"),
     }
 }
 
-/// Records a finding's alert (retrying until the store takes it) and returns it with what
-/// the store did.
-fn record(store: &mut AlertStore, f: &Finding) -> (MatchAlert, Recorded) {
-    let mut alert = policy::verdict(f);
-    alert.detect_ms = f.decoded_at().map(|t| t.elapsed().as_millis() as u64);
-    // An alert is never dropped: retry until the store takes it.
-    let mut delay = Duration::from_millis(100);
-    loop {
-        match store.record_match(&alert) {
-            Ok(Recorded::Raised(id)) => {
-                // What identifies the finding: the bank item and how close it matched, or
-                // the model's label and its score.
-                if let Some(score) = alert.score {
-                    tracing::warn!(alert = id, stream = %alert.stream, reason = %alert.reason, model = %alert.bank,
-                        label = %alert.item_id, score = %format!("{score:.3}"), action = %alert.action,
-                        frame_ms = alert.frame_pts_ms, "alert raised");
-                } else {
-                    tracing::warn!(alert = id, stream = %alert.stream, reason = %alert.reason, bank = %alert.bank,
-                        item = %alert.item_id, distance = alert.distance, variant = %alert.variant,
-                        action = %alert.action, quality = alert.quality, frame_ms = alert.frame_pts_ms, "alert raised");
-                }
-                return (alert, Recorded::Raised(id));
-            }
-            Ok(Recorded::Attached(id)) => {
-                tracing::debug!(alert = id, stream = %alert.stream, frame_ms = alert.frame_pts_ms, "match attached to open alert");
-                return (alert, Recorded::Attached(id));
-            }
-            Ok(Recorded::Suppressed(id)) => {
-                tracing::info!(alert = id, stream = %alert.stream, bank = %alert.bank, item = %alert.item_id,
-                    frame_ms = alert.frame_pts_ms, "finding suppressed: its alert was dismissed within policy.dismiss_cooldown_s");
-                return (alert, Recorded::Suppressed(id));
-            }
-            Err(e) => {
-                tracing::error!(error = %e, ?alert, "alert not stored yet; retrying");
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }
+/// A `[[streams]]` entry as the stream manager starts it.
+fn static_spec(s: &StreamConfig, sampler: &SamplerConfig) -> StreamSpec {
+    StreamSpec {
+        id: s.id.clone(),
+        pipeline: s.pipeline.clone(),
+        params: s.params.clone(),
+        sampler: s.sampler(sampler),
+        origin: Origin::Static,
+        metadata: Default::default(),
     }
 }

@@ -1,3 +1,4 @@
 //! Moderation: the durable alert store.
 pub mod actuator;
+pub mod recorder;
 pub mod store;

@@ -16,8 +16,9 @@
 pub mod labels;
 pub mod report;
 
-use crate::analysis::{self, bank::BankSet};
+use crate::analysis::bank::BankSet;
 use crate::config::{Config, SamplerConfig, SamplingMode};
+use crate::frame_path::{FramePath, FramePathSettings};
 use crate::ingest::{self, template::Templates};
 use crate::policy;
 use crate::sampler::adaptive::Trigger;
@@ -152,10 +153,13 @@ pub struct Progress {
 pub struct Replayer {
     banks: Arc<BankSet>,
     templates: Templates,
-    workers: usize,
+    path: PathConfig,
+}
+
+/// The frame path as replay runs it, and the size of its frames channel.
+struct PathConfig {
+    settings: FramePathSettings,
     queue: usize,
-    min_quality: u32,
-    classify: crate::config::ClassifyConfig,
 }
 
 impl Replayer {
@@ -177,10 +181,10 @@ impl Replayer {
         Ok(Replayer {
             banks,
             templates,
-            workers: cfg.analysis.workers,
-            queue: cfg.analysis.queue,
-            min_quality: cfg.analysis.min_quality,
-            classify: cfg.classify.clone(),
+            path: PathConfig {
+                settings: FramePathSettings::replay(cfg),
+                queue: cfg.analysis.queue,
+            },
         })
     }
 
@@ -219,32 +223,19 @@ impl Replayer {
         let pipeline = ingest::build(&id, &description).map_err(|e| fail(e.to_string()))?;
 
         let stats = Arc::new(StreamStats::default());
-        let (frames_tx, frames_rx) = bounded(self.queue);
+        let (frames_tx, frames_rx) = bounded(self.path.queue);
         let (findings_tx, findings_rx) = unbounded();
         let (cpu0, t0) = (cpu_seconds(), Instant::now());
-        // Classifiers, if configured: every analysed frame is scored (blocking: none is
-        // dropped), and lockstep waits for the scores too.
-        let (stage, submitter) = if self.classify.models.is_empty() {
-            (None, None)
-        } else {
-            let (stage, submitter) = crate::classify::stage::Stage::start(
-                &self.classify,
-                findings_tx.clone(),
-                true,
-                None,
-            )
-            .map_err(|e| fail(e.to_string()))?;
-            (Some(stage), Some(submitter))
-        };
-        let classified = stage.is_some();
-        let workers = analysis::start_pool(
-            self.workers,
-            self.min_quality,
+        // The daemon's frame path; with classifiers, every analysed frame is scored
+        // (blocking: none is dropped), and lockstep waits for the scores too.
+        let path = FramePath::start(
+            &self.path.settings,
             self.banks.clone(),
             frames_rx,
             findings_tx,
-            submitter,
-        );
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        let classified = path.classified();
         let started = session::start(
             &id,
             pipeline.clone(),
@@ -273,13 +264,8 @@ impl Replayer {
             }
             Err(e) => Exit::Failed(e),
         };
-        // The session's decoder held the last frame sender: the pool drains and ends.
-        for w in workers {
-            let _ = w.join();
-        }
-        if let Some(stage) = stage {
-            stage.join();
-        }
+        // The session's decoder held the last frame sender: the path drains and ends.
+        path.finish();
         let detections = findings_rx
             .try_iter()
             .map(|f| {
