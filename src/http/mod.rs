@@ -455,75 +455,23 @@ async fn act_on_alert(
 
 /// `/metrics` in the Prometheus text format (viewer when tokens are configured).
 async fn metrics(State(s): State<HttpState>, headers: HeaderMap) -> Answer {
-    use crate::telemetry::metrics::{
-        ANALYSIS_LATENCY, CLASSIFY_LATENCY, CLASSIFY_QUEUE, DETECT_LATENCY, labelled, single,
-    };
+    use crate::telemetry::prometheus::{self, Inputs};
     let c = control_for(&s, &headers, Role::Viewer)?;
     let text = blocking(move || {
-        let mut out = String::new();
         let streams = c.manager().list();
-        let mut states: BTreeMap<String, u64> = BTreeMap::new();
-        for st in ["starting", "running", "restarting", "failed", "ended", "halted", "stopped"] {
-            states.insert(st.into(), 0);
-        }
-        let mut sums: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut dense = 0;
-        for i in &streams {
-            *states.entry(i.status().state.to_string()).or_default() += 1;
-            let st = &i.stats;
-            let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-            for (k, v) in [
-                ("units_received", l(&st.units_received)),
-                ("units_decoded", l(&st.units_decoded)),
-                ("frames_analysed", l(&st.frames_analysed)),
-                ("frames_classified", l(&st.frames_classified)),
-                ("units_dropped", l(&st.units_dropped)),
-                ("frames_dropped", l(&st.frames_dropped)),
-                ("classify_dropped", l(&st.classify_dropped)),
-                ("matches", l(&st.matches)),
-                ("classifier_findings", l(&st.classifier_findings)),
-            ] {
-                *sums.entry(k).or_default() += v;
-            }
-            dense += st.dense.load(Ordering::Relaxed) as u64;
-        }
-        labelled(&mut out, "streamguard_streams", "gauge", "Watched streams by state.", "state", states);
-        single(&mut out, "streamguard_streams_dense", "gauge", "Adaptive streams sampling densely now.", dense);
-        let counter = |out: &mut String, key: &str, help: &str| {
-            single(out, &format!("streamguard_{key}_total"), "counter", help, sums.get(key).copied().unwrap_or(0));
-        };
-        counter(&mut out, "units_received", "Access units received from ingest (streams watched now).");
-        counter(&mut out, "units_decoded", "Access units sent to a decoder.");
-        counter(&mut out, "frames_analysed", "Frames hashed and matched.");
-        counter(&mut out, "frames_classified", "Frames scored by the classifiers.");
-        counter(&mut out, "units_dropped", "Access units dropped: sampler queue full.");
-        counter(&mut out, "frames_dropped", "Decoded frames dropped: analysis queue full.");
-        counter(&mut out, "classify_dropped", "Frames not classified: classifier queue full.");
-        counter(&mut out, "matches", "Bank matches.");
-        counter(&mut out, "classifier_findings", "Classifier labels over a threshold.");
-        single(&mut out, "streamguard_analysis_queue", "gauge", "Decoded frames waiting for an analysis thread.", c.manager().analysis_queue());
-        single(&mut out, "streamguard_classify_queue", "gauge", "Frames waiting for a classifier worker.", CLASSIFY_QUEUE.load(Ordering::Relaxed));
-        ANALYSIS_LATENCY.render("streamguard_analysis_latency_seconds", "From decoder output to the frame matched against every bank.", &mut out);
-        CLASSIFY_LATENCY.render("streamguard_classify_latency_seconds", "From decoder output to every model's scores.", &mut out);
-        DETECT_LATENCY.render("streamguard_detect_latency_seconds", "From decoder output of the frame that raised an alert to the alert committed.", &mut out);
-        match c.store().counts() {
-            Ok(k) => {
-                let _ = std::fmt::Write::write_str(&mut out, "# HELP streamguard_alerts Alerts in the store by reason, action and state.\n# TYPE streamguard_alerts gauge\n");
-                for (reason, action, state, n) in &k.alerts {
-                    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("streamguard_alerts{{reason=\"{reason}\",action=\"{action}\",state=\"{state}\"}} {n}\n"));
-                }
-                labelled(&mut out, "streamguard_outbox_pending", "gauge", "Messages (alert and moderation events) waiting for their sink.", "sink", k.outbox.iter().map(|(s, n, _)| (s.clone(), *n)));
-                labelled(&mut out, "streamguard_deliveries_total", "counter", "Messages a sink acknowledged.", "sink", k.deliveries.iter().map(|(s, n, _)| (s.clone(), *n)));
-                labelled(&mut out, "streamguard_delivery_failures_total", "counter", "Failed delivery attempts (delivered and pending messages).", "sink", k.deliveries.iter().map(|(s, _, f)| {
-                    let pending = k.outbox.iter().find(|(o, _, _)| o == s).map_or(0, |(_, _, a)| *a);
-                    (s.clone(), f + pending)
-                }).chain(k.outbox.iter().filter(|(o, _, _)| !k.deliveries.iter().any(|(d, _, _)| d == o)).map(|(s, _, a)| (s.clone(), *a))));
-                single(&mut out, "streamguard_halted_streams", "gauge", "Streams on the deny list.", k.halted_streams);
-                single(&mut out, "streamguard_halts_total", "counter", "Halts recorded (policy and API).", k.halts);
-            }
-            Err(e) => tracing::warn!(error = %e, "metrics: store counts unavailable"),
-        }
-        out
+        let counts = c
+            .store()
+            .counts()
+            .inspect_err(|e| tracing::warn!(error = %e, "metrics: store counts unavailable"))
+            .ok();
+        prometheus::render(&Inputs {
+            streams: streams
+                .iter()
+                .map(|i| (i.status().state.to_string(), &*i.stats))
+                .collect(),
+            analysis_queue: c.manager().analysis_queue(),
+            store: counts.as_ref(),
+        })
     })
     .await;
     Ok((
