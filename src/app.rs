@@ -162,12 +162,13 @@ impl App {
                         banks: banks.clone(),
                         control: Some(control.clone()),
                         auth: Arc::new(
-                            crate::http::auth::Auth::from_config(&cfg.http).map_err(setup)?,
+                            crate::http::auth::Auth::from_config(&cfg.http)
+                                .map_err(|e| setup(e.to_string()))?,
                         ),
                         events: events.clone(),
                     },
                 )
-                .map_err(setup)?,
+                .map_err(|e| setup(e.to_string()))?,
             ),
             None => None,
         };

@@ -10,6 +10,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use sha2::Digest;
 
+/// A configured token that does not resolve.
+#[derive(Debug, thiserror::Error)]
+#[error("http.tokens[{index}]: {message}")]
+pub struct AuthError {
+    pub index: usize,
+    pub message: String,
+}
+
 /// Who is asking: the token's name and role, or anyone on loopback when the API is open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -100,7 +108,7 @@ fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
 
 impl Auth {
     /// From `[http]` (already validated: every token resolves).
-    pub fn from_config(cfg: &HttpConfig) -> Result<Auth, String> {
+    pub fn from_config(cfg: &HttpConfig) -> Result<Auth, AuthError> {
         let tokens = cfg
             .tokens
             .iter()
@@ -108,7 +116,10 @@ impl Auth {
             .map(|(i, t)| {
                 t.digest()
                     .map(|d| (t.name.clone(), t.role, d))
-                    .map_err(|e| format!("http.tokens[{i}]: {e}"))
+                    .map_err(|e| AuthError {
+                        index: i,
+                        message: e.to_string(),
+                    })
             })
             .collect::<Result<_, _>>()?;
         Ok(Auth {

@@ -63,6 +63,27 @@ pub struct HttpState {
     pub events: Arc<events::Events>,
 }
 
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("http.listen: cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    LocalAddr(std::io::Error),
+    #[error("http.listen: {addr}: {source}")]
+    Nonblocking {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("http: cannot start runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("{0}")]
+    Thread(std::io::Error),
+}
+
 /// A running server; [`HttpServer::stop`] ends it.
 pub struct HttpServer {
     pub addr: SocketAddr,
@@ -672,17 +693,17 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
 impl HttpServer {
     /// Binds `addr` now (so that a taken port is a start-up error naming it) and serves on a
     /// thread of its own.
-    pub fn start(addr: SocketAddr, state: HttpState) -> Result<HttpServer, String> {
+    pub fn start(addr: SocketAddr, state: HttpState) -> Result<HttpServer, ServerError> {
         let listener = std::net::TcpListener::bind(addr)
-            .map_err(|e| format!("http.listen: cannot listen on {addr}: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
         listener
             .set_nonblocking(true)
-            .map_err(|e| format!("http.listen: {addr}: {e}"))?;
+            .map_err(|source| ServerError::Nonblocking { addr, source })?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| format!("http: cannot start runtime: {e}"))?;
+            .map_err(ServerError::Runtime)?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let events = state.events.clone();
         let app = router(state);
@@ -710,7 +731,7 @@ impl HttpServer {
                     }
                 });
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(ServerError::Thread)?;
         tracing::info!(%addr, "http server listening");
         Ok(HttpServer {
             addr,
