@@ -83,7 +83,8 @@ fn taken_port_is_a_clear_error() {
         },
     )
     .err()
-    .unwrap();
+    .unwrap()
+    .to_string();
     assert!(
         err.contains(&addr.to_string()) && err.contains("http.listen"),
         "{err}"

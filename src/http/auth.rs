@@ -5,10 +5,18 @@
 //! the token itself is never stored or logged. With no tokens configured the API is open
 //! (and `http.listen` is loopback-only).
 
+use super::ApiError;
 use crate::config::{HttpConfig, Role};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Json, Response};
+use axum::http::{HeaderMap, header};
 use sha2::Digest;
+
+/// A configured token that does not resolve.
+#[derive(Debug, thiserror::Error)]
+#[error("http.tokens[{index}]: {message}")]
+pub struct AuthError {
+    pub index: usize,
+    pub message: String,
+}
 
 /// Who is asking: the token's name and role, or anyone on loopback when the API is open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,31 +43,19 @@ impl Default for Auth {
     }
 }
 
-fn refuse(code: StatusCode, message: &str) -> Response {
-    let mut r = (code, Json(serde_json::json!({ "error": message }))).into_response();
-    if code == StatusCode::UNAUTHORIZED {
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer realm=\"streamguard\""),
-        );
-    }
-    r
-}
-
 /// Without tokens anyone who reaches the loopback port is an admin, and so would be any web
 /// page open in a browser on this host: through the browser (a cross-site form or image) or
 /// through DNS rebinding (a hostile name resolving to 127.0.0.1). So an open API refuses
 /// (403) requests that a browser marks as coming from another site (`Sec-Fetch-Site` other
 /// than `same-origin` or `none`) and requests whose `Host` is not a loopback name.
 /// Non-browser clients (curl, scripts) send no `Sec-Fetch-Site` and a loopback `Host`.
-fn open_request_allowed(headers: &HeaderMap) -> Result<(), Box<Response>> {
+fn open_request_allowed(headers: &HeaderMap) -> Result<(), ApiError> {
     if let Some(site) = headers.get("sec-fetch-site")
         && !matches!(site.as_bytes(), b"same-origin" | b"none")
     {
-        return Err(Box::new(refuse(
-            StatusCode::FORBIDDEN,
-            "cross-site request refused: without [[http.tokens]] the API answers only its own console and non-browser clients",
-        )));
+        return Err(ApiError::Forbidden(
+            "cross-site request refused: without [[http.tokens]] the API answers only its own console and non-browser clients".into(),
+        ));
     }
     let Some(host) = headers.get(header::HOST) else {
         return Ok(());
@@ -68,11 +64,8 @@ fn open_request_allowed(headers: &HeaderMap) -> Result<(), Box<Response>> {
     if loopback_host(host) {
         Ok(())
     } else {
-        Err(Box::new(refuse(
-            StatusCode::FORBIDDEN,
-            &format!(
-                "Host '{host}' refused: without [[http.tokens]] the API answers loopback names only (localhost, 127.0.0.1, [::1])"
-            ),
+        Err(ApiError::Forbidden(format!(
+            "Host '{host}' refused: without [[http.tokens]] the API answers loopback names only (localhost, 127.0.0.1, [::1])"
         )))
     }
 }
@@ -100,7 +93,7 @@ fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
 
 impl Auth {
     /// From `[http]` (already validated: every token resolves).
-    pub fn from_config(cfg: &HttpConfig) -> Result<Auth, String> {
+    pub fn from_config(cfg: &HttpConfig) -> Result<Auth, AuthError> {
         let tokens = cfg
             .tokens
             .iter()
@@ -108,7 +101,10 @@ impl Auth {
             .map(|(i, t)| {
                 t.digest()
                     .map(|d| (t.name.clone(), t.role, d))
-                    .map_err(|e| format!("http.tokens[{i}]: {e}"))
+                    .map_err(|e| AuthError {
+                        index: i,
+                        message: e.to_string(),
+                    })
             })
             .collect::<Result<_, _>>()?;
         Ok(Auth {
@@ -122,9 +118,9 @@ impl Auth {
         !self.tokens.is_empty()
     }
 
-    /// The caller of a request that needs at least `need`, or the response refusing it:
-    /// 401 without a valid bearer token, 403 with one of a lower role.
-    pub fn authorize(&self, headers: &HeaderMap, need: Role) -> Result<Caller, Box<Response>> {
+    /// The caller of a request that needs at least `need`, or the refusal: 401 without a
+    /// valid bearer token, 403 with one of a lower role (or a request the open API refuses).
+    pub fn authorize(&self, headers: &HeaderMap, need: Role) -> Result<Caller, ApiError> {
         if self.tokens.is_empty() {
             open_request_allowed(headers)?;
             return Ok(Caller {
@@ -133,10 +129,9 @@ impl Auth {
             });
         }
         let Some(value) = headers.get(header::AUTHORIZATION) else {
-            return Err(Box::new(refuse(
-                StatusCode::UNAUTHORIZED,
-                "missing Authorization: Bearer <token>",
-            )));
+            return Err(ApiError::Unauthorized(
+                "missing Authorization: Bearer <token>".into(),
+            ));
         };
         let presented = value
             .to_str()
@@ -153,16 +148,13 @@ impl Auth {
             }
         }
         let Some((name, role)) = found else {
-            return Err(Box::new(refuse(StatusCode::UNAUTHORIZED, "unknown token")));
+            return Err(ApiError::Unauthorized("unknown token".into()));
         };
         if role < need {
-            return Err(Box::new(refuse(
-                StatusCode::FORBIDDEN,
-                &format!(
-                    "token '{name}' has role {}; this needs {}",
-                    role.as_str(),
-                    need.as_str()
-                ),
+            return Err(ApiError::Forbidden(format!(
+                "token '{name}' has role {}; this needs {}",
+                role.as_str(),
+                need.as_str()
             )));
         }
         Ok(Caller {
@@ -176,6 +168,7 @@ impl Auth {
 mod tests {
     use super::*;
     use crate::config::TokenConfig;
+    use axum::http::StatusCode;
 
     fn headers(token: Option<&str>) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -265,7 +258,7 @@ mod tests {
             ..HttpConfig::default()
         };
         let auth = Auth::from_config(&cfg).unwrap();
-        let code = |r: Result<Caller, Box<Response>>| r.err().map(|r| r.status().as_u16());
+        let code = |r: Result<Caller, ApiError>| r.err().map(|r| r.status().as_u16());
         assert_eq!(
             code(auth.authorize(&headers(None), Role::Viewer)),
             Some(401)

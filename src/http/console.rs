@@ -12,11 +12,13 @@
 //! - `GET /api/v1/session` (viewer): who the token is (`name`, `role`) and whether the
 //!   server has tokens at all (`tokens`), so that the page can offer only what the role may do.
 
-use super::HttpState;
+use super::{ApiError, HttpState};
 use crate::config::Role;
+use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Json, Redirect, Response};
+use axum::routing::get;
 
 const INDEX: &str = include_str!("console/index.html");
 const SCRIPT: &str = include_str!("console/console.js");
@@ -24,6 +26,16 @@ const STYLE: &str = include_str!("console/console.css");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; \
     connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+pub(super) fn router() -> Router<HttpState> {
+    Router::new()
+        .route("/", get(root))
+        .route("/console", get(root))
+        .route("/console/", get(index))
+        .route("/console/console.js", get(script))
+        .route("/console/console.css", get(style))
+        .route("/api/v1/session", get(session))
+}
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     let mut r = body.into_response();
@@ -64,14 +76,14 @@ pub async fn style() -> Response {
 
 /// Who the caller is: `{"name", "role", "tokens"}` (`name` is null without tokens, when
 /// everyone on loopback is an admin).
-pub async fn session(State(s): State<HttpState>, headers: HeaderMap) -> Response {
-    match s.auth.authorize(&headers, Role::Viewer) {
-        Ok(c) => Json(serde_json::json!({
-            "name": c.name,
-            "role": c.role.as_str(),
-            "tokens": s.auth.enabled(),
-        }))
-        .into_response(),
-        Err(r) => *r,
-    }
+pub async fn session(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let c = s.auth.authorize(&headers, Role::Viewer)?;
+    Ok(Json(serde_json::json!({
+        "name": c.name,
+        "role": c.role.as_str(),
+        "tokens": s.auth.enabled(),
+    })))
 }

@@ -5,8 +5,21 @@
 //! number of events this client missed because it read too slowly: reload the lists).
 //! Nothing is replayed: a client that connects gets what happens from then on.
 
+use super::{ApiError, HttpState};
+use crate::config::Role;
+use axum::Router;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::routing::get;
 use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, watch};
+
+pub(super) fn router() -> Router<HttpState> {
+    Router::new().route("/api/v1/events", get(live_events))
+}
 
 /// The hub every producer sends to and every open `/api/v1/events` reads from.
 #[derive(Debug)]
@@ -46,4 +59,26 @@ impl Events {
     pub fn close(&self) {
         let _ = self.stop.send(true);
     }
+}
+
+/// `GET /api/v1/events`: the stream of events, until the client goes or the server stops.
+async fn live_events(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    s.auth.authorize(&headers, Role::Viewer)?;
+    let (rx, stop) = s.events.subscribe();
+    let stream = futures_util::stream::unfold((rx, stop), |(mut rx, mut stop)| async move {
+        let next = tokio::select! {
+            r = rx.recv() => r,
+            _ = stop.wait_for(|stopped| *stopped) => return None,
+        };
+        let event = match next {
+            Ok((kind, data)) => Event::default().event(kind).data(data),
+            Err(RecvError::Lagged(n)) => Event::default().event("lagged").data(n.to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, std::convert::Infallible>(event), (rx, stop)))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

@@ -1,6 +1,8 @@
-//! Telemetry: log setup, per-stream counters and process-wide histograms ([`metrics`]).
+//! Telemetry: log setup, per-stream counters, process-wide histograms ([`metrics`]) and the
+//! `/metrics` text ([`prometheus`]).
 
 pub mod metrics;
+pub mod prometheus;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,0 +1,222 @@
+//! The text of `/metrics` in the Prometheus text format: stream states and counters summed
+//! over the watched streams, queues, the latency histograms, and the store's counts.
+
+use super::StreamStats;
+use super::metrics::{
+    ANALYSIS_LATENCY, CLASSIFY_LATENCY, CLASSIFY_QUEUE, DETECT_LATENCY, labelled, single,
+};
+use crate::moderation::store::StoreCounts;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What `/metrics` shows.
+pub struct Inputs<'a> {
+    /// Each watched stream's state (`running`, `failed`, ...) and counters.
+    pub streams: Vec<(String, &'a StreamStats)>,
+    /// Decoded frames waiting for an analysis thread.
+    pub analysis_queue: usize,
+    /// The store's counts; `None` when they could not be read (their families are left out).
+    pub store: Option<&'a StoreCounts>,
+}
+
+/// Stream states that are always listed, 0 when no stream is in them.
+const STATES: [&str; 7] = [
+    "starting",
+    "running",
+    "restarting",
+    "failed",
+    "ended",
+    "halted",
+    "stopped",
+];
+
+/// One of a stream's counters.
+type Counter = fn(&StreamStats) -> &AtomicU64;
+
+/// Summed stream counters: the key of `streamguard_<key>_total`, its help, and the counter.
+const COUNTERS: [(&str, &str, Counter); 9] = [
+    (
+        "units_received",
+        "Access units received from ingest (streams watched now).",
+        |s| &s.units_received,
+    ),
+    ("units_decoded", "Access units sent to a decoder.", |s| {
+        &s.units_decoded
+    }),
+    ("frames_analysed", "Frames hashed and matched.", |s| {
+        &s.frames_analysed
+    }),
+    (
+        "frames_classified",
+        "Frames scored by the classifiers.",
+        |s| &s.frames_classified,
+    ),
+    (
+        "units_dropped",
+        "Access units dropped: sampler queue full.",
+        |s| &s.units_dropped,
+    ),
+    (
+        "frames_dropped",
+        "Decoded frames dropped: analysis queue full.",
+        |s| &s.frames_dropped,
+    ),
+    (
+        "classify_dropped",
+        "Frames not classified: classifier queue full.",
+        |s| &s.classify_dropped,
+    ),
+    ("matches", "Bank matches.", |s| &s.matches),
+    (
+        "classifier_findings",
+        "Classifier labels over a threshold.",
+        |s| &s.classifier_findings,
+    ),
+];
+
+/// The whole `/metrics` text.
+pub fn render(inputs: &Inputs) -> String {
+    let mut out = String::new();
+    streams(&mut out, &inputs.streams);
+    single(
+        &mut out,
+        "streamguard_analysis_queue",
+        "gauge",
+        "Decoded frames waiting for an analysis thread.",
+        inputs.analysis_queue,
+    );
+    single(
+        &mut out,
+        "streamguard_classify_queue",
+        "gauge",
+        "Frames waiting for a classifier worker.",
+        CLASSIFY_QUEUE.load(Ordering::Relaxed),
+    );
+    ANALYSIS_LATENCY.render(
+        "streamguard_analysis_latency_seconds",
+        "From decoder output to the frame matched against every bank.",
+        &mut out,
+    );
+    CLASSIFY_LATENCY.render(
+        "streamguard_classify_latency_seconds",
+        "From decoder output to every model's scores.",
+        &mut out,
+    );
+    DETECT_LATENCY.render(
+        "streamguard_detect_latency_seconds",
+        "From decoder output of the frame that raised an alert to the alert committed.",
+        &mut out,
+    );
+    if let Some(k) = inputs.store {
+        store(&mut out, k);
+    }
+    out
+}
+
+/// Streams by state, dense streams, and the counters summed over the streams.
+fn streams(out: &mut String, streams: &[(String, &StreamStats)]) {
+    let mut states: BTreeMap<String, u64> = STATES.iter().map(|s| (s.to_string(), 0)).collect();
+    let mut sums = [0u64; COUNTERS.len()];
+    let mut dense = 0u64;
+    for (state, st) in streams {
+        *states.entry(state.clone()).or_default() += 1;
+        for (sum, (_, _, counter)) in sums.iter_mut().zip(COUNTERS) {
+            *sum += counter(st).load(Ordering::Relaxed);
+        }
+        dense += st.dense.load(Ordering::Relaxed) as u64;
+    }
+    labelled(
+        out,
+        "streamguard_streams",
+        "gauge",
+        "Watched streams by state.",
+        "state",
+        states,
+    );
+    single(
+        out,
+        "streamguard_streams_dense",
+        "gauge",
+        "Adaptive streams sampling densely now.",
+        dense,
+    );
+    for (sum, (key, help, _)) in sums.into_iter().zip(COUNTERS) {
+        single(
+            out,
+            &format!("streamguard_{key}_total"),
+            "counter",
+            help,
+            sum,
+        );
+    }
+}
+
+/// Alerts by reason, action and state, the outbox and deliveries by sink, and halts.
+fn store(out: &mut String, k: &StoreCounts) {
+    let _ = out.write_str("# HELP streamguard_alerts Alerts in the store by reason, action and state.\n# TYPE streamguard_alerts gauge\n");
+    for (reason, action, state, n) in &k.alerts {
+        let _ = writeln!(
+            out,
+            "streamguard_alerts{{reason=\"{reason}\",action=\"{action}\",state=\"{state}\"}} {n}"
+        );
+    }
+    labelled(
+        out,
+        "streamguard_outbox_pending",
+        "gauge",
+        "Messages (alert and moderation events) waiting for their sink.",
+        "sink",
+        k.outbox.iter().map(|(s, n, _)| (s.clone(), *n)),
+    );
+    labelled(
+        out,
+        "streamguard_deliveries_total",
+        "counter",
+        "Messages a sink acknowledged.",
+        "sink",
+        k.deliveries.iter().map(|(s, n, _)| (s.clone(), *n)),
+    );
+    // Failed attempts of delivered messages and of those still pending, per sink; a sink
+    // that has delivered nothing yet still shows its pending messages' failures.
+    let pending = |sink: &str| {
+        k.outbox
+            .iter()
+            .find(|(o, _, _)| o == sink)
+            .map_or(0, |(_, _, a)| *a)
+    };
+    let delivered = k
+        .deliveries
+        .iter()
+        .map(|(s, _, f)| (s.clone(), f + pending(s)));
+    let undelivered = k
+        .outbox
+        .iter()
+        .filter(|(o, _, _)| !k.deliveries.iter().any(|(d, _, _)| d == o))
+        .map(|(s, _, a)| (s.clone(), *a));
+    labelled(
+        out,
+        "streamguard_delivery_failures_total",
+        "counter",
+        "Failed delivery attempts (delivered and pending messages).",
+        "sink",
+        delivered.chain(undelivered),
+    );
+    single(
+        out,
+        "streamguard_halted_streams",
+        "gauge",
+        "Streams on the deny list.",
+        k.halted_streams,
+    );
+    single(
+        out,
+        "streamguard_halts_total",
+        "counter",
+        "Halts recorded (policy and API).",
+        k.halts,
+    );
+}
+
+#[cfg(test)]
+mod tests;
