@@ -7,6 +7,7 @@
 
 pub mod adaptive;
 pub mod budget;
+pub mod gop;
 
 use crate::analysis::pdq::PdqHash;
 

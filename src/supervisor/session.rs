@@ -5,6 +5,7 @@ use crate::config::{SamplerConfig, SamplingMode};
 use crate::decode::{Decoder, Frame};
 use crate::ingest::{self, IngestEvent};
 use crate::sampler::adaptive::{self, Controller, Mode, Trigger};
+use crate::sampler::gop::GopBuffer;
 use crate::sampler::{Decision, Feedback, FixedSampler};
 use crate::telemetry::StreamStats;
 use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
@@ -140,7 +141,7 @@ pub fn start(
         SamplingMode::Adaptive => Sampling::Adaptive {
             params: sampler.adaptive.clone(),
             ctl: None,
-            gop: Vec::new(),
+            gop: GopBuffer::default(),
             high_risk,
         },
         _ => Sampling::Fixed(FixedSampler::new(&sampler)),
@@ -212,15 +213,11 @@ enum Sampling {
         /// Created at the first access unit (its time starts the warm-up).
         ctl: Option<Box<Controller>>,
         /// The current GOP's units while calm (keyframe first), for a retroactive decode.
-        gop: Vec<(gst::Buffer, u64)>,
+        gop: GopBuffer<gst::Buffer>,
         /// From the stream's metadata (`sampler.adaptive.risk_args`).
         high_risk: bool,
     },
 }
-
-/// Longest GOP kept for a retroactive decode (units); longer GOPs decode from the next
-/// keyframe instead.
-const GOP_BUFFER_MAX: usize = 600;
 
 struct StreamWorker {
     id: Arc<str>,
@@ -362,22 +359,18 @@ impl StreamWorker {
         });
         let before = ctl.mode();
         // The buffer holds the GOP from its keyframe (cleared at every keyframe, kept while calm).
-        let buffered = !au.keyframe && !gop.is_empty() && gop.len() < GOP_BUFFER_MAX;
+        let buffered = gop.holds_gop_of(au.keyframe);
         let decision = ctl.on_unit(au.pts_ns, au.size, au.keyframe, buffered);
         let after = ctl.mode();
         tracing::trace!(stream = %self.id, pts_ns = au.pts_ns, keyframe = au.keyframe, size = au.size, ?decision, ?after, "access unit");
         if au.keyframe {
-            gop.clear();
+            gop.clear_at_keyframe();
         }
         let retro: Vec<(gst::Buffer, u64)> = match decision {
-            Decision::AnalyseFromKeyframe | Decision::DecodeFromKeyframe => std::mem::take(gop),
+            Decision::AnalyseFromKeyframe | Decision::DecodeFromKeyframe => gop.take(),
             _ => Vec::new(),
         };
-        if after == Mode::Calm && gop.len() < GOP_BUFFER_MAX {
-            gop.push((au.buffer.clone(), au.pts_ns));
-        } else if after == Mode::Dense {
-            gop.clear();
-        }
+        gop.follow(after, &au.buffer, au.pts_ns);
         let (interval, missed) = (ctl.current_interval_ms(), ctl.missed_gaps());
         let counts = ctl.trigger_counts();
         if before != after {
