@@ -16,7 +16,7 @@
 //!   change between consecutive analysed frames; the warm-up of a new stream; stream risk from
 //!   metadata.
 //!
-//! `sampler.mode = "adaptive"` runs it in each stream's worker (`supervisor/session.rs`); with
+//! `sampler.mode = "adaptive"` runs it in each stream's worker (`worker.rs`); with
 //! `analysis.capacity_fps` set, the global budget (`budget.rs`) grants each stream its rate.
 
 pub use super::Decision;
