@@ -271,7 +271,7 @@ impl Replayer {
                 }
                 session.finish()
             }
-            Err(e) => Exit::Failed(e),
+            Err(e) => Exit::Failed(e.to_string()),
         };
         // The session's decoder held the last frame sender: the pool drains and ends.
         for w in workers {

@@ -2,8 +2,9 @@
 //! The supervisor starts a session, watches it, and starts another when it fails or stalls.
 
 use crate::config::{SamplerConfig, SamplingMode};
-use crate::decode::{Decoder, Frame};
-use crate::ingest::{self, IngestEvent};
+use crate::decode::{DecodeError, Decoder, Frame};
+use crate::ingest::template::TemplateError;
+use crate::ingest::{self, IngestError, IngestEvent};
 use crate::sampler::Feedback;
 use crate::sampler::worker::{Control, Sampling, StreamWorker};
 use crate::telemetry::StreamStats;
@@ -15,6 +16,41 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 pub use crate::sampler::worker::Exit;
+
+/// Why a stream's session could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The stream's pipeline template is unknown or does not render with its parameters.
+    #[error("stream '{stream}': {error}")]
+    Template {
+        stream: String,
+        error: TemplateError,
+    },
+    /// The daemon is shutting down: no frame channel to start on.
+    #[error("shutting down")]
+    ShuttingDown,
+    /// The ingest pipeline does not build, or ingest cannot attach to it.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// The decoder pipeline does not build.
+    #[error(transparent)]
+    Decoder(#[from] DecodeError),
+    /// The decoder pipeline does not start playing.
+    #[error("stream '{stream}': decoder: {error}")]
+    DecoderState {
+        stream: String,
+        error: gst::StateChangeError,
+    },
+    /// The ingest pipeline does not start playing.
+    #[error("stream '{stream}': cannot start ingest pipeline: {error}")]
+    IngestState {
+        stream: String,
+        error: gst::StateChangeError,
+    },
+    /// The stream's sampler thread could not be started.
+    #[error(transparent)]
+    Spawn(#[from] std::io::Error),
+}
 
 /// A running session.
 pub struct Session {
@@ -59,14 +95,13 @@ pub fn start(
     frames: Sender<Frame>,
     stats: Arc<StreamStats>,
     opts: SessionOptions,
-) -> Result<Session, String> {
+) -> Result<Session, SessionError> {
     let SessionOptions {
         queue,
         high_risk,
         lockstep,
         classified,
     } = opts;
-    let setup = |e: String| e;
     let stream: Arc<str> = Arc::from(id);
     let stopping = Arc::new(AtomicBool::new(false));
     let (units_tx, units_rx) = bounded::<IngestEvent>(queue);
@@ -75,8 +110,7 @@ pub fn start(
     watch_bus(&pipeline, control_tx.clone(), "ingest", false);
     let feedback = (sampler.mode == SamplingMode::Adaptive).then(unbounded::<Feedback>);
     let started = (|| {
-        let live = ingest::attach(id, &pipeline, units_tx, stats.clone(), stopping.clone())
-            .map_err(|e| e.to_string())?;
+        let live = ingest::attach(id, &pipeline, units_tx, stats.clone(), stopping.clone())?;
         let decoder = Decoder::new(
             &stream,
             sampler.mode,
@@ -87,22 +121,9 @@ pub fn start(
             feedback
                 .as_ref()
                 .map(|(tx, _)| (tx.clone(), sampler.adaptive.near_miss_band)),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         watch_bus(&decoder.pipeline, control_tx.clone(), "decoder", true);
-        let playing = decoder
-            .pipeline
-            .set_state(gst::State::Playing)
-            .map_err(|e| format!("stream '{id}': decoder: {e}"))
-            .and_then(|_| {
-                pipeline
-                    .set_state(gst::State::Playing)
-                    .map_err(|e| format!("stream '{id}': cannot start ingest pipeline: {e}"))
-            });
-        if let Err(e) = playing {
-            let _ = decoder.pipeline.set_state(gst::State::Null);
-            return Err(e);
-        }
+        play(id, &decoder, &pipeline)?;
         Ok((live, decoder))
     })();
     let (live, decoder) = match started {
@@ -111,7 +132,7 @@ pub fn start(
             // Nothing may keep running (threads, sockets) after a failed start.
             stopping.store(true, Ordering::Relaxed);
             let _ = pipeline.set_state(gst::State::Null);
-            return Err(setup(e));
+            return Err(e);
         }
     };
     tracing::info!(stream = id, live, mode = ?sampler.mode, "stream started");
@@ -127,13 +148,36 @@ pub fn start(
         stats,
         stopping,
     };
-    let thread = worker
-        .spawn(units_rx, control_rx)
-        .map_err(|e| setup(e.to_string()))?;
+    let thread = worker.spawn(units_rx, control_rx)?;
     Ok(Session {
         control: control_tx,
         thread,
     })
+}
+
+/// Sets the decoder playing, then the ingest pipeline. On failure the decoder is stopped
+/// again; the ingest pipeline is the caller's to stop.
+fn play(id: &str, decoder: &Decoder, pipeline: &gst::Pipeline) -> Result<(), SessionError> {
+    let playing = decoder
+        .pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|error| SessionError::DecoderState {
+            stream: id.to_string(),
+            error,
+        })
+        .and_then(|_| {
+            pipeline
+                .set_state(gst::State::Playing)
+                .map_err(|error| SessionError::IngestState {
+                    stream: id.to_string(),
+                    error,
+                })
+        });
+    if let Err(e) = playing {
+        let _ = decoder.pipeline.set_state(gst::State::Null);
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Forwards errors (and, for the decoder, end of stream) from a pipeline's bus.
@@ -171,4 +215,47 @@ fn watch_bus(
         }
         gst::BusSyncReply::Drop
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The supervisor shows these as `cannot start: <error>`: the wording stays.
+    #[test]
+    fn start_errors_keep_their_wording() {
+        let template = SessionError::Template {
+            stream: "cam".into(),
+            error: TemplateError::Unknown {
+                name: "rtsp2".into(),
+                known: "file, rtsp".into(),
+            },
+        };
+        assert_eq!(
+            template.to_string(),
+            "stream 'cam': no pipeline template 'rtsp2' (known: file, rtsp)"
+        );
+        assert_eq!(SessionError::ShuttingDown.to_string(), "shutting down");
+        let decoder = SessionError::from(DecodeError {
+            stream: "cam".into(),
+            message: "no h264 decoder".into(),
+        });
+        assert_eq!(
+            decoder.to_string(),
+            "stream 'cam': decoder: no h264 decoder"
+        );
+        let state = |f: fn(String, gst::StateChangeError) -> SessionError| {
+            f("cam".into(), gst::StateChangeError).to_string()
+        };
+        assert_eq!(
+            state(|stream, error| SessionError::DecoderState { stream, error }),
+            "stream 'cam': decoder: Element failed to change its state"
+        );
+        assert_eq!(
+            state(|stream, error| SessionError::IngestState { stream, error }),
+            "stream 'cam': cannot start ingest pipeline: Element failed to change its state"
+        );
+        let spawn = std::io::Error::other("out of threads");
+        assert_eq!(SessionError::from(spawn).to_string(), "out of threads");
+    }
 }
