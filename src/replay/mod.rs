@@ -262,7 +262,7 @@ impl Replayer {
                 }
                 session.finish()
             }
-            Err(e) => Exit::Failed(e),
+            Err(e) => Exit::Failed(e.to_string()),
         };
         // The session's decoder held the last frame sender: the path drains and ends.
         path.finish();

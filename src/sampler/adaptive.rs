@@ -16,165 +16,21 @@
 //!   change between consecutive analysed frames; the warm-up of a new stream; stream risk from
 //!   metadata.
 //!
-//! `sampler.mode = "adaptive"` runs it in each stream's worker (`supervisor/session.rs`); with
+//! `sampler.mode = "adaptive"` runs it in each stream's worker (`worker.rs`); with
 //! `analysis.capacity_fps` set, the global budget (`budget.rs`) grants each stream its rate.
+
+mod params;
+mod trigger;
 
 pub use super::Decision;
 use crate::analysis::pdq::PdqHash;
+pub use params::AdaptiveParams;
+pub use trigger::Trigger;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Calm,
     Dense,
-}
-
-/// Why a stream went dense.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    GreyZone,
-    NearMiss,
-    Match,
-    Spike,
-    SceneChange,
-    Warmup,
-    Risk,
-}
-
-impl Trigger {
-    pub const ALL: [Trigger; 7] = [
-        Trigger::GreyZone,
-        Trigger::NearMiss,
-        Trigger::Match,
-        Trigger::Spike,
-        Trigger::SceneChange,
-        Trigger::Warmup,
-        Trigger::Risk,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Trigger::GreyZone => "grey_zone",
-            Trigger::NearMiss => "near_miss",
-            Trigger::Match => "match",
-            Trigger::Spike => "spike",
-            Trigger::SceneChange => "scene_change",
-            Trigger::Warmup => "warmup",
-            Trigger::Risk => "risk",
-        }
-    }
-
-    fn index(self) -> usize {
-        Trigger::ALL.iter().position(|&t| t == self).unwrap_or(0)
-    }
-}
-
-/// Controller parameters (times in milliseconds of stream time): `[sampler.adaptive]`.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-#[serde(default)]
-pub struct AdaptiveParams {
-    /// Calm: at most one analysed frame per this interval. Default: 2000.
-    pub base_interval_ms: u64,
-    /// Calm: at least one analysed frame per this interval (the coverage guarantee; the
-    /// budget never stretches calm sampling past it). Default: 6000.
-    pub max_gap_ms: u64,
-    /// Dense: analysed frames per second. Default: 5.
-    pub dense_rate: f64,
-    /// Dense lasts this long after the last match, near miss, grey-zone score or risk
-    /// signal. Default: 6000.
-    pub hold_ms: u64,
-    /// Dense lasts this long after a spike or scene change: signs that the picture changed,
-    /// not that anything suspicious is in it. The changed frame itself is analysed at once
-    /// (from the buffered GOP), so a short hold is enough to look again. Default: 1500.
-    pub activity_hold_ms: u64,
-    /// A new stream starts dense for this long (0: calm from the start). Default: 5000.
-    pub warmup_ms: u64,
-    /// A delta access unit larger than this many times the running mean of delta units,
-    /// and by more than `spike_sigma` standard deviations, is a spike (0: off). Constant
-    /// bitrate encoders keep a cut's first frame small (measured: 1.8 times the mean for an
-    /// image cut into a test pattern at 2 Mbit/s), hence the low ratio. Default: 1.5.
-    pub spike_ratio: f64,
-    /// How many running standard deviations above the running mean a spike must be. Busy
-    /// content (pans, zooms) varies a lot and needs a larger jump. Default: 4.
-    pub spike_sigma: f64,
-    /// Delta units seen before spikes count (the mean needs some history). Default: 30.
-    pub spike_min_units: u64,
-    /// A keyframe that comes before the stream's keyframe cadence (under 95% of the last
-    /// regular GOP: the encoder cut the scene) counts as a spike too. Default: true.
-    pub scene_cut_keyframes: bool,
-    /// Hamming distance between consecutive analysed frames' hashes that counts as a scene
-    /// change, judged while calm (0: off). Default: 80.
-    pub scene_change_distance: u32,
-    /// Distances within this many bits above a bank's threshold are near misses (0: off).
-    /// Near-miss search runs on the frame's plain hash only, at the larger radius: cheap for
-    /// small banks, costlier for banks of millions. Default: 16.
-    pub near_miss_band: u32,
-    /// Classifier scores in `[grey_zone_low, alert threshold)` are in the grey zone.
-    /// Default: 0.3.
-    pub grey_zone_low: f32,
-    /// Publish-URL arguments that mark a stream high-risk (dense from the start, served
-    /// first by the budget) when present with a value other than empty, `0` or `false`:
-    /// for example `["new_account"]` for `rtmp://host/live/key?new_account=1`. Default: none.
-    pub risk_args: Vec<String>,
-}
-
-impl Default for AdaptiveParams {
-    fn default() -> Self {
-        Self {
-            base_interval_ms: 2000,
-            max_gap_ms: 6000,
-            dense_rate: 5.0,
-            hold_ms: 6000,
-            activity_hold_ms: 1500,
-            warmup_ms: 5000,
-            spike_ratio: 1.5,
-            spike_sigma: 4.0,
-            spike_min_units: 30,
-            scene_cut_keyframes: true,
-            scene_change_distance: 80,
-            near_miss_band: 16,
-            grey_zone_low: 0.3,
-            risk_args: Vec::new(),
-        }
-    }
-}
-
-impl AdaptiveParams {
-    /// Whether stream metadata (publish-URL arguments) marks the stream high-risk.
-    pub fn is_high_risk(&self, metadata: &std::collections::BTreeMap<String, String>) -> bool {
-        self.risk_args.iter().any(|k| {
-            metadata
-                .get(k)
-                .is_some_and(|v| !matches!(v.trim(), "" | "0" | "false"))
-        })
-    }
-
-    /// Every problem with these values, each naming its key under `prefix`.
-    pub fn problems(&self, prefix: &str) -> Vec<(String, String)> {
-        let mut p = Vec::new();
-        let mut bad = |k: &str, m: &str| p.push((format!("{prefix}.{k}"), m.to_string()));
-        if self.base_interval_ms == 0 {
-            bad("base_interval_ms", "must be at least 1");
-        }
-        if self.base_interval_ms > self.max_gap_ms {
-            bad("base_interval_ms", "must not exceed max_gap_ms");
-        }
-        if !(self.dense_rate > 0.0 && self.dense_rate.is_finite()) {
-            bad(
-                "dense_rate",
-                "must be a positive number of frames per second",
-            );
-        }
-        if self.spike_ratio < 0.0 || (self.spike_ratio > 0.0 && self.spike_ratio <= 1.0) {
-            bad("spike_ratio", "must be 0 (off) or greater than 1");
-        }
-        if !(self.spike_sigma >= 0.0 && self.spike_sigma.is_finite()) {
-            bad("spike_sigma", "must be a number >= 0");
-        }
-        if !(0.0..=1.0).contains(&self.grey_zone_low) {
-            bad("grey_zone_low", "must be between 0 and 1");
-        }
-        p
-    }
 }
 
 /// One stream's controller.
@@ -356,9 +212,41 @@ impl Controller {
         keyframe: bool,
         gop_buffered: bool,
     ) -> Decision {
-        // Compressed-domain activity, measured on every unit without decoding it: delta units
-        // against delta units, keyframes against keyframes (a cut that lands on a scheduled
-        // keyframe makes it larger than the others).
+        let spike = self.size_spike(size, keyframe);
+        if self.mode == Mode::Dense && pts_ns >= self.dense_until_ns {
+            self.mode = Mode::Calm;
+            self.resume_calm = true;
+        }
+        // Judged in the mode the unit arrived in, before a spike on it triggers.
+        let retro = gop_buffered
+            && !keyframe
+            && (spike || self.mode == Mode::Dense)
+            && (self.mode == Mode::Calm || !self.synced);
+        if spike {
+            self.trigger(Trigger::Spike, pts_ns);
+        }
+        self.count_missed_gap(pts_ns);
+        let since = self.last_analysed_ns.map_or(u64::MAX, |l| {
+            pts_ns.saturating_sub(l).saturating_add(SLACK_NS)
+        });
+        if keyframe {
+            self.follow_keyframes(pts_ns, spike);
+        }
+        let decision = match self.mode {
+            Mode::Calm => self.decide_calm(since, keyframe),
+            Mode::Dense => self.decide_dense(since, keyframe, retro),
+        };
+        if matches!(decision, Decision::Analyse | Decision::AnalyseFromKeyframe) {
+            self.last_analysed_ns = Some(pts_ns);
+        }
+        decision
+    }
+
+    /// Compressed-domain activity, measured on every unit without decoding it: delta units
+    /// against delta units, keyframes against keyframes (a cut that lands on a scheduled
+    /// keyframe makes it larger than the others). Whether this unit is a spike; its size
+    /// joins the running statistics.
+    fn size_spike(&mut self, size: usize, keyframe: bool) -> bool {
         let s = size as f64;
         let (stats, min_units) = if keyframe {
             (&mut self.key_sizes, KEYFRAMES_BEFORE_SPIKES)
@@ -370,24 +258,11 @@ impl Controller {
             && s > self.p.spike_ratio * stats.mean
             && s > stats.mean + self.p.spike_sigma * stats.var.sqrt();
         stats.add(s);
-        if self.mode == Mode::Dense && pts_ns >= self.dense_until_ns {
-            self.mode = Mode::Calm;
-            self.resume_calm = true;
-        }
-        // A retroactive decode analyses this unit only if it is due at the dense rate (which
-        // the budget may have stretched), so the budget is never overrun; otherwise it only
-        // decodes, to catch up.
-        let since_last = self.last_analysed_ns.map_or(u64::MAX, |l| {
-            pts_ns.saturating_sub(l).saturating_add(SLACK_NS)
-        });
-        let retro = gop_buffered
-            && !keyframe
-            && (spike || self.mode == Mode::Dense)
-            && (self.mode == Mode::Calm || !self.synced);
-        let retro_due = since_last >= self.dense_interval_ns;
-        if spike {
-            self.trigger(Trigger::Spike, pts_ns);
-        }
+        spike
+    }
+
+    /// Counts a gap longer than `max_gap` since the last analysed frame, once per gap.
+    fn count_missed_gap(&mut self, pts_ns: u64) {
         if let Some(last) = self.last_analysed_ns
             && pts_ns.saturating_sub(last) > self.p.max_gap_ms * MS
             && self.gap_counted_from != Some(last)
@@ -395,79 +270,79 @@ impl Controller {
             self.missed_gaps += 1;
             self.gap_counted_from = Some(last);
         }
-        let since = self.last_analysed_ns.map_or(u64::MAX, |l| {
-            pts_ns.saturating_sub(l).saturating_add(SLACK_NS)
-        });
+    }
+
+    /// Follows the stream's keyframe cadence (the GOP length): a keyframe before it is a
+    /// scene cut the encoder marked, a spike unless this unit's size already was one.
+    fn follow_keyframes(&mut self, pts_ns: u64, spike: bool) {
+        if let Some(k) = self.last_keyframe_ns {
+            let spacing = pts_ns.saturating_sub(k);
+            let gop = self.gop_ns;
+            let early = gop > 0 && spacing < gop / 20 * 19;
+            // Encoders that keep their schedule after a scene-cut keyframe: the next
+            // scheduled one comes early after the cut, but on time after the last
+            // regular keyframe.
+            let on_schedule = early
+                && self.last_regular_keyframe_ns.is_some_and(|r| {
+                    let m = pts_ns.saturating_sub(r) % gop;
+                    m < gop / 20 || gop - m < gop / 20
+                });
+            if early && on_schedule {
+                self.last_regular_keyframe_ns = Some(pts_ns);
+            } else if early && self.early_keyframes < 2 {
+                // A scene cut the encoder marked with an unscheduled keyframe; the
+                // cadence stays (unless it really changed: three early ones in a row).
+                self.early_keyframes += 1;
+                if self.p.scene_cut_keyframes && !spike {
+                    self.trigger(Trigger::Spike, pts_ns);
+                }
+            } else {
+                self.early_keyframes = 0;
+                self.gop_ns = spacing;
+                self.last_regular_keyframe_ns = Some(pts_ns);
+            }
+        }
+        self.last_keyframe_ns = Some(pts_ns);
+    }
+
+    /// Calm: a keyframe is analysed when due after the calm interval, or earlier when
+    /// waiting for the next keyframe (one GOP on) would break the max-gap guarantee.
+    /// `since`: time since the last analysed frame (plus slack).
+    fn decide_calm(&mut self, since: u64, keyframe: bool) -> Decision {
+        let due = since >= self.calm_interval_ns
+            || self.resume_calm
+            || since.saturating_add(self.gop_ns) > self.p.max_gap_ms * MS + SLACK_NS;
+        if keyframe && due {
+            self.resume_calm = false;
+            Decision::Analyse
+        } else {
+            Decision::Skip
+        }
+    }
+
+    /// Dense: every unit decoded from a keyframe (`retro`: from the buffered GOP's, now),
+    /// one analysed per dense interval. A retroactive decode analyses this unit only if it
+    /// is due at the dense rate (which the budget may have stretched), so the budget is
+    /// never overrun; otherwise it only decodes, to catch up.
+    fn decide_dense(&mut self, since: u64, keyframe: bool, retro: bool) -> Decision {
+        if retro {
+            self.synced = true;
+            return if since >= self.dense_interval_ns {
+                Decision::AnalyseFromKeyframe
+            } else {
+                Decision::DecodeFromKeyframe
+            };
+        }
         if keyframe {
-            if let Some(k) = self.last_keyframe_ns {
-                let spacing = pts_ns.saturating_sub(k);
-                let gop = self.gop_ns;
-                let early = gop > 0 && spacing < gop / 20 * 19;
-                // Encoders that keep their schedule after a scene-cut keyframe: the next
-                // scheduled one comes early after the cut, but on time after the last
-                // regular keyframe.
-                let on_schedule = early
-                    && self.last_regular_keyframe_ns.is_some_and(|r| {
-                        let m = pts_ns.saturating_sub(r) % gop;
-                        m < gop / 20 || gop - m < gop / 20
-                    });
-                if early && on_schedule {
-                    self.last_regular_keyframe_ns = Some(pts_ns);
-                } else if early && self.early_keyframes < 2 {
-                    // A scene cut the encoder marked with an unscheduled keyframe; the
-                    // cadence stays (unless it really changed: three early ones in a row).
-                    self.early_keyframes += 1;
-                    if self.p.scene_cut_keyframes && !spike {
-                        self.trigger(Trigger::Spike, pts_ns);
-                    }
-                } else {
-                    self.early_keyframes = 0;
-                    self.gop_ns = spacing;
-                    self.last_regular_keyframe_ns = Some(pts_ns);
-                }
-            }
-            self.last_keyframe_ns = Some(pts_ns);
+            self.synced = true;
         }
-        let decision = match self.mode {
-            Mode::Calm => {
-                // Due after the calm interval, or earlier when waiting for the next keyframe
-                // (one GOP on) would break the max-gap guarantee.
-                let due = since >= self.calm_interval_ns
-                    || self.resume_calm
-                    || since.saturating_add(self.gop_ns) > self.p.max_gap_ms * MS + SLACK_NS;
-                if keyframe && due {
-                    self.resume_calm = false;
-                    Decision::Analyse
-                } else {
-                    Decision::Skip
-                }
-            }
-            Mode::Dense => {
-                if retro {
-                    self.synced = true;
-                    if retro_due {
-                        Decision::AnalyseFromKeyframe
-                    } else {
-                        Decision::DecodeFromKeyframe
-                    }
-                } else {
-                    if keyframe {
-                        self.synced = true;
-                    }
-                    if !self.synced {
-                        Decision::Skip
-                    } else if since >= self.dense_interval_ns {
-                        Decision::Analyse
-                    } else {
-                        Decision::Decode
-                    }
-                }
-            }
-        };
-        if matches!(decision, Decision::Analyse | Decision::AnalyseFromKeyframe) {
-            self.last_analysed_ns = Some(pts_ns);
+        if !self.synced {
+            Decision::Skip
+        } else if since >= self.dense_interval_ns {
+            Decision::Analyse
+        } else {
+            Decision::Decode
         }
-        decision
     }
 
     /// What analysis found on the frame at `pts_ns`: its hash, the closest bank distance

@@ -1,5 +1,6 @@
 //! Sampler: decides, for every access unit, whether it is decoded and whether the resulting
-//! frame is analysed. Pure logic on stream time; no GStreamer inside.
+//! frame is analysed. Pure logic on stream time, but for each stream's sampler thread
+//! (`worker.rs`), which drives the decoder with the decisions.
 //!
 //! Fixed interval for now. `keyframes` mode decodes keyframes only and analyses the first
 //! keyframe at or after each due time; `all` mode decodes every unit from the first keyframe
@@ -7,6 +8,8 @@
 
 pub mod adaptive;
 pub mod budget;
+pub mod gop;
+pub mod worker;
 
 use crate::analysis::pdq::PdqHash;
 

@@ -12,7 +12,7 @@ use crate::ingest::{self, template::Templates};
 use crate::telemetry::{StreamStats, unix_ms};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use serde::Serialize;
-use session::Exit;
+use session::{Exit, SessionError};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -245,20 +245,23 @@ impl StreamManager {
 }
 
 /// Renders and builds the stream's ingest pipeline and starts a session on it.
-fn start_session(ctx: &StreamContext, info: &StreamInfo) -> Result<session::Session, String> {
+fn start_session(ctx: &StreamContext, info: &StreamInfo) -> Result<session::Session, SessionError> {
     let spec = &info.spec;
     let description = ctx
         .templates
         .get(&spec.pipeline)
         .and_then(|t| t.render(&spec.params))
-        .map_err(|e| format!("stream '{}': {e}", spec.id))?;
+        .map_err(|error| SessionError::Template {
+            stream: spec.id.clone(),
+            error,
+        })?;
     let frames = ctx
         .frames
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone()
-        .ok_or_else(|| "shutting down".to_string())?;
-    let pipeline = ingest::build(&spec.id, &description).map_err(|e| e.to_string())?;
+        .ok_or(SessionError::ShuttingDown)?;
+    let pipeline = ingest::build(&spec.id, &description)?;
     session::start(
         &spec.id,
         pipeline,

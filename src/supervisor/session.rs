@@ -1,36 +1,55 @@
-//! One run of a stream's pipelines: ingest → sampler thread → decoder. The supervisor
-//! starts a session, watches it, and starts another when it fails or stalls.
+//! One run of a stream's pipelines: ingest → sampler thread (`sampler/worker.rs`) → decoder.
+//! The supervisor starts a session, watches it, and starts another when it fails or stalls.
 
 use crate::config::{SamplerConfig, SamplingMode};
-use crate::decode::{Decoder, Frame};
-use crate::ingest::{self, IngestEvent};
-use crate::sampler::adaptive::{self, Controller, Mode, Trigger};
-use crate::sampler::{Decision, Feedback, FixedSampler};
+use crate::decode::{DecodeError, Decoder, Frame};
+use crate::ingest::template::TemplateError;
+use crate::ingest::{self, IngestError, IngestEvent};
+use crate::sampler::Feedback;
+use crate::sampler::worker::{Control, Sampling, StreamWorker};
 use crate::telemetry::StreamStats;
-use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
+use crossbeam_channel::{Sender, bounded, unbounded};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-/// Control messages to a stream's sampler thread.
-enum Control {
-    Error(String),
-    DecoderDone,
-    Stop,
-}
+pub use crate::sampler::worker::Exit;
 
-/// How a session ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Exit {
-    /// The source ended (end of file; publisher gone).
-    Ended,
-    /// A pipeline reported an error.
-    Failed(String),
-    /// Asked to stop.
-    Stopped,
+/// Why a stream's session could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The stream's pipeline template is unknown or does not render with its parameters.
+    #[error("stream '{stream}': {error}")]
+    Template {
+        stream: String,
+        error: TemplateError,
+    },
+    /// The daemon is shutting down: no frame channel to start on.
+    #[error("shutting down")]
+    ShuttingDown,
+    /// The ingest pipeline does not build, or ingest cannot attach to it.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// The decoder pipeline does not build.
+    #[error(transparent)]
+    Decoder(#[from] DecodeError),
+    /// The decoder pipeline does not start playing.
+    #[error("stream '{stream}': decoder: {error}")]
+    DecoderState {
+        stream: String,
+        error: gst::StateChangeError,
+    },
+    /// The ingest pipeline does not start playing.
+    #[error("stream '{stream}': cannot start ingest pipeline: {error}")]
+    IngestState {
+        stream: String,
+        error: gst::StateChangeError,
+    },
+    /// The stream's sampler thread could not be started.
+    #[error(transparent)]
+    Spawn(#[from] std::io::Error),
 }
 
 /// A running session.
@@ -68,9 +87,6 @@ pub struct SessionOptions {
     pub classified: bool,
 }
 
-/// Longest a lockstep session waits for one frame's analysis result.
-const LOCKSTEP_WAIT: Duration = Duration::from_secs(2);
-
 /// Starts the session of stream `id` on an ingest pipeline already built.
 pub fn start(
     id: &str,
@@ -79,14 +95,13 @@ pub fn start(
     frames: Sender<Frame>,
     stats: Arc<StreamStats>,
     opts: SessionOptions,
-) -> Result<Session, String> {
+) -> Result<Session, SessionError> {
     let SessionOptions {
         queue,
         high_risk,
         lockstep,
         classified,
     } = opts;
-    let setup = |e: String| e;
     let stream: Arc<str> = Arc::from(id);
     let stopping = Arc::new(AtomicBool::new(false));
     let (units_tx, units_rx) = bounded::<IngestEvent>(queue);
@@ -95,8 +110,7 @@ pub fn start(
     watch_bus(&pipeline, control_tx.clone(), "ingest", false);
     let feedback = (sampler.mode == SamplingMode::Adaptive).then(unbounded::<Feedback>);
     let started = (|| {
-        let live = ingest::attach(id, &pipeline, units_tx, stats.clone(), stopping.clone())
-            .map_err(|e| e.to_string())?;
+        let live = ingest::attach(id, &pipeline, units_tx, stats.clone(), stopping.clone())?;
         let decoder = Decoder::new(
             &stream,
             sampler.mode,
@@ -107,22 +121,9 @@ pub fn start(
             feedback
                 .as_ref()
                 .map(|(tx, _)| (tx.clone(), sampler.adaptive.near_miss_band)),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         watch_bus(&decoder.pipeline, control_tx.clone(), "decoder", true);
-        let playing = decoder
-            .pipeline
-            .set_state(gst::State::Playing)
-            .map_err(|e| format!("stream '{id}': decoder: {e}"))
-            .and_then(|_| {
-                pipeline
-                    .set_state(gst::State::Playing)
-                    .map_err(|e| format!("stream '{id}': cannot start ingest pipeline: {e}"))
-            });
-        if let Err(e) = playing {
-            let _ = decoder.pipeline.set_state(gst::State::Null);
-            return Err(e);
-        }
+        play(id, &decoder, &pipeline)?;
         Ok((live, decoder))
     })();
     let (live, decoder) = match started {
@@ -131,25 +132,15 @@ pub fn start(
             // Nothing may keep running (threads, sockets) after a failed start.
             stopping.store(true, Ordering::Relaxed);
             let _ = pipeline.set_state(gst::State::Null);
-            return Err(setup(e));
+            return Err(e);
         }
     };
     tracing::info!(stream = id, live, mode = ?sampler.mode, "stream started");
 
-    let sampling = match sampler.mode {
-        SamplingMode::Adaptive => Sampling::Adaptive {
-            params: sampler.adaptive.clone(),
-            ctl: None,
-            gop: Vec::new(),
-            high_risk,
-        },
-        _ => Sampling::Fixed(FixedSampler::new(&sampler)),
-    };
-    let feedback_rx = feedback.map(|(_, rx)| rx);
     let worker = StreamWorker {
         id: stream,
-        sampling,
-        feedback: feedback_rx,
+        sampling: Sampling::new(&sampler, high_risk),
+        feedback: feedback.map(|(_, rx)| rx),
         lockstep,
         classified,
         decoder,
@@ -157,14 +148,36 @@ pub fn start(
         stats,
         stopping,
     };
-    let thread = std::thread::Builder::new()
-        .name(format!("stream-{id}"))
-        .spawn(move || worker.run(units_rx, control_rx))
-        .map_err(|e| setup(e.to_string()))?;
+    let thread = worker.spawn(units_rx, control_rx)?;
     Ok(Session {
         control: control_tx,
         thread,
     })
+}
+
+/// Sets the decoder playing, then the ingest pipeline. On failure the decoder is stopped
+/// again; the ingest pipeline is the caller's to stop.
+fn play(id: &str, decoder: &Decoder, pipeline: &gst::Pipeline) -> Result<(), SessionError> {
+    let playing = decoder
+        .pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|error| SessionError::DecoderState {
+            stream: id.to_string(),
+            error,
+        })
+        .and_then(|_| {
+            pipeline
+                .set_state(gst::State::Playing)
+                .map_err(|error| SessionError::IngestState {
+                    stream: id.to_string(),
+                    error,
+                })
+        });
+    if let Err(e) = playing {
+        let _ = decoder.pipeline.set_state(gst::State::Null);
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// Forwards errors (and, for the decoder, end of stream) from a pipeline's bus.
@@ -204,246 +217,45 @@ fn watch_bus(
     });
 }
 
-/// How a stream's units are chosen.
-enum Sampling {
-    Fixed(FixedSampler),
-    Adaptive {
-        params: adaptive::AdaptiveParams,
-        /// Created at the first access unit (its time starts the warm-up).
-        ctl: Option<Box<Controller>>,
-        /// The current GOP's units while calm (keyframe first), for a retroactive decode.
-        gop: Vec<(gst::Buffer, u64)>,
-        /// From the stream's metadata (`sampler.adaptive.risk_args`).
-        high_risk: bool,
-    },
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Longest GOP kept for a retroactive decode (units); longer GOPs decode from the next
-/// keyframe instead.
-const GOP_BUFFER_MAX: usize = 600;
-
-struct StreamWorker {
-    id: Arc<str>,
-    sampling: Sampling,
-    /// Analysis results for the adaptive controller.
-    feedback: Option<Receiver<Feedback>>,
-    /// Wait for each analysed frame's result (replay).
-    lockstep: bool,
-    /// Classifier scores follow each analysed frame's hash (lockstep waits for both).
-    classified: bool,
-    decoder: Decoder,
-    pipeline: gst::Pipeline,
-    stats: Arc<StreamStats>,
-    stopping: Arc<AtomicBool>,
-}
-
-impl StreamWorker {
-    fn run(mut self, units: Receiver<IngestEvent>, control: Receiver<Control>) -> Exit {
-        // Once ingest has ended, its channel is replaced by one that never delivers, and the
-        // loop waits for the decoder to drain (or for a stop).
-        let never = crossbeam_channel::never();
-        let never_fb = crossbeam_channel::never();
-        let mut units = Some(units);
-        let feedback = self.feedback.clone();
-        let exit = loop {
-            select! {
-                recv(feedback.as_ref().unwrap_or(&never_fb)) -> fb => {
-                    if let Ok(fb) = fb {
-                        self.on_feedback(&fb);
-                    }
-                },
-                recv(units.as_ref().unwrap_or(&never)) -> ev => match ev {
-                    Ok(IngestEvent::Unit(au)) => self.on_unit(au),
-                    Ok(IngestEvent::End) | Err(_) => {
-                        tracing::info!(stream = %self.id, "stream ended");
-                        self.decoder.end_of_stream();
-                        units = None;
-                    }
-                },
-                recv(control) -> msg => match msg {
-                    Ok(Control::Stop) | Err(_) => break Exit::Stopped,
-                    Ok(Control::DecoderDone) if units.is_none() => break Exit::Ended,
-                    Ok(Control::DecoderDone) => {}
-                    Ok(Control::Error(e)) => {
-                        tracing::error!(stream = %self.id, error = %e, "stream failed");
-                        break Exit::Failed(e);
-                    }
-                },
-            }
+    /// The supervisor shows these as `cannot start: <error>`: the wording stays.
+    #[test]
+    fn start_errors_keep_their_wording() {
+        let template = SessionError::Template {
+            stream: "cam".into(),
+            error: TemplateError::Unknown {
+                name: "rtsp2".into(),
+                known: "file, rtsp".into(),
+            },
         };
-        self.stopping.store(true, Ordering::Relaxed);
-        drop(units);
-        let _ = self.pipeline.set_state(gst::State::Null);
-        let _ = self.decoder.pipeline.set_state(gst::State::Null);
-        exit
-    }
-
-    fn on_feedback(&mut self, fb: &Feedback) {
-        if let Sampling::Adaptive { ctl: Some(ctl), .. } = &mut self.sampling {
-            let before = ctl.mode();
-            match fb {
-                Feedback::Hash(h) => ctl.on_hash(h.pts_ns, h.hash, h.nearest, h.usable),
-                Feedback::Scores { pts_ns, scores } => {
-                    for &(score, threshold) in scores {
-                        ctl.on_score(*pts_ns, score, threshold);
-                    }
-                }
-            }
-            if before != ctl.mode() {
-                tracing::info!(stream = %self.id, mode = ?ctl.mode(), pts_ms = fb.pts_ns() / 1_000_000,
-                    feedback = ?fb, "sampling mode changed by an analysis result");
-            }
-        }
-    }
-
-    /// Lockstep (replay): waits for the analysis result of the frame at `pts_ns` (its hash,
-    /// and its classifier scores when classifiers run), applying every result that arrives
-    /// meanwhile.
-    fn await_feedback(&mut self, pts_ns: u64) {
-        let Some(rx) = self.feedback.clone() else {
-            return;
-        };
-        let deadline = Instant::now() + LOCKSTEP_WAIT;
-        let (mut hash, mut scores) = (false, !self.classified);
-        loop {
-            match rx.recv_deadline(deadline) {
-                Ok(fb) => {
-                    self.on_feedback(&fb);
-                    if fb.pts_ns() == pts_ns {
-                        match fb {
-                            Feedback::Hash(_) => hash = true,
-                            Feedback::Scores { .. } => scores = true,
-                        }
-                        if hash && scores {
-                            return;
-                        }
-                    }
-                }
-                Err(_) => {
-                    self.stats.feedback_timeouts.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(stream = %self.id, pts_ns, "no analysis result for a frame within 2 s; reading on");
-                    return;
-                }
-            }
-        }
-    }
-
-    fn on_unit(&mut self, au: ingest::AccessUnit) {
-        self.stats
-            .position_ms
-            .store(au.pts_ns / 1_000_000, Ordering::Relaxed);
-        match &mut self.sampling {
-            Sampling::Fixed(sampler) => {
-                let decision = sampler.decide(au.pts_ns, au.keyframe);
-                tracing::trace!(stream = %self.id, pts_ns = au.pts_ns, keyframe = au.keyframe, size = au.size, ?decision, "access unit");
-                if decision != Decision::Skip {
-                    let analyse = decision == Decision::Analyse;
-                    self.push(au.buffer, au.pts_ns, analyse);
-                }
-            }
-            Sampling::Adaptive { .. } => self.on_unit_adaptive(au),
-        }
-    }
-
-    fn on_unit_adaptive(&mut self, au: ingest::AccessUnit) {
-        let Sampling::Adaptive {
-            params,
-            ctl,
-            gop,
-            high_risk,
-        } = &mut self.sampling
-        else {
-            return;
-        };
-        let ctl = ctl.get_or_insert_with(|| {
-            let mut c = Controller::new(params.clone(), au.pts_ns);
-            c.set_risk(*high_risk, au.pts_ns);
-            Box::new(c)
+        assert_eq!(
+            template.to_string(),
+            "stream 'cam': no pipeline template 'rtsp2' (known: file, rtsp)"
+        );
+        assert_eq!(SessionError::ShuttingDown.to_string(), "shutting down");
+        let decoder = SessionError::from(DecodeError {
+            stream: "cam".into(),
+            message: "no h264 decoder".into(),
         });
-        let before = ctl.mode();
-        // The buffer holds the GOP from its keyframe (cleared at every keyframe, kept while calm).
-        let buffered = !au.keyframe && !gop.is_empty() && gop.len() < GOP_BUFFER_MAX;
-        let decision = ctl.on_unit(au.pts_ns, au.size, au.keyframe, buffered);
-        let after = ctl.mode();
-        tracing::trace!(stream = %self.id, pts_ns = au.pts_ns, keyframe = au.keyframe, size = au.size, ?decision, ?after, "access unit");
-        if au.keyframe {
-            gop.clear();
-        }
-        let retro: Vec<(gst::Buffer, u64)> = match decision {
-            Decision::AnalyseFromKeyframe | Decision::DecodeFromKeyframe => std::mem::take(gop),
-            _ => Vec::new(),
+        assert_eq!(
+            decoder.to_string(),
+            "stream 'cam': decoder: no h264 decoder"
+        );
+        let state = |f: fn(String, gst::StateChangeError) -> SessionError| {
+            f("cam".into(), gst::StateChangeError).to_string()
         };
-        if after == Mode::Calm && gop.len() < GOP_BUFFER_MAX {
-            gop.push((au.buffer.clone(), au.pts_ns));
-        } else if after == Mode::Dense {
-            gop.clear();
-        }
-        let (interval, missed) = (ctl.current_interval_ms(), ctl.missed_gaps());
-        let counts = ctl.trigger_counts();
-        if before != after {
-            let fired: Vec<String> = counts
-                .iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(t, n)| format!("{}={n}", t.name()))
-                .collect();
-            tracing::info!(stream = %self.id, mode = ?after, interval_ms = interval, triggers = %fired.join(","), "sampling mode changed");
-        }
-        let stats = &self.stats;
-        // The global budget: publish what this stream asks for, apply what it granted.
-        let (want, floor) = ctl.demand();
-        stats
-            .want_mfps
-            .store((want * 1000.0) as u64, Ordering::Relaxed);
-        stats
-            .floor_mfps
-            .store((floor * 1000.0) as u64, Ordering::Relaxed);
-        stats
-            .risk
-            .store(u64::from(ctl.is_high_risk()), Ordering::Relaxed);
-        let granted = stats.granted_mfps.load(Ordering::Relaxed);
-        if granted > 0 {
-            ctl.set_granted_rate(granted as f64 / 1000.0);
-        }
-        stats.dense.store(after == Mode::Dense, Ordering::Relaxed);
-        stats.interval_ms.store(interval, Ordering::Relaxed);
-        stats.missed_gaps.store(missed, Ordering::Relaxed);
-        for (i, (_, n)) in counts.iter().enumerate().take(Trigger::ALL.len()) {
-            stats.triggers[i].store(*n, Ordering::Relaxed);
-        }
-        match decision {
-            Decision::Skip => {}
-            Decision::Decode => {
-                self.decoder.set_keyframes_only(false);
-                self.push(au.buffer, au.pts_ns, false);
-            }
-            Decision::Analyse => {
-                self.decoder.set_keyframes_only(after == Mode::Calm);
-                self.push(au.buffer, au.pts_ns, true);
-            }
-            Decision::AnalyseFromKeyframe | Decision::DecodeFromKeyframe => {
-                // Decode the GOP from its keyframe, then this unit (analysed when due): dense
-                // decoding starts now, and a trigger acts on the frame that caused it.
-                self.decoder.set_keyframes_only(false);
-                for (b, pts) in retro {
-                    if pts != au.pts_ns {
-                        self.push(b, pts, false);
-                    }
-                }
-                let analyse = decision == Decision::AnalyseFromKeyframe;
-                self.push(au.buffer, au.pts_ns, analyse);
-            }
-        }
-    }
-
-    fn push(&mut self, buffer: gst::Buffer, pts_ns: u64, analyse: bool) {
-        self.stats.units_decoded.fetch_add(1, Ordering::Relaxed);
-        if analyse {
-            self.stats.frames_selected.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Err(e) = self.decoder.push(buffer, pts_ns, analyse) {
-            tracing::debug!(stream = %self.id, error = ?e, "decoder refused unit");
-        } else if analyse && self.lockstep {
-            self.await_feedback(pts_ns);
-        }
+        assert_eq!(
+            state(|stream, error| SessionError::DecoderState { stream, error }),
+            "stream 'cam': decoder: Element failed to change its state"
+        );
+        assert_eq!(
+            state(|stream, error| SessionError::IngestState { stream, error }),
+            "stream 'cam': cannot start ingest pipeline: Element failed to change its state"
+        );
+        let spawn = std::io::Error::other("out of threads");
+        assert_eq!(SessionError::from(spawn).to_string(), "out of threads");
     }
 }
