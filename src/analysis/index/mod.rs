@@ -23,6 +23,9 @@ pub mod synth;
 /// Below this many entries a linear scan is as fast as any index.
 const SCAN_BELOW: usize = 4096;
 
+/// How many candidates ahead a query prefetches their hashes.
+const AHEAD: usize = 16;
+
 /// How the index cuts hashes into slots.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Layout {
@@ -229,8 +232,41 @@ impl HashIndex {
             return scan(&self.hashes, q, radius, hits);
         }
         let per_slot = radius / m;
-        // Probing every value within `per_slot` bits stops paying off for large radii: then
-        // the expected candidates approach the whole bank, and a scan is cheaper.
+        if self.scan_is_cheaper(per_slot) {
+            return scan(&self.hashes, q, radius, hits);
+        }
+        let qkeys: Vec<u32> = self.slots.iter().map(|s| s.key(q)).collect();
+        let cands = self.candidates(&qkeys, per_slot);
+        for c in cands.iter().take(AHEAD) {
+            prefetch(&self.hashes[c.0 as usize]);
+        }
+        for (n, &(id, j)) in cands.iter().enumerate() {
+            if let Some(&(ahead, _)) = cands.get(n + AHEAD) {
+                prefetch(&self.hashes[ahead as usize]);
+            }
+            let h = &self.hashes[id as usize];
+            let d = distance(h, q);
+            if d > radius {
+                continue;
+            }
+            // Report each entry from the first slot that finds it only.
+            let earlier = self.slots[..j as usize]
+                .iter()
+                .zip(&qkeys)
+                .any(|(s, &qk)| (s.key(h) ^ qk).count_ones() <= per_slot);
+            if !earlier {
+                hits.push(Hit {
+                    entry: id,
+                    distance: d,
+                });
+            }
+        }
+    }
+
+    /// Whether probing every value within `per_slot` bits of each slot's key costs more than
+    /// a scan: it stops paying off for large radii, where the expected candidates approach
+    /// the whole bank.
+    fn scan_is_cheaper(&self, per_slot: u32) -> bool {
         let probes: f64 = self
             .slots
             .iter()
@@ -241,21 +277,24 @@ impl HashIndex {
             })
             .sum();
         let avg_bucket = self.hashes.len() as f64 / f64::from(1u32 << self.slots[0].width);
-        if probes * (avg_bucket + 1.0) > self.hashes.len() as f64 / 2.0 {
-            return scan(&self.hashes, q, radius, hits);
-        }
-        let qkeys: Vec<u32> = self.slots.iter().map(|s| s.key(q)).collect();
-        // Three passes, each prefetching ahead, because every step is a random memory access
-        // into tables far larger than the caches: probe keys, then their id ranges, then the
-        // candidates' hashes. Done one probe at a time, a query waits on thousands of misses
-        // in turn; done in passes, the misses overlap.
+        probes * (avg_bucket + 1.0) > self.hashes.len() as f64 / 2.0
+    }
+
+    /// The candidates for query keys `qkeys` (one per slot): every entry whose value in some
+    /// slot is within `per_slot` bits of the query's, as (entry, slot), once per slot that
+    /// finds it.
+    ///
+    /// Three passes, each prefetching ahead, because every step is a random memory access
+    /// into tables far larger than the caches: probe keys, then their id ranges, then the
+    /// candidates' hashes (the caller's pass). Done one probe at a time, a query waits on
+    /// thousands of misses in turn; done in passes, the misses overlap.
+    fn candidates(&self, qkeys: &[u32], per_slot: u32) -> Vec<(u32, u32)> {
         let mut probes: Vec<(u32, u32)> = Vec::new();
         for (j, slot) in self.slots.iter().enumerate() {
             for_each_within(qkeys[j], slot.width, per_slot, |key| {
                 probes.push((j as u32, key))
             });
         }
-        const AHEAD: usize = 16;
         // Pass 0: prefetch the directory entries.
         for &(j, key) in &probes {
             let slot = &self.slots[j as usize];
@@ -292,30 +331,7 @@ impl HashIndex {
             let slot = &self.slots[j as usize];
             cands.extend(slot.ids[a..b].iter().map(|&id| (id, j)));
         }
-        for c in cands.iter().take(AHEAD) {
-            prefetch(&self.hashes[c.0 as usize]);
-        }
-        for (n, &(id, j)) in cands.iter().enumerate() {
-            if let Some(&(ahead, _)) = cands.get(n + AHEAD) {
-                prefetch(&self.hashes[ahead as usize]);
-            }
-            let h = &self.hashes[id as usize];
-            let d = distance(h, q);
-            if d > radius {
-                continue;
-            }
-            // Report each entry from the first slot that finds it only.
-            let earlier = self.slots[..j as usize]
-                .iter()
-                .zip(&qkeys)
-                .any(|(s, &qk)| (s.key(h) ^ qk).count_ones() <= per_slot);
-            if !earlier {
-                hits.push(Hit {
-                    entry: id,
-                    distance: d,
-                });
-            }
-        }
+        cands
     }
 }
 
