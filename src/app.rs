@@ -213,7 +213,7 @@ impl App {
                     h.stop();
                 }
                 manager.shutdown();
-                return Err(setup(e));
+                return Err(setup(e.to_string()));
             }
         };
         let waker = delivery.waker();
