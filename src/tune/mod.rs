@@ -10,7 +10,7 @@ pub mod frontier;
 pub mod output;
 mod runner;
 
-pub use runner::run;
+pub use runner::{RunError, run};
 
 use crate::config::{DEFAULT_TOML, Source};
 use crate::replay::report::Summary;
@@ -29,6 +29,38 @@ pub enum TuneError {
     },
     #[error("{0}")]
     Replay(String),
+    /// The replay of configuration `combo` failed.
+    #[error("{combo}: {source}")]
+    Run { combo: String, source: RunError },
+    /// A frontier picture could not be drawn or written.
+    #[error("{}: {source}", path.display())]
+    Draw {
+        path: PathBuf,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Why a dotted key cannot be set in a config table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum KeyError {
+    #[error("{seg} is a list: give an index, like {seg}.0")]
+    NoIndex { seg: String },
+    #[error("{seg}.{index}: the config has {len} {seg}")]
+    NoItem {
+        seg: String,
+        index: usize,
+        len: usize,
+    },
+    #[error("{key}: give a key inside {seg}.{index}")]
+    NoKey {
+        key: String,
+        seg: String,
+        index: usize,
+    },
+    #[error("{seg}.{index} is not a table")]
+    ItemNotTable { seg: String, index: usize },
+    #[error("{path}: not a table")]
+    NotTable { path: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TuneError + '_ {
@@ -86,7 +118,7 @@ fn toml_value(v: &str) -> toml::Value {
 
 /// Sets `key` (dotted; numbers index arrays of tables: `banks.0.threshold`) in `table`,
 /// creating tables on the way.
-fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
+fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), KeyError> {
     let segs: Vec<&str> = key.split('.').collect();
     let mut cur = table;
     for (i, seg) in segs.iter().enumerate() {
@@ -101,25 +133,40 @@ fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<()
         cur = match next {
             toml::Value::Table(t) => t,
             toml::Value::Array(a) => {
-                let n: usize = segs[i + 1]
-                    .parse()
-                    .map_err(|_| format!("{seg} is a list: give an index, like {seg}.0"))?;
+                let n: usize = segs[i + 1].parse().map_err(|_| KeyError::NoIndex {
+                    seg: seg.to_string(),
+                })?;
                 let len = a.len();
-                let item = a
-                    .get_mut(n)
-                    .ok_or_else(|| format!("{seg}.{n}: the config has {len} {seg}"))?;
+                let item = a.get_mut(n).ok_or_else(|| KeyError::NoItem {
+                    seg: seg.to_string(),
+                    index: n,
+                    len,
+                })?;
                 if i + 2 == segs.len() {
-                    return Err(format!("{key}: give a key inside {seg}.{n}"));
+                    return Err(KeyError::NoKey {
+                        key: key.to_string(),
+                        seg: seg.to_string(),
+                        index: n,
+                    });
                 }
                 // Skip the index segment.
                 match item {
                     toml::Value::Table(t) => {
                         return set_path(t, &segs[i + 2..].join("."), value);
                     }
-                    _ => return Err(format!("{seg}.{n} is not a table")),
+                    _ => {
+                        return Err(KeyError::ItemNotTable {
+                            seg: seg.to_string(),
+                            index: n,
+                        });
+                    }
                 }
             }
-            _ => return Err(format!("{}: not a table", segs[..=i].join("."))),
+            _ => {
+                return Err(KeyError::NotTable {
+                    path: segs[..=i].join("."),
+                });
+            }
         };
     }
     Ok(())
@@ -159,9 +206,9 @@ impl Combo {
 fn with_values(base: &toml::Table, values: &[(String, String)]) -> Result<toml::Table, TuneError> {
     let mut t = base.clone();
     for (k, v) in values {
-        set_path(&mut t, k, toml_value(v)).map_err(|message| TuneError::Sweep {
+        set_path(&mut t, k, toml_value(v)).map_err(|e| TuneError::Sweep {
             spec: format!("{k}={v}"),
-            message,
+            message: e.to_string(),
         })?;
     }
     Ok(t)

@@ -9,6 +9,21 @@ use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// Why one configuration's replay failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot start replay: {0}")]
+    Start(#[source] std::io::Error),
+    /// It printed no JSON; what it printed on stderr.
+    #[error("replay failed: {stderr}")]
+    Failed { stderr: String },
+    #[error("unexpected replay output: {0}")]
+    Output(#[source] serde_json::Error),
+    /// Some files did not replay; what it printed on stderr.
+    #[error("{count} file(s) failed: {stderr}")]
+    Files { count: usize, stderr: String },
+}
+
 /// Replays every combination, `jobs` child processes at a time, with a progress line on a
 /// terminal. Fails if any replay fails.
 pub fn run(plan: &Plan, combos: &[Combo]) -> Result<Vec<Row>, TuneError> {
@@ -17,7 +32,8 @@ pub fn run(plan: &Plan, combos: &[Combo]) -> Result<Vec<Row>, TuneError> {
     let done = AtomicUsize::new(0);
     // After a failure no new replay starts (the run fails anyway).
     let failed = std::sync::atomic::AtomicBool::new(false);
-    let results: Mutex<Vec<Option<Result<Summary, String>>>> = Mutex::new(vec![None; combos.len()]);
+    let results: Mutex<Vec<Option<Result<Summary, RunError>>>> =
+        Mutex::new(combos.iter().map(|_| None).collect());
     let tty = std::io::stderr().is_terminal();
     let started = std::time::Instant::now();
     std::thread::scope(|s| {
@@ -51,27 +67,33 @@ pub fn run(plan: &Plan, combos: &[Combo]) -> Result<Vec<Row>, TuneError> {
         eprintln!();
     }
     let results = results.into_inner().expect("results");
-    if let Some((c, Some(Err(e)))) = combos
-        .iter()
-        .zip(&results)
-        .find(|(_, r)| matches!(r, Some(Err(_))))
-    {
-        return Err(TuneError::Replay(format!("{}: {e}", c.id)));
-    }
+    // The first failure, else the first configuration not run.
     let mut rows = Vec::new();
+    let mut not_run = None;
     for (c, r) in combos.iter().zip(results) {
         match r {
             Some(Ok(summary)) => rows.push(Row {
                 combo: c.clone(),
                 summary,
             }),
-            _ => return Err(TuneError::Replay(format!("{}: not run", c.id))),
+            Some(Err(source)) => {
+                return Err(TuneError::Run {
+                    combo: c.id.clone(),
+                    source,
+                });
+            }
+            None => {
+                not_run.get_or_insert(&c.id);
+            }
         }
     }
-    Ok(rows)
+    match not_run {
+        Some(id) => Err(TuneError::Replay(format!("{id}: not run"))),
+        None => Ok(rows),
+    }
 }
 
-fn replay_one(exe: &Path, plan: &Plan, c: &Combo) -> Result<Summary, String> {
+fn replay_one(exe: &Path, plan: &Plan, c: &Combo) -> Result<Summary, RunError> {
     let out = Command::new(exe)
         .arg("replay")
         .arg("--config")
@@ -81,21 +103,17 @@ fn replay_one(exe: &Path, plan: &Plan, c: &Combo) -> Result<Summary, String> {
         .arg("--json")
         .args(&plan.files)
         .output()
-        .map_err(|e| format!("cannot start replay: {e}"))?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|_| {
-        format!(
-            "replay failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
-    })?;
-    let summary: Summary = serde_json::from_value(v["overall"][0].clone())
-        .map_err(|e| format!("unexpected replay output: {e}"))?;
+        .map_err(RunError::Start)?;
+    let stderr = || String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|_| RunError::Failed { stderr: stderr() })?;
+    let summary: Summary =
+        serde_json::from_value(v["overall"][0].clone()).map_err(RunError::Output)?;
     if summary.failed_files > 0 {
-        return Err(format!(
-            "{} file(s) failed: {}",
-            summary.failed_files,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(RunError::Files {
+            count: summary.failed_files,
+            stderr: stderr(),
+        });
     }
     Ok(summary)
 }
