@@ -7,7 +7,7 @@ use crate::classify::stage::Submitter;
 use crate::config::BankAction;
 use crate::decode::Frame;
 use crate::policy::{Finding, MatchFinding};
-use bank::BankSet;
+use bank::{Bank, BankSet};
 use crossbeam_channel::{Receiver, Sender};
 use gstreamer as gst;
 use pdq::{PdqHash, PdqHasher, RgbImage};
@@ -106,25 +106,7 @@ fn analyse(
     let loaded = banks.snapshot();
     let usable = out.quality >= min_quality;
     if let Some((tx, band)) = &frame.feedback {
-        // The closest bank within threshold + band, for the stream's adaptive controller
-        // (hashes below the quality gate still tell it about scene changes).
-        let nearest = if usable {
-            loaded
-                .iter()
-                .filter(|b| b.action != BankAction::Allow)
-                .filter_map(|b| b.nearest_within(&out.hash, *band).map(|d| (d, b.threshold)))
-                .min_by_key(|&(d, t)| (d.saturating_sub(t), d))
-        } else {
-            None
-        };
-        let _ = tx.send(crate::sampler::Feedback::Hash(
-            crate::sampler::HashFeedback {
-                pts_ns: frame.pts_ns,
-                hash: out.hash,
-                nearest,
-                usable,
-            },
-        ));
+        send_hash_feedback(tx, *band, frame.pts_ns, &loaded, &out, usable);
     }
     if !usable {
         frame
@@ -135,9 +117,50 @@ fn analyse(
         return;
     }
     tracing::debug!(stream = %frame.stream, %pts, hash = %out.hash, quality = out.quality, "frame hashed");
+    send_matches(frame, pts, &loaded, &variants, out, findings);
+}
+
+/// The closest bank within threshold + `band`, for the stream's adaptive controller (hashes
+/// below the quality gate still tell it about scene changes).
+fn send_hash_feedback(
+    tx: &Sender<crate::sampler::Feedback>,
+    band: u32,
+    pts_ns: u64,
+    loaded: &[Arc<Bank>],
+    out: &pdq::PdqOutput,
+    usable: bool,
+) {
+    let nearest = if usable {
+        loaded
+            .iter()
+            .filter(|b| b.action != BankAction::Allow)
+            .filter_map(|b| b.nearest_within(&out.hash, band).map(|d| (d, b.threshold)))
+            .min_by_key(|&(d, t)| (d.saturating_sub(t), d))
+    } else {
+        None
+    };
+    let _ = tx.send(crate::sampler::Feedback::Hash(
+        crate::sampler::HashFeedback {
+            pts_ns,
+            hash: out.hash,
+            nearest,
+            usable,
+        },
+    ));
+}
+
+/// One finding per bank that `variants` match, unless an `allow` bank matches too.
+fn send_matches(
+    frame: &Frame,
+    pts: gst::ClockTime,
+    loaded: &[Arc<Bank>],
+    variants: &[PdqHash],
+    out: pdq::PdqOutput,
+    findings: &Sender<Finding>,
+) {
     let matches: Vec<_> = loaded
         .iter()
-        .filter_map(|bank| bank.best_match(&variants))
+        .filter_map(|bank| bank.best_match(variants))
         .collect();
     if let Some(allowed) = matches.iter().find(|m| m.action == BankAction::Allow) {
         if matches.len() > 1 {

@@ -90,18 +90,45 @@ fn ones() -> [f32; 3] {
     [1.0; 3]
 }
 
+/// Why a manifest cannot be used; the message starts with the manifest's path.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Not TOML, or a key missing, unknown or of the wrong type.
+    #[error("{}: {source}", path.display())]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    /// Values that do not fit together, each as `key: problem`.
+    #[error("{}: {}", path.display(), problems.join("; "))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
 impl Manifest {
     /// Reads and checks `dir/model.toml`; every problem names the file and key.
-    pub fn load(dir: &Path) -> Result<Manifest, String> {
+    pub fn load(dir: &Path) -> Result<Manifest, ManifestError> {
         let path = dir.join("model.toml");
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{shown}: {e}"))?;
-        let m: Manifest = toml::from_str(&text).map_err(|e| format!("{shown}: {e}"))?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ManifestError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let m: Manifest = toml::from_str(&text).map_err(|source| ManifestError::Parse {
+            path: path.clone(),
+            source,
+        })?;
         let problems = m.problems();
         if problems.is_empty() {
             Ok(m)
         } else {
-            Err(format!("{shown}: {}", problems.join("; ")))
+            Err(ManifestError::Invalid { path, problems })
         }
     }
 
@@ -168,7 +195,7 @@ mod tests {
     fn load(text: &str) -> Result<Manifest, String> {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("model.toml"), text).unwrap();
-        Manifest::load(dir.path())
+        Manifest::load(dir.path()).map_err(|e| e.to_string())
     }
 
     const GOOD: &str = "file = \"m.onnx\"\ninput = \"x\"\nlayout = \"nchw\"\nwidth = 64\nheight = 64\n\

@@ -19,7 +19,7 @@ use std::sync::{Mutex, OnceLock};
 /// Where `scripts/setup.sh` puts the library.
 pub const DEFAULT_RUNTIME: &str = ".onnxruntime/libonnxruntime.so.1.31.1";
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClassifyError {
     #[error(
         "ONNX Runtime library {path}: {message} (scripts/setup.sh installs version 1.31.1 at {DEFAULT_RUNTIME}; ORT_DYLIB_PATH overrides)"

@@ -43,7 +43,7 @@ impl Classifier {
             model: dir.display().to_string(),
             message,
         };
-        let manifest = Manifest::load(dir).map_err(&fail)?;
+        let manifest = Manifest::load(dir).map_err(|e| fail(e.to_string()))?;
         let env = environment(runtime)?;
         let file = dir.join(&manifest.file);
         if !file.is_file() {
@@ -188,9 +188,9 @@ impl Classifier {
     /// Scores of a frame: resized to the model's size (bilinear), normalised, in the
     /// model's colour order and layout.
     pub fn classify(&mut self, img: RgbImage) -> Result<Vec<f32>, ClassifyError> {
-        check_image(&img).map_err(|message| ClassifyError::Model {
+        check_image(&img).map_err(|e| ClassifyError::Model {
             model: self.name.clone(),
-            message,
+            message: e.to_string(),
         })?;
         let resized = resize(img, self.manifest.width, self.manifest.height);
         self.classify_resized(&resized)
@@ -216,22 +216,44 @@ impl Classifier {
     }
 }
 
+/// Why pixels cannot be read as an RGB image.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    #[error("empty image ({width}x{height})")]
+    Empty { width: usize, height: usize },
+    #[error("row stride {stride} is shorter than a row of {width} RGB pixels")]
+    Stride { stride: usize, width: usize },
+    #[error("{len} bytes are too few for {width}x{height} RGB with stride {stride}")]
+    Short {
+        len: usize,
+        width: usize,
+        height: usize,
+        stride: usize,
+    },
+}
+
 /// Why `img` cannot be read as an RGB image, if it cannot.
-pub fn check_image(img: &RgbImage) -> Result<(), String> {
+pub fn check_image(img: &RgbImage) -> Result<(), ImageError> {
     let (w, h, s) = (img.width, img.height, img.stride);
     if w == 0 || h == 0 {
-        return Err(format!("empty image ({w}x{h})"));
+        return Err(ImageError::Empty {
+            width: w,
+            height: h,
+        });
     }
     if s < 3 * w {
-        return Err(format!(
-            "row stride {s} is shorter than a row of {w} RGB pixels"
-        ));
+        return Err(ImageError::Stride {
+            stride: s,
+            width: w,
+        });
     }
     if img.data.len() < (h - 1) * s + 3 * w {
-        return Err(format!(
-            "{} bytes are too few for {w}x{h} RGB with stride {s}",
-            img.data.len()
-        ));
+        return Err(ImageError::Short {
+            len: img.data.len(),
+            width: w,
+            height: h,
+            stride: s,
+        });
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! copied); a worker normalises it for each model (one multiply-add per value), runs the
 //! model and sends one [`Scored`] per frame with every model's scores.
 
-use super::model::{Resized, check_image, resize};
+use super::model::{ImageError, Resized, check_image, resize};
 use super::{Classifier, ClassifyError};
 use crate::analysis::pdq::RgbImage;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded, select};
@@ -27,7 +27,7 @@ pub struct Job<T> {
 #[derive(Debug, Clone)]
 pub struct Scored<T> {
     pub tag: T,
-    pub scores: Vec<Result<Vec<f32>, String>>,
+    pub scores: Vec<Result<Vec<f32>, ClassifyError>>,
 }
 
 /// Where jobs go in: `urgent` is always served before `normal`.
@@ -52,7 +52,7 @@ impl<T> Clone for Inlet<T> {
 impl<T> Inlet<T> {
     /// A job for `img`: resized once per input size. Fails if `img` is not a readable RGB
     /// image.
-    pub fn job(&self, tag: T, img: RgbImage) -> Result<Job<T>, String> {
+    pub fn job(&self, tag: T, img: RgbImage) -> Result<Job<T>, ImageError> {
         check_image(&img)?;
         Ok(Job {
             tag,
@@ -174,10 +174,10 @@ fn work<T>(
             .iter_mut()
             .map(|(c, size)| {
                 let Some(img) = job.images.get(*size) else {
-                    return Err(format!(
-                        "model {}: the job has no image of its input size",
-                        c.name
-                    ));
+                    return Err(ClassifyError::Model {
+                        model: c.name.clone(),
+                        message: "the job has no image of its input size".into(),
+                    });
                 };
                 // A panic in one frame's inference must not take the worker (and the
                 // result its caller waits for) with it.
@@ -188,7 +188,6 @@ fn work<T>(
                             message: "inference panicked".into(),
                         })
                     })
-                    .map_err(|e| e.to_string())
             })
             .collect();
         if out

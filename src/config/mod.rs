@@ -28,7 +28,7 @@ pub use ingest::{ActuatorConfig, ActuatorKind, IngestConfig, IngestServer, Super
 pub use load::{ConfigError, Problem, Source};
 pub use policy::PolicyConfig;
 pub use sampler::{SamplerConfig, SamplingMode};
-pub use sinks::{SINK_EVENTS, SinkConfig, SinkKind};
+pub use sinks::{SINK_EVENTS, SecretError, SinkConfig, SinkKind};
 pub use store::StoreConfig;
 pub use streams::StreamConfig;
 

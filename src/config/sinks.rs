@@ -92,19 +92,33 @@ fn default_backoff_max() -> u64 {
     30_000
 }
 
+/// Why a webhook sink has no usable secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("give `secret` or `secret_env`, not both")]
+    Both,
+    /// An empty key would let anyone compute the signature.
+    #[error("must not be empty")]
+    Empty,
+    /// `secret_env` names a variable that is unset or empty.
+    #[error("environment variable {0} is not set")]
+    Unset(String),
+    #[error("a webhook needs `secret` or `secret_env`")]
+    Missing,
+}
+
 impl SinkConfig {
     /// The webhook secret: `secret`, or the value of the variable `secret_env` names.
-    pub fn resolve_secret(&self) -> Result<String, String> {
+    pub fn resolve_secret(&self) -> Result<String, SecretError> {
         match (&self.secret, &self.secret_env) {
-            (Some(_), Some(_)) => Err("give `secret` or `secret_env`, not both".into()),
-            // An empty key would let anyone compute the signature.
-            (Some(s), None) if s.is_empty() => Err("must not be empty".into()),
+            (Some(_), Some(_)) => Err(SecretError::Both),
+            (Some(s), None) if s.is_empty() => Err(SecretError::Empty),
             (Some(s), None) => Ok(s.clone()),
             (None, Some(var)) => match std::env::var(var) {
                 Ok(v) if !v.is_empty() => Ok(v),
-                _ => Err(format!("environment variable {var} is not set")),
+                _ => Err(SecretError::Unset(var.clone())),
             },
-            (None, None) => Err("a webhook needs `secret` or `secret_env`".into()),
+            (None, None) => Err(SecretError::Missing),
         }
     }
 }
@@ -167,7 +181,7 @@ pub(super) fn validate_sinks(sinks: &[SinkConfig], problems: &mut Vec<Problem>) 
                     } else {
                         "secret"
                     };
-                    problems.push(Problem::new(key(k), e));
+                    problems.push(Problem::new(key(k), e.to_string()));
                 }
             }
         }

@@ -208,7 +208,7 @@ impl Control {
                     "halt_failed",
                     self.actuator.name(),
                     reason,
-                    e,
+                    &e.to_string(),
                     alert_id,
                 )?;
             }

@@ -17,21 +17,70 @@
 mod nats;
 pub mod webhook;
 
-use crate::config::{SinkConfig, SinkKind};
-use crate::moderation::store::{AlertStore, OutboxRow};
+use crate::config::{SecretError, SinkConfig, SinkKind};
+use crate::moderation::store::{AlertStore, OutboxRow, StoreError};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+/// Why a sink did not start, or a message was not delivered. `url` is the sink's URL as
+/// [`shown_url`] gives it. The text of a failed delivery is what the outbox records.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// A webhook sink's secret is missing or unusable.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// A sink's thread or I/O runtime did not start.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A sink's own connection to the store did not open.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The sink `[[sinks]]` names could not be built.
+    #[error("sinks '{sink}': {source}")]
+    Sink {
+        sink: String,
+        source: Box<DeliveryError>,
+    },
+    /// A webhook request got no answer.
+    #[error("{url}: {source}")]
+    Http { url: String, source: ureq::Error },
+    /// A webhook answered with a status other than 2xx.
+    #[error("{url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("{url}: {source}")]
+    NatsConnect {
+        url: String,
+        source: async_nats::ConnectError,
+    },
+    #[error("{url}: no connection within {timeout:?}")]
+    NatsConnectTimeout { url: String, timeout: Duration },
+    /// The JetStream stream could not be found or created.
+    #[error("{url}: JetStream stream '{stream}': {source}")]
+    NatsStream {
+        url: String,
+        stream: String,
+        source: async_nats::jetstream::context::CreateStreamError,
+    },
+    #[error("{url}: publish to '{subject}': {source}")]
+    NatsPublish {
+        url: String,
+        subject: String,
+        source: async_nats::jetstream::context::PublishError,
+    },
+    #[error("{url}: no acknowledgement within {timeout:?}")]
+    NatsAckTimeout { url: String, timeout: Duration },
+}
+
 /// One destination.
 pub trait Sink: Send {
     /// Sends one message; Ok once the destination acknowledged it.
-    fn deliver(&mut self, msg: &OutboxRow) -> Result<(), String>;
+    fn deliver(&mut self, msg: &OutboxRow) -> Result<(), DeliveryError>;
 }
 
 /// Builds the sink a config describes.
-pub fn sink_for(cfg: &SinkConfig) -> Result<Box<dyn Sink>, String> {
+pub fn sink_for(cfg: &SinkConfig) -> Result<Box<dyn Sink>, DeliveryError> {
     Ok(match cfg.kind {
         SinkKind::Webhook => Box::new(webhook::Webhook::new(cfg)?),
         SinkKind::Nats => Box::new(nats::Nats::new(cfg)?),
@@ -82,22 +131,24 @@ pub fn backoff_ms(attempts: u32, initial: u64, max: u64) -> u64 {
 
 impl Delivery {
     /// Starts one thread per sink, each with its own connection to the store at `db`.
-    pub fn start(sinks: &[SinkConfig], db: &Path) -> Result<Delivery, String> {
+    pub fn start(sinks: &[SinkConfig], db: &Path) -> Result<Delivery, DeliveryError> {
         let mut d = Delivery {
             wake: Vec::new(),
             stop: Vec::new(),
             threads: Vec::new(),
         };
         for cfg in sinks {
-            let sink = sink_for(cfg).map_err(|e| format!("sinks '{}': {e}", cfg.name))?;
-            let store = AlertStore::open(db).map_err(|e| e.to_string())?;
+            let sink = sink_for(cfg).map_err(|e| DeliveryError::Sink {
+                sink: cfg.name.clone(),
+                source: Box::new(e),
+            })?;
+            let store = AlertStore::open(db)?;
             let (wake_tx, wake_rx) = bounded::<()>(1);
             let (stop_tx, stop_rx) = bounded::<()>(1);
             let cfg = cfg.clone();
             let t = std::thread::Builder::new()
                 .name(format!("sink-{}", cfg.name))
-                .spawn(move || run(cfg, sink, store, wake_rx, stop_rx))
-                .map_err(|e| e.to_string())?;
+                .spawn(move || run(cfg, sink, store, wake_rx, stop_rx))?;
             d.wake.push(wake_tx);
             d.stop.push(stop_tx);
             d.threads.push(t);
@@ -180,7 +231,7 @@ fn run(
                         backoff_ms(msg.attempts + 1, cfg.backoff_initial_ms, cfg.backoff_max_ms);
                     tracing::warn!(sink = name, msg = %msg.msg_id, attempts = msg.attempts + 1, retry_in_ms = wait, error = %e, "message not delivered; will retry");
                     let next = crate::telemetry::unix_ms() as i64 + wait as i64;
-                    if let Err(e) = store.outbox_failed(msg, &e, next) {
+                    if let Err(e) = store.outbox_failed(msg, &e.to_string(), next) {
                         tracing::error!(sink = name, error = %e, "cannot record a failed delivery");
                         // Not recorded, so not pushed back: wait here instead.
                         if stopped(&stop, Duration::from_millis(cfg.backoff_initial_ms)) {

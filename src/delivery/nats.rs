@@ -7,7 +7,7 @@
 //! acknowledgement) is dropped by JetStream and acknowledged as a duplicate. A stream the
 //! provider created keeps its own settings.
 
-use super::Sink;
+use super::{DeliveryError, Sink};
 use crate::config::SinkConfig;
 use crate::moderation::store::OutboxRow;
 use async_nats::jetstream;
@@ -30,14 +30,13 @@ pub struct Nats {
 }
 
 impl Nats {
-    pub fn new(cfg: &SinkConfig) -> Result<Nats, String> {
+    pub fn new(cfg: &SinkConfig) -> Result<Nats, DeliveryError> {
         // One worker thread keeps the connection (pings, reconnects) alive between sends.
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name(format!("sink-{}-io", cfg.name))
             .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
+            .build()?;
         Ok(Nats {
             rt,
             url: cfg.url.clone(),
@@ -49,17 +48,22 @@ impl Nats {
         })
     }
 
+    /// Connects to `url` (`shown` in errors) and finds or creates the stream.
     async fn connect(
         url: &str,
+        shown: &str,
         subject: &str,
         stream: &str,
         timeout: Duration,
-    ) -> Result<jetstream::Context, String> {
+    ) -> Result<jetstream::Context, DeliveryError> {
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(timeout)
             .connect(url)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| DeliveryError::NatsConnect {
+                url: shown.to_string(),
+                source,
+            })?;
         let mut ctx = jetstream::new(client);
         ctx.set_timeout(timeout);
         ctx.get_or_create_stream(jetstream::stream::Config {
@@ -69,24 +73,37 @@ impl Nats {
             ..Default::default()
         })
         .await
-        .map_err(|e| format!("JetStream stream '{stream}': {e}"))?;
+        .map_err(|source| DeliveryError::NatsStream {
+            url: shown.to_string(),
+            stream: stream.to_string(),
+            source,
+        })?;
         Ok(ctx)
     }
 }
 
 impl Sink for Nats {
-    fn deliver(&mut self, msg: &OutboxRow) -> Result<(), String> {
-        let (url, subject, stream, timeout) =
-            (&self.url, &self.subject, &self.stream, self.timeout);
+    fn deliver(&mut self, msg: &OutboxRow) -> Result<(), DeliveryError> {
+        let (url, shown, subject, stream, timeout) = (
+            &self.url,
+            &self.shown,
+            &self.subject,
+            &self.stream,
+            self.timeout,
+        );
         let ctx = self.ctx.take();
         let result = self.rt.block_on(async move {
             let ctx = match ctx {
                 Some(c) => c,
-                None => {
-                    tokio::time::timeout(timeout * 2, Nats::connect(url, subject, stream, timeout))
-                        .await
-                        .map_err(|_| format!("no connection within {timeout:?}"))??
-                }
+                None => tokio::time::timeout(
+                    timeout * 2,
+                    Nats::connect(url, shown, subject, stream, timeout),
+                )
+                .await
+                .map_err(|_| DeliveryError::NatsConnectTimeout {
+                    url: shown.clone(),
+                    timeout,
+                })??,
             };
             let mut headers = async_nats::HeaderMap::new();
             headers.insert(async_nats::header::NATS_MESSAGE_ID, msg.msg_id.as_str());
@@ -102,16 +119,18 @@ impl Sink for Nats {
                     }
                     Ok(ctx)
                 }
-                Ok(Err(e)) => Err(format!("publish to '{subject}': {e}")),
-                Err(_) => Err(format!("no acknowledgement within {timeout:?}")),
+                Ok(Err(source)) => Err(DeliveryError::NatsPublish {
+                    url: shown.clone(),
+                    subject: subject.clone(),
+                    source,
+                }),
+                Err(_) => Err(DeliveryError::NatsAckTimeout {
+                    url: shown.clone(),
+                    timeout,
+                }),
             }
         });
-        match result {
-            Ok(ctx) => {
-                self.ctx = Some(ctx);
-                Ok(())
-            }
-            Err(e) => Err(format!("{}: {e}", self.shown)),
-        }
+        self.ctx = Some(result?);
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@
 //! HMAC-SHA256 of the exact body bytes under the configured secret. Any 2xx answer is an
 //! acknowledgement; anything else (or no answer within `timeout_ms`) is retried.
 
-use super::Sink;
+use super::{DeliveryError, Sink};
 use crate::config::SinkConfig;
 use crate::moderation::store::OutboxRow;
 use hmac::{Hmac, KeyInit, Mac};
@@ -28,7 +28,7 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 }
 
 impl Webhook {
-    pub fn new(cfg: &SinkConfig) -> Result<Webhook, String> {
+    pub fn new(cfg: &SinkConfig) -> Result<Webhook, DeliveryError> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_millis(cfg.timeout_ms)))
             .http_status_as_error(false)
@@ -45,7 +45,7 @@ impl Webhook {
 }
 
 impl Sink for Webhook {
-    fn deliver(&mut self, msg: &OutboxRow) -> Result<(), String> {
+    fn deliver(&mut self, msg: &OutboxRow) -> Result<(), DeliveryError> {
         let body = msg.payload.as_bytes();
         let resp = self
             .agent
@@ -54,12 +54,18 @@ impl Sink for Webhook {
             .header("X-Streamguard-Id", &msg.msg_id)
             .header("X-Streamguard-Signature", &signature(&self.secret, body))
             .send(body)
-            .map_err(|e| format!("{}: {e}", self.shown))?;
+            .map_err(|source| DeliveryError::Http {
+                url: self.shown.clone(),
+                source,
+            })?;
         let status = resp.status().as_u16();
         if (200..300).contains(&status) {
             Ok(())
         } else {
-            Err(format!("{}: HTTP {status}", self.shown))
+            Err(DeliveryError::Status {
+                url: self.shown.clone(),
+                status,
+            })
         }
     }
 }

@@ -72,9 +72,24 @@ pub fn parse_callback(
     })
 }
 
+/// Why the server's stream list could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StatError {
+    #[error("stat XML: {0}")]
+    Xml(#[from] roxmltree::Error),
+    /// The request got no answer.
+    #[error("{url}: {source}")]
+    Http { url: String, source: ureq::Error },
+    #[error("{url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    /// The answer's body could not be read as text.
+    #[error("{url}: {source}")]
+    Read { url: String, source: std::io::Error },
+}
+
 /// The streams being published according to nginx-rtmp's `rtmp_stat` XML.
-pub fn parse_stat(xml: &str) -> Result<Vec<StreamKey>, String> {
-    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("stat XML: {e}"))?;
+pub fn parse_stat(xml: &str) -> Result<Vec<StreamKey>, StatError> {
+    let doc = roxmltree::Document::parse(xml)?;
     let child_text = |n: roxmltree::Node, tag: &str| {
         n.children()
             .find(|c| c.has_tag_name(tag))
@@ -102,22 +117,31 @@ pub fn parse_stat(xml: &str) -> Result<Vec<StreamKey>, String> {
 }
 
 /// Fetches and parses the stat page.
-pub fn fetch_stat(url: &str, timeout: Duration) -> Result<Vec<StreamKey>, String> {
+pub fn fetch_stat(url: &str, timeout: Duration) -> Result<Vec<StreamKey>, StatError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
         .build()
         .into();
-    let mut resp = agent.get(url).call().map_err(|e| format!("{url}: {e}"))?;
+    let mut resp = agent.get(url).call().map_err(|source| StatError::Http {
+        url: url.to_string(),
+        source,
+    })?;
     if resp.status() != 200 {
-        return Err(format!("{url}: HTTP {}", resp.status().as_u16()));
+        return Err(StatError::Status {
+            url: url.to_string(),
+            status: resp.status().as_u16(),
+        });
     }
     let mut xml = String::new();
     resp.body_mut()
         .as_reader()
         .take(16 << 20)
         .read_to_string(&mut xml)
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|source| StatError::Read {
+            url: url.to_string(),
+            source,
+        })?;
     parse_stat(&xml)
 }
 

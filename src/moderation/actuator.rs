@@ -46,9 +46,35 @@ pub enum HaltOutcome {
     Recorded,
 }
 
+/// Why a halt request failed (it is retried).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActuatorError {
+    /// The request could not be built or sent, or got no answer.
+    #[error("{url}: {message}")]
+    Request { url: String, message: String },
+    /// nginx-rtmp answered something other than the number of clients it dropped.
+    #[error(
+        "{url}: HTTP {status}, body '{body}' (expected 200 with the number of clients dropped)"
+    )]
+    NginxAnswer {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    /// The server answered with another status than the configured one.
+    #[error("{method} {url}: HTTP {status} (expected {expected}), body '{body}'")]
+    Status {
+        method: String,
+        url: String,
+        status: u16,
+        expected: u16,
+        body: String,
+    },
+}
+
 pub trait Actuator: Send + Sync {
     /// Cuts the publisher of `key` off; an error says why (and the halt is retried).
-    fn halt(&self, key: &StreamKey) -> Result<HaltOutcome, String>;
+    fn halt(&self, key: &StreamKey) -> Result<HaltOutcome, ActuatorError>;
     fn name(&self) -> &'static str;
 }
 
@@ -78,7 +104,7 @@ pub fn from_config(cfg: &ActuatorConfig) -> Box<dyn Actuator> {
 struct NoActuator;
 
 impl Actuator for NoActuator {
-    fn halt(&self, _: &StreamKey) -> Result<HaltOutcome, String> {
+    fn halt(&self, _: &StreamKey) -> Result<HaltOutcome, ActuatorError> {
         Ok(HaltOutcome::Recorded)
     }
     fn name(&self) -> &'static str {
@@ -107,6 +133,13 @@ fn fill(template: &str, key: &StreamKey, encode: bool) -> String {
         .replace("{id}", &e(&key.id()))
 }
 
+fn request(url: &str, e: impl std::fmt::Display) -> ActuatorError {
+    ActuatorError::Request {
+        url: url.to_string(),
+        message: e.to_string(),
+    }
+}
+
 fn read_body(resp: &mut ureq::http::Response<ureq::Body>) -> String {
     let mut body = String::new();
     let _ = resp
@@ -123,27 +156,24 @@ struct NginxRtmp {
 }
 
 impl Actuator for NginxRtmp {
-    fn halt(&self, key: &StreamKey) -> Result<HaltOutcome, String> {
+    fn halt(&self, key: &StreamKey) -> Result<HaltOutcome, ActuatorError> {
         let url = format!(
             "{}/drop/publisher?app={}&name={}",
             self.control_url,
             url_encode(&key.app),
             url_encode(&key.name)
         );
-        let mut resp = self
-            .agent
-            .get(&url)
-            .call()
-            .map_err(|e| format!("{url}: {e}"))?;
+        let mut resp = self.agent.get(&url).call().map_err(|e| request(&url, e))?;
         let status = resp.status().as_u16();
         let body = read_body(&mut resp);
         match (status, body.trim()) {
             (200, "0") => Ok(HaltOutcome::NotPublishing),
             (200, n) if n.parse::<u32>().is_ok_and(|n| n > 0) => Ok(HaltOutcome::Dropped),
-            _ => Err(format!(
-                "{url}: HTTP {status}, body '{}' (expected 200 with the number of clients dropped)",
-                body.trim()
-            )),
+            _ => Err(ActuatorError::NginxAnswer {
+                status,
+                body: body.trim().to_string(),
+                url,
+            }),
         }
     }
     fn name(&self) -> &'static str {
@@ -160,26 +190,27 @@ struct HttpActuator {
 }
 
 impl Actuator for HttpActuator {
-    fn halt(&self, key: &StreamKey) -> Result<HaltOutcome, String> {
+    fn halt(&self, key: &StreamKey) -> Result<HaltOutcome, ActuatorError> {
         let url = fill(&self.url, key, true);
         let body = fill(&self.body, key, false);
         let req = ureq::http::Request::builder()
             .method(self.method.as_str())
             .uri(&url)
             .body(body)
-            .map_err(|e| format!("{url}: {e}"))?;
-        let mut resp = self.agent.run(req).map_err(|e| format!("{url}: {e}"))?;
+            .map_err(|e| request(&url, e))?;
+        let mut resp = self.agent.run(req).map_err(|e| request(&url, e))?;
         let status = resp.status().as_u16();
         if status == self.expect_status {
             Ok(HaltOutcome::Dropped)
         } else {
             let body = read_body(&mut resp);
-            Err(format!(
-                "{} {url}: HTTP {status} (expected {}), body '{}'",
-                self.method,
-                self.expect_status,
-                body.trim()
-            ))
+            Err(ActuatorError::Status {
+                method: self.method.clone(),
+                url,
+                status,
+                expected: self.expect_status,
+                body: body.trim().to_string(),
+            })
         }
     }
     fn name(&self) -> &'static str {
@@ -255,7 +286,7 @@ mod tests {
             if ok {
                 assert_eq!(got, Ok(HaltOutcome::Dropped));
             } else {
-                let e = got.unwrap_err();
+                let e = got.unwrap_err().to_string();
                 assert!(
                     e.contains("HTTP 500 (expected 204)") && e.contains("nope"),
                     "{e}"
@@ -289,7 +320,7 @@ mod tests {
             control_url: format!("http://127.0.0.1:{port}/control"),
             ..ActuatorConfig::default()
         });
-        let e = a.halt(&key()).unwrap_err();
+        let e = a.halt(&key()).unwrap_err().to_string();
         assert!(
             e.contains("expected 200 with the number of clients dropped"),
             "{e}"

@@ -2,7 +2,7 @@
 //! mean exposure (time to detect, misses charged with their whole visible time), and its
 //! picture (`frontier.png`, `frontier.svg`).
 
-use super::Row;
+use super::{Row, TuneError};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::path::Path;
@@ -47,21 +47,26 @@ fn font() {
 }
 
 /// Writes `frontier.png` and `frontier.svg` into `dir`.
-pub fn draw(dir: &Path, rows: &[Row], frontier: &[usize]) -> Result<(), String> {
+pub fn draw(dir: &Path, rows: &[Row], frontier: &[usize]) -> Result<(), TuneError> {
     font();
     let png = dir.join("frontier.png");
     let svg = dir.join("frontier.svg");
     {
         let root = BitMapBackend::new(&png, (WIDTH, HEIGHT)).into_drawing_area();
-        plot(&root, rows, frontier).map_err(|e| format!("{}: {e}", png.display()))?;
-        root.present()
-            .map_err(|e| format!("{}: {e}", png.display()))?;
+        plot(&root, rows, frontier).map_err(|e| not_drawn(&png, e))?;
+        root.present().map_err(|e| not_drawn(&png, e))?;
     }
     let root = SVGBackend::new(&svg, (WIDTH, HEIGHT)).into_drawing_area();
-    plot(&root, rows, frontier).map_err(|e| format!("{}: {e}", svg.display()))?;
-    root.present()
-        .map_err(|e| format!("{}: {e}", svg.display()))?;
+    plot(&root, rows, frontier).map_err(|e| not_drawn(&svg, e))?;
+    root.present().map_err(|e| not_drawn(&svg, e))?;
     Ok(())
+}
+
+fn not_drawn(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> TuneError {
+    TuneError::Draw {
+        path: path.to_path_buf(),
+        source: Box::new(e),
+    }
 }
 
 fn plot<DB: DrawingBackend>(

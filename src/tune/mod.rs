@@ -8,14 +8,13 @@
 
 pub mod frontier;
 pub mod output;
+mod runner;
+
+pub use runner::{RunError, run};
 
 use crate::config::{DEFAULT_TOML, Source};
 use crate::replay::report::Summary;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TuneError {
@@ -30,6 +29,38 @@ pub enum TuneError {
     },
     #[error("{0}")]
     Replay(String),
+    /// The replay of configuration `combo` failed.
+    #[error("{combo}: {source}")]
+    Run { combo: String, source: RunError },
+    /// A frontier picture could not be drawn or written.
+    #[error("{}: {source}", path.display())]
+    Draw {
+        path: PathBuf,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Why a dotted key cannot be set in a config table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum KeyError {
+    #[error("{seg} is a list: give an index, like {seg}.0")]
+    NoIndex { seg: String },
+    #[error("{seg}.{index}: the config has {len} {seg}")]
+    NoItem {
+        seg: String,
+        index: usize,
+        len: usize,
+    },
+    #[error("{key}: give a key inside {seg}.{index}")]
+    NoKey {
+        key: String,
+        seg: String,
+        index: usize,
+    },
+    #[error("{seg}.{index} is not a table")]
+    ItemNotTable { seg: String, index: usize },
+    #[error("{path}: not a table")]
+    NotTable { path: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TuneError + '_ {
@@ -87,7 +118,7 @@ fn toml_value(v: &str) -> toml::Value {
 
 /// Sets `key` (dotted; numbers index arrays of tables: `banks.0.threshold`) in `table`,
 /// creating tables on the way.
-fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
+fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), KeyError> {
     let segs: Vec<&str> = key.split('.').collect();
     let mut cur = table;
     for (i, seg) in segs.iter().enumerate() {
@@ -102,25 +133,40 @@ fn set_path(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<()
         cur = match next {
             toml::Value::Table(t) => t,
             toml::Value::Array(a) => {
-                let n: usize = segs[i + 1]
-                    .parse()
-                    .map_err(|_| format!("{seg} is a list: give an index, like {seg}.0"))?;
+                let n: usize = segs[i + 1].parse().map_err(|_| KeyError::NoIndex {
+                    seg: seg.to_string(),
+                })?;
                 let len = a.len();
-                let item = a
-                    .get_mut(n)
-                    .ok_or_else(|| format!("{seg}.{n}: the config has {len} {seg}"))?;
+                let item = a.get_mut(n).ok_or_else(|| KeyError::NoItem {
+                    seg: seg.to_string(),
+                    index: n,
+                    len,
+                })?;
                 if i + 2 == segs.len() {
-                    return Err(format!("{key}: give a key inside {seg}.{n}"));
+                    return Err(KeyError::NoKey {
+                        key: key.to_string(),
+                        seg: seg.to_string(),
+                        index: n,
+                    });
                 }
                 // Skip the index segment.
                 match item {
                     toml::Value::Table(t) => {
                         return set_path(t, &segs[i + 2..].join("."), value);
                     }
-                    _ => return Err(format!("{seg}.{n} is not a table")),
+                    _ => {
+                        return Err(KeyError::ItemNotTable {
+                            seg: seg.to_string(),
+                            index: n,
+                        });
+                    }
                 }
             }
-            _ => return Err(format!("{}: not a table", segs[..=i].join("."))),
+            _ => {
+                return Err(KeyError::NotTable {
+                    path: segs[..=i].join("."),
+                });
+            }
         };
     }
     Ok(())
@@ -160,9 +206,9 @@ impl Combo {
 fn with_values(base: &toml::Table, values: &[(String, String)]) -> Result<toml::Table, TuneError> {
     let mut t = base.clone();
     for (k, v) in values {
-        set_path(&mut t, k, toml_value(v)).map_err(|message| TuneError::Sweep {
+        set_path(&mut t, k, toml_value(v)).map_err(|e| TuneError::Sweep {
             spec: format!("{k}={v}"),
-            message,
+            message: e.to_string(),
         })?;
     }
     Ok(t)
@@ -304,97 +350,6 @@ pub struct Row {
     pub summary: Summary,
 }
 
-/// Replays every combination, `jobs` child processes at a time, with a progress line on a
-/// terminal. Fails if any replay fails.
-pub fn run(plan: &Plan, combos: &[Combo]) -> Result<Vec<Row>, TuneError> {
-    let exe = std::env::current_exe().map_err(|e| TuneError::Replay(e.to_string()))?;
-    let next = AtomicUsize::new(0);
-    let done = AtomicUsize::new(0);
-    // After a failure no new replay starts (the run fails anyway).
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    let results: Mutex<Vec<Option<Result<Summary, String>>>> = Mutex::new(vec![None; combos.len()]);
-    let tty = std::io::stderr().is_terminal();
-    let started = std::time::Instant::now();
-    std::thread::scope(|s| {
-        for _ in 0..plan.jobs.max(1).min(combos.len()) {
-            s.spawn(|| {
-                loop {
-                    if failed.load(Ordering::Relaxed) {
-                        break;
-                    }
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(c) = combos.get(i) else { break };
-                    let r = replay_one(&exe, plan, c);
-                    if r.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    results.lock().expect("results")[i] = Some(r);
-                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if tty {
-                        eprint!(
-                            "\r\x1b[2K[tune] {n}/{} configurations replayed ({:.0} s)",
-                            combos.len(),
-                            started.elapsed().as_secs_f64()
-                        );
-                        let _ = std::io::stderr().flush();
-                    }
-                }
-            });
-        }
-    });
-    if tty {
-        eprintln!();
-    }
-    let results = results.into_inner().expect("results");
-    if let Some((c, Some(Err(e)))) = combos
-        .iter()
-        .zip(&results)
-        .find(|(_, r)| matches!(r, Some(Err(_))))
-    {
-        return Err(TuneError::Replay(format!("{}: {e}", c.id)));
-    }
-    let mut rows = Vec::new();
-    for (c, r) in combos.iter().zip(results) {
-        match r {
-            Some(Ok(summary)) => rows.push(Row {
-                combo: c.clone(),
-                summary,
-            }),
-            _ => return Err(TuneError::Replay(format!("{}: not run", c.id))),
-        }
-    }
-    Ok(rows)
-}
-
-fn replay_one(exe: &Path, plan: &Plan, c: &Combo) -> Result<Summary, String> {
-    let out = Command::new(exe)
-        .arg("replay")
-        .arg("--config")
-        .arg(&c.config)
-        .arg("--labels")
-        .arg(&plan.labels)
-        .arg("--json")
-        .args(&plan.files)
-        .output()
-        .map_err(|e| format!("cannot start replay: {e}"))?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|_| {
-        format!(
-            "replay failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
-    })?;
-    let summary: Summary = serde_json::from_value(v["overall"][0].clone())
-        .map_err(|e| format!("unexpected replay output: {e}"))?;
-    if summary.failed_files > 0 {
-        return Err(format!(
-            "{} file(s) failed: {}",
-            summary.failed_files,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(summary)
-}
-
 /// Reads the rows and frontier of an earlier run's `results.json`.
 pub fn load_results(path: &Path) -> Result<(Vec<Row>, Vec<usize>), TuneError> {
     let text = std::fs::read_to_string(path).map_err(io(path))?;
@@ -429,51 +384,4 @@ pub fn load_results(path: &Path) -> Result<(Vec<Row>, Vec<usize>), TuneError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sweeps_parse_and_combine() {
-        let a = Sweep::parse("sampler.adaptive.hold_ms=1000, 2000").unwrap();
-        assert_eq!(a.values, vec!["1000", "2000"]);
-        let b = Sweep::parse("sampler.mode=adaptive,all").unwrap();
-        let c = combinations(&[a, b]);
-        assert_eq!(c.len(), 4);
-        assert_eq!(
-            c[1],
-            vec![
-                ("sampler.adaptive.hold_ms".to_string(), "1000".to_string()),
-                ("sampler.mode".to_string(), "all".to_string())
-            ]
-        );
-        for (bad, want) in [
-            ("x", "expected KEY=V1,V2"),
-            ("x=", "empty value list"),
-            ("x=1,,2", "an empty value"),
-            ("a..b=1", "dotted config path"),
-        ] {
-            let e = Sweep::parse(bad).unwrap_err().to_string();
-            assert!(e.contains(want) && e.contains(bad), "{e}");
-        }
-    }
-
-    #[test]
-    fn values_are_typed_and_set_by_path() {
-        assert_eq!(toml_value("4000"), toml::Value::Integer(4000));
-        assert_eq!(toml_value("1.5"), toml::Value::Float(1.5));
-        assert_eq!(toml_value("true"), toml::Value::Boolean(true));
-        assert_eq!(
-            toml_value("adaptive"),
-            toml::Value::String("adaptive".into())
-        );
-        let mut t: toml::Table = "[[banks]]\nname = \"a\"\n".parse().unwrap();
-        set_path(&mut t, "sampler.adaptive.hold_ms", toml_value("5")).unwrap();
-        set_path(&mut t, "banks.0.threshold", toml_value("20")).unwrap();
-        assert_eq!(t["sampler"]["adaptive"]["hold_ms"].as_integer(), Some(5));
-        assert_eq!(t["banks"][0]["threshold"].as_integer(), Some(20));
-        let e = set_path(&mut t, "banks.3.threshold", toml_value("20")).unwrap_err();
-        assert!(e.contains("banks.3: the config has 1 banks"), "{e}");
-        let e = set_path(&mut t, "banks.threshold", toml_value("20")).unwrap_err();
-        assert!(e.contains("give an index"), "{e}");
-    }
-}
+mod tests;

@@ -18,8 +18,13 @@
 
 use super::pdq::PdqHash;
 
+pub mod synth;
+
 /// Below this many entries a linear scan is as fast as any index.
 const SCAN_BELOW: usize = 4096;
+
+/// How many candidates ahead a query prefetches their hashes.
+const AHEAD: usize = 16;
 
 /// How the index cuts hashes into slots.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -227,8 +232,41 @@ impl HashIndex {
             return scan(&self.hashes, q, radius, hits);
         }
         let per_slot = radius / m;
-        // Probing every value within `per_slot` bits stops paying off for large radii: then
-        // the expected candidates approach the whole bank, and a scan is cheaper.
+        if self.scan_is_cheaper(per_slot) {
+            return scan(&self.hashes, q, radius, hits);
+        }
+        let qkeys: Vec<u32> = self.slots.iter().map(|s| s.key(q)).collect();
+        let cands = self.candidates(&qkeys, per_slot);
+        for c in cands.iter().take(AHEAD) {
+            prefetch(&self.hashes[c.0 as usize]);
+        }
+        for (n, &(id, j)) in cands.iter().enumerate() {
+            if let Some(&(ahead, _)) = cands.get(n + AHEAD) {
+                prefetch(&self.hashes[ahead as usize]);
+            }
+            let h = &self.hashes[id as usize];
+            let d = distance(h, q);
+            if d > radius {
+                continue;
+            }
+            // Report each entry from the first slot that finds it only.
+            let earlier = self.slots[..j as usize]
+                .iter()
+                .zip(&qkeys)
+                .any(|(s, &qk)| (s.key(h) ^ qk).count_ones() <= per_slot);
+            if !earlier {
+                hits.push(Hit {
+                    entry: id,
+                    distance: d,
+                });
+            }
+        }
+    }
+
+    /// Whether probing every value within `per_slot` bits of each slot's key costs more than
+    /// a scan: it stops paying off for large radii, where the expected candidates approach
+    /// the whole bank.
+    fn scan_is_cheaper(&self, per_slot: u32) -> bool {
         let probes: f64 = self
             .slots
             .iter()
@@ -239,21 +277,24 @@ impl HashIndex {
             })
             .sum();
         let avg_bucket = self.hashes.len() as f64 / f64::from(1u32 << self.slots[0].width);
-        if probes * (avg_bucket + 1.0) > self.hashes.len() as f64 / 2.0 {
-            return scan(&self.hashes, q, radius, hits);
-        }
-        let qkeys: Vec<u32> = self.slots.iter().map(|s| s.key(q)).collect();
-        // Three passes, each prefetching ahead, because every step is a random memory access
-        // into tables far larger than the caches: probe keys, then their id ranges, then the
-        // candidates' hashes. Done one probe at a time, a query waits on thousands of misses
-        // in turn; done in passes, the misses overlap.
+        probes * (avg_bucket + 1.0) > self.hashes.len() as f64 / 2.0
+    }
+
+    /// The candidates for query keys `qkeys` (one per slot): every entry whose value in some
+    /// slot is within `per_slot` bits of the query's, as (entry, slot), once per slot that
+    /// finds it.
+    ///
+    /// Three passes, each prefetching ahead, because every step is a random memory access
+    /// into tables far larger than the caches: probe keys, then their id ranges, then the
+    /// candidates' hashes (the caller's pass). Done one probe at a time, a query waits on
+    /// thousands of misses in turn; done in passes, the misses overlap.
+    fn candidates(&self, qkeys: &[u32], per_slot: u32) -> Vec<(u32, u32)> {
         let mut probes: Vec<(u32, u32)> = Vec::new();
         for (j, slot) in self.slots.iter().enumerate() {
             for_each_within(qkeys[j], slot.width, per_slot, |key| {
                 probes.push((j as u32, key))
             });
         }
-        const AHEAD: usize = 16;
         // Pass 0: prefetch the directory entries.
         for &(j, key) in &probes {
             let slot = &self.slots[j as usize];
@@ -290,30 +331,7 @@ impl HashIndex {
             let slot = &self.slots[j as usize];
             cands.extend(slot.ids[a..b].iter().map(|&id| (id, j)));
         }
-        for c in cands.iter().take(AHEAD) {
-            prefetch(&self.hashes[c.0 as usize]);
-        }
-        for (n, &(id, j)) in cands.iter().enumerate() {
-            if let Some(&(ahead, _)) = cands.get(n + AHEAD) {
-                prefetch(&self.hashes[ahead as usize]);
-            }
-            let h = &self.hashes[id as usize];
-            let d = distance(h, q);
-            if d > radius {
-                continue;
-            }
-            // Report each entry from the first slot that finds it only.
-            let earlier = self.slots[..j as usize]
-                .iter()
-                .zip(&qkeys)
-                .any(|(s, &qk)| (s.key(h) ^ qk).count_ones() <= per_slot);
-            if !earlier {
-                hits.push(Hit {
-                    entry: id,
-                    distance: d,
-                });
-            }
-        }
+        cands
     }
 }
 
@@ -418,171 +436,5 @@ fn for_each_within(key: u32, width: u32, radius: u32, mut f: impl FnMut(u32)) {
     flip(key, 0, width, radius.min(width), &mut f);
 }
 
-/// Deterministic synthetic hash sets for tests and benchmarks (no real material involved:
-/// these are random bit strings).
-pub mod synth {
-    use super::PdqHash;
-
-    /// SplitMix64: a small, fast, seeded generator.
-    pub struct SplitMix64(pub u64);
-
-    impl SplitMix64 {
-        pub fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        pub fn below(&mut self, n: u64) -> u64 {
-            self.next_u64() % n
-        }
-
-        pub fn hash(&mut self) -> PdqHash {
-            PdqHash([
-                self.next_u64(),
-                self.next_u64(),
-                self.next_u64(),
-                self.next_u64(),
-            ])
-        }
-
-        /// `h` with `bits` distinct random bits flipped.
-        pub fn flip(&mut self, mut h: PdqHash, bits: u32) -> PdqHash {
-            let mut flipped = 0;
-            let mut mask = PdqHash::default();
-            while flipped < bits {
-                let b = self.below(256) as usize;
-                if mask.0[b / 64] >> (b % 64) & 1 == 0 {
-                    mask.0[b / 64] |= 1 << (b % 64);
-                    flipped += 1;
-                }
-            }
-            for i in 0..4 {
-                h.0[i] ^= mask.0[i];
-            }
-            h
-        }
-    }
-
-    /// `n` hashes: half uniformly random, half in clusters of near-duplicates (each within
-    /// 0..=40 bits of one of `n / 200` centres), shuffled together. Clusters are what real
-    /// banks look like (many re-encodings of the same item) and what skews an index's buckets.
-    pub fn bank(n: usize, seed: u64) -> Vec<PdqHash> {
-        let mut rng = SplitMix64(seed);
-        let centres: Vec<PdqHash> = (0..(n / 200).max(1)).map(|_| rng.hash()).collect();
-        let mut out: Vec<PdqHash> = (0..n)
-            .map(|i| {
-                if i % 2 == 0 {
-                    rng.hash()
-                } else {
-                    let c = centres[rng.below(centres.len() as u64) as usize];
-                    let bits = rng.below(41) as u32;
-                    rng.flip(c, bits)
-                }
-            })
-            .collect();
-        for i in (1..out.len()).rev() {
-            let j = rng.below(i as u64 + 1) as usize;
-            out.swap(i, j);
-        }
-        out
-    }
-
-    /// Queries against `bank`: a third near entries (within 0..=40 bits), a third exact
-    /// entries, a third random.
-    pub fn queries(bank: &[PdqHash], n: usize, seed: u64) -> Vec<PdqHash> {
-        let mut rng = SplitMix64(seed);
-        (0..n)
-            .map(|i| match i % 3 {
-                0 if !bank.is_empty() => {
-                    let e = bank[rng.below(bank.len() as u64) as usize];
-                    let bits = rng.below(41) as u32;
-                    rng.flip(e, bits)
-                }
-                1 if !bank.is_empty() => bank[rng.below(bank.len() as u64) as usize],
-                _ => rng.hash(),
-            })
-            .collect()
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn enumerates_every_value_within_radius_once() {
-        for (width, radius, expect) in [(16, 0, 1), (16, 1, 17), (16, 2, 137), (5, 9, 32)] {
-            let mut seen = Vec::new();
-            for_each_within(0b10110, width, radius, |k| seen.push(k));
-            assert_eq!(seen.len(), expect, "width {width} radius {radius}");
-            seen.sort_unstable();
-            seen.dedup();
-            assert_eq!(seen.len(), expect);
-            assert!(seen.iter().all(|k| (k ^ 0b10110).count_ones() <= radius));
-        }
-    }
-
-    #[test]
-    fn slot_keys_cover_all_bits_across_limb_boundaries() {
-        let h = PdqHash([u64::MAX, 0, u64::MAX, 0]);
-        assert_eq!(slot_key(&h.0, 60, 8), 0b1111);
-        assert_eq!(slot_key(&h.0, 120, 16), 0xff00);
-        assert_eq!(slot_key(&h.0, 240, 16), 0);
-    }
-
-    #[test]
-    fn layout_grows_with_the_bank() {
-        assert_eq!(Layout::for_len(10), Layout::Scan);
-        assert_eq!(Layout::for_len(50_000), Layout::MultiIndex { slots: 16 });
-        assert_eq!(Layout::for_len(1_000_000), Layout::MultiIndex { slots: 16 });
-        assert_eq!(
-            Layout::for_len(10_000_000),
-            Layout::MultiIndex { slots: 11 }
-        );
-        // A radius this large makes every slot probe thousands of values: scan instead.
-        assert_eq!(Layout::for_search(50_000, 80), Layout::Scan);
-    }
-
-    fn check_equal(bank: Vec<PdqHash>, layout: Layout, radii: &[u32]) {
-        let queries = synth::queries(&bank, 300, 99);
-        let index = HashIndex::build_with(bank, &layout);
-        let mut total = 0;
-        for q in &queries {
-            for &r in radii {
-                let got = index.search(q, r);
-                assert_eq!(got, index.search_scan(q, r), "layout {layout:?} radius {r}");
-                total += got.len();
-            }
-        }
-        assert!(total > 100, "too few hits ({total}) to mean anything");
-    }
-
-    #[test]
-    fn multi_index_equals_scan_on_clustered_and_random_data() {
-        for slots in [16, 14, 13] {
-            check_equal(
-                synth::bank(20_000, 7),
-                Layout::MultiIndex { slots },
-                &[0, 10, 31, 40],
-            );
-        }
-        let mut rng = synth::SplitMix64(3);
-        let random: Vec<PdqHash> = (0..20_000).map(|_| rng.hash()).collect();
-        check_equal(random, Layout::MultiIndex { slots: 16 }, &[31, 64, 100]);
-    }
-
-    #[test]
-    fn duplicates_and_empty_index() {
-        let h = synth::SplitMix64(1).hash();
-        let index = HashIndex::build_with(vec![h, h, h], &Layout::MultiIndex { slots: 16 });
-        assert_eq!(index.search(&h, 0).len(), 3);
-        let empty = HashIndex::build_with(Vec::new(), &Layout::MultiIndex { slots: 16 });
-        assert!(empty.search(&h, 31).is_empty());
-        assert!(HashIndex::build(Vec::new(), 31).search(&h, 256).is_empty());
-        // Any radius is exact, even past 256 bits.
-        assert_eq!(index.search(&h, 300).len(), 3);
-    }
-}
+mod tests;
