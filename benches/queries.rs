@@ -57,7 +57,7 @@ fn main() {
     let list = |f: AlertFilter| s.list_alerts(&f).unwrap().len();
     let audit = |f: AuditFilter| s.audit(&f).unwrap().len();
     let page = |state: Option<&str>, stream: Option<&str>| AlertFilter {
-        state: state.map(str::to_string),
+        state: state.and_then(streamguard::domain::AlertState::parse),
         stream: stream.map(str::to_string),
         limit: 200,
         ..AlertFilter::default()

@@ -11,6 +11,7 @@ use crate::analysis::bank::BankSet;
 use crate::config::{Config, IngestServer, SamplerConfig, StreamConfig};
 use crate::control::Control;
 use crate::decode::Frame;
+use crate::domain::SinkEvent;
 use crate::frame_path::{FramePath, FramePathSettings};
 use crate::http::events::Events;
 use crate::http::{HttpServer, HttpState};
@@ -378,7 +379,12 @@ fn open_store(cfg: &Config) -> Result<AlertStore, AppError> {
         .iter()
         .map(|s| crate::moderation::store::SinkRoute {
             name: s.name.clone(),
-            events: s.events.clone(),
+            // Validated at load: every name is a sink event.
+            events: s
+                .events
+                .iter()
+                .filter_map(|e| SinkEvent::parse(e))
+                .collect(),
         })
         .collect();
     Ok(AlertStore::open(&cfg.store.path)

@@ -20,6 +20,7 @@ pub mod control;
 pub mod decode;
 pub mod delivery;
 pub mod discovery;
+pub mod domain;
 pub mod frame_path;
 pub mod http;
 pub mod ingest;

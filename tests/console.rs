@@ -341,7 +341,7 @@ fn console_in_headless_chromium() {
         .unwrap()
         .record_event(
             "marked",
-            "alert_dismissed",
+            streamguard::domain::AuditEvent::AlertDismissed,
             "token:mo",
             "old",
             "",

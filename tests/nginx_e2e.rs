@@ -93,7 +93,7 @@ backoff_max_ms = 1000
             .events(Some(id))
             .unwrap()
             .into_iter()
-            .map(|e| e.event)
+            .map(|e| e.event.to_string())
             .collect()
     }
 }

@@ -208,7 +208,7 @@ fn on_scores(policy: &mut ScorePolicy, scored: Scored<FrameTag>, findings: &Send
                 .classifier_findings
                 .fetch_add(1, Ordering::Relaxed);
             tracing::debug!(stream = %tag.stream, model = %f.model, label = %f.label, score = f.score,
-                action = f.action, over_halt = f.over_halt, pts_ms = tag.pts_ns / 1_000_000, "classifier finding");
+                action = %f.action, over_halt = f.over_halt, pts_ms = tag.pts_ns / 1_000_000, "classifier finding");
             if findings.send(Finding::Score(f)).is_err() {
                 tracing::error!(stream = %tag.stream, "policy stage gone; finding not recorded");
             }

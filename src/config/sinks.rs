@@ -1,4 +1,5 @@
 use super::Problem;
+use crate::domain::SinkEvent;
 use serde::Deserialize;
 
 /// Where alerts and moderation events are delivered.
@@ -61,16 +62,16 @@ pub struct SinkConfig {
     pub events: Vec<String>,
 }
 
-/// Every event a sink can get, in the order they usually happen.
-pub const SINK_EVENTS: &[&str] = &[
-    "alert.raised",
-    "alert.escalated",
-    "alert.claimed",
-    "alert.confirmed",
-    "alert.dismissed",
-    "stream.halted",
-    "stream.reinstated",
-];
+/// Every event a sink can get, in the order they usually happen ([`SinkEvent`]'s names).
+pub const SINK_EVENTS: [&str; SinkEvent::ALL.len()] = {
+    let mut names = [""; SinkEvent::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = SinkEvent::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
 
 fn default_events() -> Vec<String> {
     SINK_EVENTS.iter().map(|e| e.to_string()).collect()

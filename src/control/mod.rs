@@ -5,6 +5,7 @@
 
 use crate::config::{Config, IngestServer};
 use crate::discovery::{self, CallbackError, Publish};
+use crate::domain::AuditEvent;
 use crate::moderation::actuator::{Actuator, HaltOutcome, StreamKey};
 use crate::moderation::store::{AlertStore, StoreError};
 use crate::supervisor::{Origin, StreamManager, StreamSpec};
@@ -115,7 +116,7 @@ impl Control {
             let detail = p.addr.clone().unwrap_or_default();
             self.store().record_event(
                 &id,
-                "publish_refused",
+                AuditEvent::PublishRefused,
                 "ingest",
                 "stream is halted",
                 &detail,
@@ -188,7 +189,7 @@ impl Control {
                 tracing::warn!(stream = id, actor, reason, actuator = %actuator, "stream halted");
                 self.store().record_event(
                     id,
-                    "halt_sent",
+                    AuditEvent::HaltSent,
                     self.actuator.name(),
                     reason,
                     &actuator,
@@ -205,7 +206,7 @@ impl Control {
                 tracing::error!(stream = id, error = %e, "halt request failed; reconciliation retries it");
                 self.store().record_event(
                     id,
-                    "halt_failed",
+                    AuditEvent::HaltFailed,
                     self.actuator.name(),
                     reason,
                     &e.to_string(),
@@ -309,7 +310,7 @@ impl Control {
             tracing::info!(stream = %id, "halt confirmed: stream gone from the server");
             let _ = self.store().record_event(
                 &id,
-                "halt_confirmed",
+                AuditEvent::HaltConfirmed,
                 "reconciliation",
                 "stream no longer listed by the server",
                 "",

@@ -4,6 +4,8 @@
 use super::request::{Action, action_request, control_for, page_limit, path_id, query};
 use super::{ApiError, HttpState, blocking};
 use crate::config::Role;
+use crate::domain::{AlertState, Reason};
+use crate::http::events::LiveEvent;
 use crate::moderation::store::{AlertAction, AlertFilter};
 use axum::Router;
 use axum::body::Bytes;
@@ -30,8 +32,6 @@ struct AlertQuery {
     limit: Option<usize>,
 }
 
-const ALERT_STATES: [&str; 4] = ["open", "claimed", "confirmed", "dismissed"];
-
 async fn list(
     State(s): State<HttpState>,
     headers: HeaderMap,
@@ -39,19 +39,27 @@ async fn list(
 ) -> Result<impl IntoResponse, ApiError> {
     let c = control_for(&s, &headers, Role::Viewer)?;
     let q = query(q)?;
-    if let Some(st) = &q.state
-        && !ALERT_STATES.contains(&st.as_str())
-    {
-        return Err(ApiError::BadRequest(format!(
-            "state '{st}': expected one of {}",
-            ALERT_STATES.join(", ")
-        )));
-    }
+    let state = match q.state.as_deref().map(|st| (st, AlertState::parse(st))) {
+        None => None,
+        Some((_, Some(state))) => Some(state),
+        Some((st, None)) => {
+            let states: Vec<&str> = AlertState::ALL.iter().map(|s| s.as_str()).collect();
+            return Err(ApiError::BadRequest(format!(
+                "state '{st}': expected one of {}",
+                states.join(", ")
+            )));
+        }
+    };
     let limit = page_limit(q.limit, 100)?;
+    // An unknown reason is no error: no alert has it.
+    let reason = match q.reason.as_deref().map(Reason::parse) {
+        Some(None) => return Ok(Json(serde_json::json!({ "alerts": [] }))),
+        r => r.flatten(),
+    };
     let filter = AlertFilter {
-        state: q.state,
+        state,
         stream: q.stream,
-        reason: q.reason,
+        reason,
         before: q.before,
         limit,
     };
@@ -97,11 +105,12 @@ async fn act(
     let id = path_id("alert", &raw)?;
     let who = actor.clone();
     let a = blocking(move || c.store().act_on_alert(id, act, &actor, &reason)).await?;
-    s.events.send(
-        "alert",
-        serde_json::json!({
-            "id": a.id, "stream": a.stream, "state": a.state, "action": action, "actor": who,
-        }),
-    );
+    s.events.send(&LiveEvent::AlertActed {
+        action: act,
+        actor: who,
+        id: a.id,
+        state: a.state,
+        stream: a.stream.clone(),
+    });
     Ok(Json(a))
 }

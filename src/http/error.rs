@@ -101,8 +101,8 @@ mod tests {
         );
         let e = ApiError::from(TransitionError::WrongState {
             id: 1,
-            state: "dismissed".into(),
-            wanted: "claimed",
+            state: crate::domain::AlertState::Dismissed,
+            wanted: crate::domain::AlertState::Claimed,
         });
         assert_eq!(e.status(), StatusCode::CONFLICT);
         assert_eq!(e.to_string(), "alert 1 is dismissed; it cannot be claimed");

@@ -1,12 +1,14 @@
 //! Live updates for the console: server-sent events at `GET /api/v1/events` (viewer).
 //!
 //! Event kinds: `alert` (an alert raised, a finding attached to it, or a moderator's action
-//! on it) and `stream` (a halt or reinstatement), each with a JSON body; `lagged` (with the
-//! number of events this client missed because it read too slowly: reload the lists).
-//! Nothing is replayed: a client that connects gets what happens from then on.
+//! on it), `stream` (a halt or reinstatement) and `audit` (evidence revealed, an outbox
+//! message discarded), each with a JSON body, one [`LiveEvent`]; `lagged` (with the number
+//! of events this client missed because it read too slowly: reload the lists). Nothing is
+//! replayed: a client that connects gets what happens from then on.
 
 use super::{ApiError, HttpState};
 use crate::config::Role;
+use crate::domain::{Action, AlertAction, AlertState, AuditEvent, Reason};
 use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -19,6 +21,67 @@ use tokio::sync::{broadcast, watch};
 
 pub(super) fn router() -> Router<HttpState> {
     Router::new().route("/api/v1/events", get(live_events))
+}
+
+/// One live update. Each body's fields are declared in alphabetical order: the order they
+/// are sent in.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum LiveEvent {
+    /// `alert`: the recorder raised an alert or attached a finding to one.
+    AlertRecorded {
+        action: Action,
+        /// The bank or model.
+        bank: String,
+        frame_pts_ms: u64,
+        id: i64,
+        /// The bank item or label.
+        item_id: String,
+        /// A new alert (false: a finding attached to an open one).
+        raised: bool,
+        reason: Reason,
+        score: Option<f64>,
+        stream: String,
+    },
+    /// `alert`: a moderator claimed, confirmed or dismissed an alert.
+    AlertActed {
+        action: AlertAction,
+        actor: String,
+        id: i64,
+        state: AlertState,
+        stream: String,
+    },
+    /// `stream`: a stream halted (by the policy, for `alert_id`, or by `actor`) or
+    /// reinstated.
+    Stream {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        alert_id: Option<i64>,
+        halted: bool,
+        stream: String,
+    },
+    /// `audit`: an audit entry other consoles show without waiting for a reload.
+    Audit {
+        actor: String,
+        alert_id: Option<i64>,
+        event: AuditEvent,
+        /// The sink of a discarded message.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sink: Option<String>,
+        stream: String,
+    },
+}
+
+impl LiveEvent {
+    /// The SSE event name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LiveEvent::AlertRecorded { .. } | LiveEvent::AlertActed { .. } => "alert",
+            LiveEvent::Stream { .. } => "stream",
+            LiveEvent::Audit { .. } => "audit",
+        }
+    }
 }
 
 /// The hub every producer sends to and every open `/api/v1/events` reads from.
@@ -42,8 +105,13 @@ impl Events {
     }
 
     /// Sends an event to every connected client (none connected: dropped).
-    pub fn send(&self, kind: &'static str, data: serde_json::Value) {
-        let _ = self.tx.send((kind, data.to_string()));
+    pub fn send(&self, event: &LiveEvent) {
+        match serde_json::to_string(event) {
+            Ok(data) => {
+                let _ = self.tx.send((event.kind(), data));
+            }
+            Err(e) => tracing::error!(error = %e, ?event, "live event not serialised"),
+        }
     }
 
     pub fn subscribe(

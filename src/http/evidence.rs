@@ -4,6 +4,8 @@
 use super::request::{path_id, query};
 use super::{ApiError, HttpState, blocking};
 use crate::config::Role;
+use crate::domain::AuditEvent;
+use crate::http::events::LiveEvent;
 use crate::moderation::store::Thumbnail;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -54,7 +56,7 @@ async fn evidence(
         };
         if reveal {
             store
-                .record_event(&alert.stream, "evidence_revealed", &actor, "", "", Some(id))
+                .record_event(&alert.stream, AuditEvent::EvidenceRevealed, &actor, "", "", Some(id))
                 .map_err(|e| e.to_string())?;
         }
         Ok((alert.stream, thumb))
@@ -64,10 +66,13 @@ async fn evidence(
     .map_err(ApiError::NotFound)?;
     if reveal {
         // Other consoles show the new audit entry without waiting for a reload.
-        s.events.send(
-            "audit",
-            serde_json::json!({ "event": "evidence_revealed", "alert_id": id, "stream": stream, "actor": who }),
-        );
+        s.events.send(&LiveEvent::Audit {
+            actor: who,
+            alert_id: Some(id),
+            event: AuditEvent::EvidenceRevealed,
+            sink: None,
+            stream,
+        });
     }
     let png = png(thumb, reveal)?;
     Ok((

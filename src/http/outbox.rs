@@ -4,6 +4,8 @@
 use super::request::{Action, action_request, control_for, page_limit, path_id, query};
 use super::{ApiError, HttpState, blocking};
 use crate::config::Role;
+use crate::domain::AuditEvent;
+use crate::http::events::LiveEvent;
 use crate::moderation::store::OutboxRow;
 use axum::Router;
 use axum::body::Bytes;
@@ -74,9 +76,12 @@ async fn discard(
     };
     tracing::warn!(sink = %row.sink, msg = %row.msg_id, actor = %who, "message discarded from the outbox, unsent");
     // Consoles show the new audit entry without waiting for a reload.
-    s.events.send(
-        "audit",
-        serde_json::json!({ "event": "message_discarded", "alert_id": row.alert_id, "stream": row.stream(), "sink": row.sink, "actor": who }),
-    );
+    s.events.send(&LiveEvent::Audit {
+        actor: who,
+        alert_id: row.alert_id,
+        event: AuditEvent::MessageDiscarded,
+        sink: Some(row.sink.clone()),
+        stream: row.stream(),
+    });
     Ok(Json(message(&row)))
 }

@@ -5,6 +5,7 @@ use super::request::{Action, action_request, control_for};
 use super::{ApiError, HttpState, blocking};
 use crate::config::{Role, SamplingMode};
 use crate::control::Control;
+use crate::http::events::LiveEvent;
 use crate::sampler::adaptive::Trigger;
 use crate::supervisor::StreamInfo;
 use axum::Router;
@@ -98,10 +99,12 @@ async fn halt(
     )?;
     let (stream, who) = (id.clone(), actor.clone());
     let report = blocking(move || c.halt(&id, &actor, &reason, None)).await?;
-    s.events.send(
-        "stream",
-        serde_json::json!({ "stream": stream, "halted": true, "actor": who }),
-    );
+    s.events.send(&LiveEvent::Stream {
+        actor: Some(who),
+        alert_id: None,
+        halted: true,
+        stream,
+    });
     Ok(Json(report))
 }
 
@@ -125,10 +128,12 @@ async fn reinstate(
     let (id2, who) = (id.clone(), actor.clone());
     let changed = blocking(move || c.reinstate(&id2, &actor, &reason)).await?;
     if changed {
-        s.events.send(
-            "stream",
-            serde_json::json!({ "stream": id, "halted": false, "actor": who }),
-        );
+        s.events.send(&LiveEvent::Stream {
+            actor: Some(who),
+            alert_id: None,
+            halted: false,
+            stream: id.clone(),
+        });
     }
     Ok(Json(
         serde_json::json!({ "stream": id, "reinstated": changed }),

@@ -6,8 +6,9 @@
 //! `halt` verdict, halts the stream through the control plane.
 
 use crate::control::Control;
-use crate::http::events::Events;
-use crate::moderation::store::{AlertStore, MatchAlert, Recorded};
+use crate::domain::{Action, Subject};
+use crate::http::events::{Events, LiveEvent};
+use crate::moderation::store::{AlertStore, NewAlert, Recorded};
 use crate::policy::{self, Finding};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::sync::Arc;
@@ -59,27 +60,31 @@ fn run(mut store: AlertStore, control: &Control, events: &Events, findings: Rece
         {
             tracing::error!(alert = id, error = %e, "evidence not stored");
         }
-        events.send(
-            "alert",
-            serde_json::json!({
-                "id": id, "raised": raised, "stream": alert.stream,
-                "reason": alert.reason, "bank": alert.bank, "item_id": alert.item_id,
-                "action": alert.action, "score": alert.score,
-                "frame_pts_ms": alert.frame_pts_ms,
-            }),
-        );
-        if alert.action == "halt" && halt_for(control, &alert, id) {
-            events.send(
-                "stream",
-                serde_json::json!({ "stream": alert.stream, "halted": true, "alert_id": id }),
-            );
+        events.send(&LiveEvent::AlertRecorded {
+            action: alert.action,
+            bank: alert.subject.source().to_string(),
+            frame_pts_ms: alert.frame_pts_ms,
+            id,
+            item_id: alert.subject.item().to_string(),
+            raised,
+            reason: alert.subject.reason(),
+            score: alert.subject.score(),
+            stream: alert.stream.clone(),
+        });
+        if alert.action == Action::Halt && halt_for(control, &alert, id) {
+            events.send(&LiveEvent::Stream {
+                actor: None,
+                alert_id: Some(id),
+                halted: true,
+                stream: alert.stream.clone(),
+            });
         }
     }
 }
 
 /// Records a finding's alert (retrying until the store takes it) and returns it with what
 /// the store did.
-fn record(store: &mut AlertStore, f: &Finding) -> (MatchAlert, Recorded) {
+fn record(store: &mut AlertStore, f: &Finding) -> (NewAlert, Recorded) {
     let mut alert = policy::verdict(f);
     alert.detect_ms = f.decoded_at().map(|t| t.elapsed().as_millis() as u64);
     // An alert is never dropped: retry until the store takes it.
@@ -100,26 +105,27 @@ fn record(store: &mut AlertStore, f: &Finding) -> (MatchAlert, Recorded) {
 }
 
 /// The log line of what the store did with an alert.
-fn log_recorded(alert: &MatchAlert, recorded: Recorded) {
+fn log_recorded(alert: &NewAlert, recorded: Recorded) {
     match recorded {
         // What identifies the finding: the bank item and how close it matched, or the
         // model's label and its score.
-        Recorded::Raised(id) => {
-            if let Some(score) = alert.score {
-                tracing::warn!(alert = id, stream = %alert.stream, reason = %alert.reason, model = %alert.bank,
-                    label = %alert.item_id, score = %format!("{score:.3}"), action = %alert.action,
+        Recorded::Raised(id) => match &alert.subject {
+            Subject::Classifier(c) => {
+                tracing::warn!(alert = id, stream = %alert.stream, reason = %alert.subject.reason(), model = %c.model,
+                    label = %c.label, score = %format!("{:.3}", c.score), action = %alert.action,
                     frame_ms = alert.frame_pts_ms, "alert raised");
-            } else {
-                tracing::warn!(alert = id, stream = %alert.stream, reason = %alert.reason, bank = %alert.bank,
-                    item = %alert.item_id, distance = alert.distance, variant = %alert.variant,
-                    action = %alert.action, quality = alert.quality, frame_ms = alert.frame_pts_ms, "alert raised");
             }
-        }
+            Subject::Hash(h) => {
+                tracing::warn!(alert = id, stream = %alert.stream, reason = %alert.subject.reason(), bank = %h.bank,
+                    item = %h.item_id, distance = h.distance, variant = %h.variant,
+                    action = %alert.action, quality = h.quality, frame_ms = alert.frame_pts_ms, "alert raised");
+            }
+        },
         Recorded::Attached(id) => {
             tracing::debug!(alert = id, stream = %alert.stream, frame_ms = alert.frame_pts_ms, "match attached to open alert");
         }
         Recorded::Suppressed(id) => {
-            tracing::info!(alert = id, stream = %alert.stream, bank = %alert.bank, item = %alert.item_id,
+            tracing::info!(alert = id, stream = %alert.stream, bank = %alert.subject.source(), item = %alert.subject.item(),
                 frame_ms = alert.frame_pts_ms, "finding suppressed: its alert was dismissed within policy.dismiss_cooldown_s");
         }
     }
@@ -128,25 +134,22 @@ fn log_recorded(alert: &MatchAlert, recorded: Recorded) {
 /// Carries out a halt verdict: halts the stream the alert is about (the control plane
 /// retries a failed actuator call). True if it halted the stream now (false: already
 /// halted, or the halt failed).
-fn halt_for(control: &Control, alert: &MatchAlert, alert_id: i64) -> bool {
-    let (reason, actor) = if alert.reason == "classifier" {
-        (
+fn halt_for(control: &Control, alert: &NewAlert, alert_id: i64) -> bool {
+    let (reason, actor) = match &alert.subject {
+        Subject::Classifier(c) => (
             format!(
                 "classifier '{}' label '{}' at score {:.3}",
-                alert.bank,
-                alert.item_id,
-                alert.score.unwrap_or_default()
+                c.model, c.label, c.score
             ),
-            format!("policy:classifier:{}", alert.bank),
-        )
-    } else {
-        (
+            format!("policy:classifier:{}", c.model),
+        ),
+        Subject::Hash(h) => (
             format!(
                 "bank '{}' item '{}' at distance {} ({})",
-                alert.bank, alert.item_id, alert.distance, alert.variant
+                h.bank, h.item_id, h.distance, h.variant
             ),
-            format!("policy:bank:{}", alert.bank),
-        )
+            format!("policy:bank:{}", h.bank),
+        ),
     };
     if control.is_halted(&alert.stream) {
         return false;

@@ -13,7 +13,9 @@
 use crate::analysis::bank::BankMatch;
 use crate::analysis::pdq::PdqOutput;
 use crate::classify::manifest::Thresholds;
-use crate::moderation::store::MatchAlert;
+use crate::config::BankAction;
+use crate::domain::{Action, ClassifierSubject, HashSubject, Subject};
+use crate::moderation::store::NewAlert;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -37,7 +39,7 @@ pub struct ScoreFinding {
     pub label: String,
     pub score: f32,
     /// `halt` when enough recent frames were over the halt threshold, else `review`.
-    pub action: &'static str,
+    pub action: Action,
     /// How many of the last `halt_n` classified frames were over the halt threshold.
     pub over_halt: usize,
     /// When the frame left the decoder (None in tests).
@@ -77,36 +79,37 @@ impl Finding {
 }
 
 /// The alert a finding raises (or attaches to).
-pub fn verdict(f: &Finding) -> MatchAlert {
+pub fn verdict(f: &Finding) -> NewAlert {
     match f {
-        Finding::Match(f) => MatchAlert {
+        Finding::Match(f) => NewAlert {
             stream: f.stream.clone(),
-            reason: "hash_match",
-            bank: f.matched.bank.clone(),
-            item_id: f.matched.id.clone(),
-            label: f.matched.label.clone(),
-            distance: f.matched.distance,
-            quality: f.pdq.quality,
-            hash: f.pdq.hash.to_string(),
+            subject: Subject::Hash(HashSubject {
+                bank: f.matched.bank.clone(),
+                item_id: f.matched.id.clone(),
+                label: f.matched.label.clone(),
+                distance: f.matched.distance,
+                quality: f.pdq.quality,
+                hash: f.pdq.hash.to_string(),
+                variant: f.matched.variant.name().to_string(),
+            }),
             frame_pts_ms: f.frame_pts_ns / 1_000_000,
-            action: f.matched.action.as_str().to_string(),
-            variant: f.matched.variant.name().to_string(),
-            score: None,
+            // Allow banks never get here: analysis drops their matches (and the frame's others).
+            action: if f.matched.action == BankAction::Halt {
+                Action::Halt
+            } else {
+                Action::Review
+            },
             detect_ms: None,
         },
-        Finding::Score(f) => MatchAlert {
+        Finding::Score(f) => NewAlert {
             stream: f.stream.clone(),
-            reason: "classifier",
-            bank: f.model.clone(),
-            item_id: f.label.clone(),
-            label: Some(f.label.clone()),
-            distance: 0,
-            quality: 0,
-            hash: String::new(),
+            subject: Subject::Classifier(ClassifierSubject {
+                model: f.model.clone(),
+                label: f.label.clone(),
+                score: f.score as f64,
+            }),
             frame_pts_ms: f.frame_pts_ns / 1_000_000,
-            action: f.action.to_string(),
-            variant: "-".into(),
-            score: Some(f.score as f64),
+            action: f.action,
             detect_ms: None,
         },
     }
@@ -210,9 +213,9 @@ impl ScorePolicy {
                 // The halt is decided: a reinstated (or reconnected) stream starts afresh,
                 // so one odd frame after it does not halt it again.
                 window.clear();
-                "halt"
+                Action::Halt
             } else if halting || score >= t.review {
-                "review"
+                Action::Review
             } else {
                 continue;
             };
@@ -270,7 +273,7 @@ mod tests {
             .map(|(i, &s)| {
                 let f = p.observe(stream, i as u64 * 200_000_000, 0, &[1.0 - s, s]);
                 assert!(f.len() <= 1, "one label alerts");
-                f.first().map(|f| f.action)
+                f.first().map(|f| f.action.as_str())
             })
             .collect()
     }
@@ -327,7 +330,7 @@ mod tests {
                 model: "marker".into(),
                 label: "marker".into(),
                 score: 0.99,
-                action: "halt",
+                action: Action::Halt,
                 over_halt: 1,
                 decoded_at: None,
                 thumb: None,
@@ -335,7 +338,11 @@ mod tests {
         );
         let alert = verdict(&Finding::Score(f[0].clone()));
         assert_eq!(
-            (alert.reason, alert.bank.as_str(), alert.item_id.as_str()),
+            (
+                alert.subject.reason().as_str(),
+                alert.subject.source(),
+                alert.subject.item()
+            ),
             ("classifier", "marker", "marker")
         );
         assert_eq!((alert.frame_pts_ms, alert.action.as_str()), (5000, "halt"));

@@ -18,6 +18,7 @@ pub mod report;
 
 use crate::analysis::bank::BankSet;
 use crate::config::{Config, SamplerConfig, SamplingMode};
+use crate::domain::Action;
 use crate::frame_path::{FramePath, FramePathSettings};
 use crate::ingest::{self, template::Templates};
 use crate::policy;
@@ -118,7 +119,7 @@ pub struct Detection {
     pub pts_s: f64,
     pub bank: String,
     pub item: String,
-    pub action: String,
+    pub action: Action,
 }
 
 /// What one replay of one file cost and found.
@@ -272,8 +273,8 @@ impl Replayer {
                 let alert = policy::verdict(&f);
                 Detection {
                     pts_s: f.frame_pts_ns() as f64 / 1e9,
-                    bank: alert.bank,
-                    item: alert.item_id,
+                    bank: alert.subject.source().to_string(),
+                    item: alert.subject.item().to_string(),
                     action: alert.action,
                 }
             })
@@ -396,7 +397,7 @@ mod tests {
             pts_s,
             bank: "b".into(),
             item: "i".into(),
-            action: "halt".into(),
+            action: Action::Halt,
         }
     }
 

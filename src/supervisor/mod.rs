@@ -8,6 +8,7 @@ pub mod session;
 
 use crate::config::{SamplerConfig, SupervisorConfig};
 use crate::decode::Frame;
+use crate::domain::StreamState;
 use crate::ingest::{self, template::Templates};
 use crate::telemetry::{StreamStats, unix_ms};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
@@ -45,8 +46,7 @@ pub struct StreamSpec {
 /// A stream's state as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct StreamStatus {
-    /// `starting`, `running`, `restarting`, `failed`, `ended`, `halted` or `stopped`.
-    pub state: &'static str,
+    pub state: StreamState,
     /// Why the stream is restarting, failed or stopped.
     pub reason: Option<String>,
     pub restarts: u64,
@@ -70,7 +70,7 @@ impl StreamInfo {
             .clone()
     }
 
-    fn set(&self, state: &'static str, reason: Option<String>) {
+    fn set(&self, state: StreamState, reason: Option<String>) {
         let mut s = self.status.lock().unwrap_or_else(|e| e.into_inner());
         s.state = state;
         s.reason = reason;
@@ -95,10 +95,7 @@ impl StreamInfo {
 
     /// Whether its supervisor has given up or finished (ended, failed, stopped, halted).
     pub fn is_done(&self) -> bool {
-        matches!(
-            self.status().state,
-            "ended" | "failed" | "stopped" | "halted"
-        )
+        self.status().state.is_done()
     }
 }
 
@@ -160,7 +157,7 @@ impl StreamManager {
             spec,
             stats: Arc::new(StreamStats::default()),
             status: Mutex::new(StreamStatus {
-                state: "starting",
+                state: StreamState::Starting,
                 reason: None,
                 restarts: 0,
                 stalls: 0,
@@ -294,7 +291,7 @@ fn watch(
     let stall = Duration::from_millis(ctx.supervisor.stall_ms);
     let mut last_units = info.stats.units_received.load(Ordering::Relaxed);
     let mut last_progress = Instant::now();
-    info.set("running", None);
+    info.set(StreamState::Running, None);
     loop {
         match stop.recv_timeout(Duration::from_millis(100)) {
             Ok(()) | Err(RecvTimeoutError::Disconnected) => {
@@ -324,25 +321,25 @@ fn supervise(ctx: &StreamContext, info: &StreamInfo, stop: &Receiver<()>) {
     let mut recent: VecDeque<Instant> = VecDeque::new();
     loop {
         if info.is_halted() {
-            info.set("halted", Some("halted".into()));
+            info.set(StreamState::Halted, Some("halted".into()));
             return;
         }
-        info.set("starting", None);
+        info.set(StreamState::Starting, None);
         let started = Instant::now();
         let (reason, stalled) = match start_session(ctx, info) {
             Err(e) => (format!("cannot start: {e}"), false),
             Ok(session) => match watch(ctx, info, session, stop) {
                 Outcome::StopRequested => {
-                    info.set("stopped", Some("stopped".into()));
+                    info.set(StreamState::Stopped, Some("stopped".into()));
                     return;
                 }
                 Outcome::Stalled => (format!("stalled: no data for {} ms", cfg.stall_ms), true),
                 Outcome::Exit(Exit::Stopped) => {
-                    info.set("stopped", Some("stopped".into()));
+                    info.set(StreamState::Stopped, Some("stopped".into()));
                     return;
                 }
                 Outcome::Exit(Exit::Ended) if info.spec.origin == Origin::Static => {
-                    info.set("ended", Some("source ended".into()));
+                    info.set(StreamState::Ended, Some("source ended".into()));
                     tracing::info!(stream = id, "stream ended");
                     return;
                 }
@@ -351,7 +348,7 @@ fn supervise(ctx: &StreamContext, info: &StreamInfo, stop: &Receiver<()>) {
             },
         };
         if info.is_halted() {
-            info.set("halted", Some(reason));
+            info.set(StreamState::Halted, Some(reason));
             tracing::info!(stream = id, "stream halted; not restarting");
             return;
         }
@@ -370,16 +367,16 @@ fn supervise(ctx: &StreamContext, info: &StreamInfo, stop: &Receiver<()>) {
                 cfg.restart_window_s
             );
             tracing::error!(stream = id, reason = %why, "stream failed");
-            info.set("failed", Some(why));
+            info.set(StreamState::Failed, Some(why));
             return;
         }
         recent.push_back(Instant::now());
         info.bump(stalled);
         tracing::warn!(stream = id, reason = %reason, backoff_ms = backoff.as_millis() as u64, "restarting stream");
-        info.set("restarting", Some(reason));
+        info.set(StreamState::Restarting, Some(reason));
         match stop.recv_timeout(backoff) {
             Ok(()) | Err(RecvTimeoutError::Disconnected) => {
-                info.set("stopped", Some("stopped".into()));
+                info.set(StreamState::Stopped, Some("stopped".into()));
                 return;
             }
             Err(RecvTimeoutError::Timeout) => {}

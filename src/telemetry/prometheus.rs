@@ -5,6 +5,7 @@ use super::StreamStats;
 use super::metrics::{
     ANALYSIS_LATENCY, CLASSIFY_LATENCY, CLASSIFY_QUEUE, DETECT_LATENCY, labelled, single,
 };
+use crate::domain::StreamState;
 use crate::moderation::store::StoreCounts;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -19,17 +20,6 @@ pub struct Inputs<'a> {
     /// The store's counts; `None` when they could not be read (their families are left out).
     pub store: Option<&'a StoreCounts>,
 }
-
-/// Stream states that are always listed, 0 when no stream is in them.
-const STATES: [&str; 7] = [
-    "starting",
-    "running",
-    "restarting",
-    "failed",
-    "ended",
-    "halted",
-    "stopped",
-];
 
 /// One of a stream's counters.
 type Counter = fn(&StreamStats) -> &AtomicU64;
@@ -116,7 +106,11 @@ pub fn render(inputs: &Inputs) -> String {
 
 /// Streams by state, dense streams, and the counters summed over the streams.
 fn streams(out: &mut String, streams: &[(String, &StreamStats)]) {
-    let mut states: BTreeMap<String, u64> = STATES.iter().map(|s| (s.to_string(), 0)).collect();
+    // Every state is listed, 0 when no stream is in it.
+    let mut states: BTreeMap<String, u64> = StreamState::ALL
+        .iter()
+        .map(|s| (s.to_string(), 0))
+        .collect();
     let mut sums = [0u64; COUNTERS.len()];
     let mut dense = 0u64;
     for (state, st) in streams {

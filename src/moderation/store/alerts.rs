@@ -2,48 +2,11 @@
 //! dismissal cooldown), listing them and moderators' actions on them.
 
 use super::{
-    AlertFilter, AlertRow, AlertStore, MatchAlert, Recorded, StoreError, alert_message,
+    AlertFilter, AlertRow, AlertStore, Columns, NewAlert, Recorded, StoreError, alert_message,
     alerts_query, enqueue, now_ms,
 };
+use crate::domain::{Action, AlertAction, AlertState, SinkEvent};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
-
-/// What a moderator does to an alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlertAction {
-    /// `open` → `claimed`: someone is looking at it.
-    Claim,
-    /// `open` or `claimed` → `confirmed`: a true finding.
-    Confirm,
-    /// `open` or `claimed` → `dismissed`: a false positive.
-    Dismiss,
-}
-
-impl AlertAction {
-    pub fn parse(s: &str) -> Option<AlertAction> {
-        match s {
-            "claim" => Some(AlertAction::Claim),
-            "confirm" => Some(AlertAction::Confirm),
-            "dismiss" => Some(AlertAction::Dismiss),
-            _ => None,
-        }
-    }
-
-    /// The state it leads to, and the audit event it writes.
-    pub fn target(self) -> (&'static str, &'static str) {
-        match self {
-            AlertAction::Claim => ("claimed", "alert_claimed"),
-            AlertAction::Confirm => ("confirmed", "alert_confirmed"),
-            AlertAction::Dismiss => ("dismissed", "alert_dismissed"),
-        }
-    }
-
-    fn allowed_from(self, state: &str) -> bool {
-        match self {
-            AlertAction::Claim => state == "open",
-            AlertAction::Confirm | AlertAction::Dismiss => state == "open" || state == "claimed",
-        }
-    }
-}
 
 /// Why an alert action was refused.
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +16,8 @@ pub enum TransitionError {
     #[error("alert {id} is {state}; it cannot be {wanted}")]
     WrongState {
         id: i64,
-        state: String,
-        wanted: &'static str,
+        state: AlertState,
+        wanted: AlertState,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -91,38 +54,41 @@ impl AlertStore {
     /// Records a finding: a new open alert, or one more hit on the open alert for the same
     /// stream, reason, bank and item (a `halt` finding escalates a `review` alert; the
     /// highest score is kept). Committed durably before returning.
-    pub fn record_match(&mut self, m: &MatchAlert) -> Result<Recorded, StoreError> {
+    pub fn record_match(&mut self, m: &NewAlert) -> Result<Recorded, StoreError> {
         self.record_match_at(m, now_ms())
     }
 
     /// [`AlertStore::record_match`] at wall-clock time `now` (ms; tests use a fake clock).
-    pub fn record_match_at(&mut self, m: &MatchAlert, now: i64) -> Result<Recorded, StoreError> {
+    pub fn record_match_at(&mut self, m: &NewAlert, now: i64) -> Result<Recorded, StoreError> {
+        let (reason, bank, item) = (m.subject.reason(), m.subject.source(), m.subject.item());
+        let c = Columns::of(&m.subject);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let open: Option<i64> = tx
             .query_row(
                 "SELECT id FROM alerts WHERE stream = ?1 AND reason = ?4 AND bank = ?2 AND item_id = ?3 AND state IN ('open', 'claimed')",
-                params![m.stream, m.bank, m.item_id, m.reason],
+                params![m.stream, bank, item, reason],
                 |r| r.get(0),
             )
             .optional()?;
         let recorded = match open {
             Some(id) => {
-                let was: String = tx.query_row(
+                let was: Action = tx.query_row(
                     "SELECT action FROM alerts WHERE id = ?1",
                     params![id],
                     |r| r.get(0),
                 )?;
-                if was != "halt" && m.action == "halt" {
-                    let (msg_id, payload) = alert_message(&self.instance, id, "escalated", m, now);
-                    enqueue(&tx, &self.sinks, &msg_id, "alert.escalated", Some(id), &payload, now)?;
+                if was != Action::Halt && m.action == Action::Halt {
+                    let event = SinkEvent::AlertEscalated;
+                    let (msg_id, payload) = alert_message(&self.instance, id, event, m, now);
+                    enqueue(&tx, &self.sinks, &msg_id, event, Some(id), &payload, now)?;
                 }
                 tx.execute(
                     "UPDATE alerts SET hits = hits + 1, last_frame_pts_ms = ?2, updated_at_ms = ?3, distance = MIN(distance, ?4),
                      action = CASE WHEN ?5 = 'halt' THEN 'halt' ELSE action END,
                      score = CASE WHEN ?6 IS NULL THEN score ELSE MAX(COALESCE(score, ?6), ?6) END WHERE id = ?1",
-                    params![id, m.frame_pts_ms as i64, now, m.distance, m.action, m.score],
+                    params![id, m.frame_pts_ms as i64, now, c.distance, m.action, c.score],
                 )?;
                 Recorded::Attached(id)
             }
@@ -131,7 +97,7 @@ impl AlertStore {
                     .query_row(
                         "SELECT id FROM alerts WHERE stream = ?1 AND reason = ?4 AND bank = ?2 AND item_id = ?3
                          AND state = 'dismissed' AND updated_at_ms > ?5 ORDER BY updated_at_ms DESC LIMIT 1",
-                        params![m.stream, m.bank, m.item_id, m.reason, now - self.cooldown_ms],
+                        params![m.stream, bank, item, reason, now - self.cooldown_ms],
                         |r| r.get::<_, i64>(0),
                     )
                     .optional()? =>
@@ -148,11 +114,12 @@ impl AlertStore {
                 tx.execute(
                     "INSERT INTO alerts (stream, reason, bank, item_id, label, distance, quality, hash, frame_pts_ms, last_frame_pts_ms, created_at_ms, updated_at_ms, action, variant, score, detect_ms)
                      VALUES (?1, ?12, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?9, ?10, ?11, ?13, ?14)",
-                    params![m.stream, m.bank, m.item_id, m.label, m.distance, m.quality, m.hash, m.frame_pts_ms as i64, now, m.action, m.variant, m.reason, m.score, m.detect_ms.map(|v| v as i64)],
+                    params![m.stream, bank, item, c.label, c.distance, c.quality, c.hash, m.frame_pts_ms as i64, now, m.action, c.variant, reason, c.score, m.detect_ms.map(|v| v as i64)],
                 )?;
                 let id = tx.last_insert_rowid();
-                let (msg_id, payload) = alert_message(&self.instance, id, "raised", m, now);
-                enqueue(&tx, &self.sinks, &msg_id, "alert.raised", Some(id), &payload, now)?;
+                let event = SinkEvent::AlertRaised;
+                let (msg_id, payload) = alert_message(&self.instance, id, event, m, now);
+                enqueue(&tx, &self.sinks, &msg_id, event, Some(id), &payload, now)?;
                 Recorded::Raised(id)
             }
         };
@@ -205,7 +172,7 @@ impl AlertStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
-        let found: Option<(String, String)> = tx
+        let found: Option<(AlertState, String)> = tx
             .query_row(
                 "SELECT state, stream FROM alerts WHERE id = ?1",
                 params![id],
@@ -216,8 +183,8 @@ impl AlertStore {
         let Some((state, stream)) = found else {
             return Err(TransitionError::UnknownAlert(id));
         };
-        let (to, event) = action.target();
-        if !action.allowed_from(&state) {
+        let (to, event, message) = action.target();
+        if !action.allowed_from(state) {
             return Err(TransitionError::WrongState {
                 id,
                 state,
@@ -248,23 +215,15 @@ impl AlertStore {
         let msg_id = format!("{}-{id}-{to}", self.instance);
         let payload = serde_json::json!({
             "id": msg_id,
-            "event": format!("alert.{to}"),
+            "event": message,
             "daemon": self.instance,
             "at_ms": now,
             "actor": actor,
             "reason": reason,
             "alert": row,
         });
-        enqueue(
-            &tx,
-            &self.sinks,
-            &msg_id,
-            &format!("alert.{to}"),
-            Some(id),
-            &payload,
-            now,
-        )
-        .map_err(StoreError::from)?;
+        enqueue(&tx, &self.sinks, &msg_id, message, Some(id), &payload, now)
+            .map_err(StoreError::from)?;
         tx.commit().map_err(StoreError::from)?;
         self.queued();
         Ok(row)

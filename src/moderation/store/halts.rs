@@ -3,6 +3,7 @@
 use super::{
     AlertStore, AuditFilter, StoreError, StreamEvent, audit_query, enqueue, insert_event, now_ms,
 };
+use crate::domain::{AuditEvent, SinkEvent};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 impl AlertStore {
@@ -59,14 +60,14 @@ impl AlertStore {
         )?;
         tx.execute(
             "INSERT INTO stream_events (stream, event, actor, reason, alert_id, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![stream, if halted { "halt" } else { "reinstate" }, actor, reason, alert_id, now],
+            params![stream, if halted { AuditEvent::Halt } else { AuditEvent::Reinstate }, actor, reason, alert_id, now],
         )?;
         // The audit row's id makes the message id (retention keeps the newest audit row,
         // so no id is given out twice).
         let event = if halted {
-            "stream.halted"
+            SinkEvent::StreamHalted
         } else {
-            "stream.reinstated"
+            SinkEvent::StreamReinstated
         };
         let msg_id = format!("{}-stream-{}", self.instance, tx.last_insert_rowid());
         let payload = serde_json::json!({
@@ -111,7 +112,7 @@ impl AlertStore {
     pub fn record_event(
         &mut self,
         stream: &str,
-        event: &str,
+        event: AuditEvent,
         actor: &str,
         reason: &str,
         detail: &str,

@@ -5,6 +5,7 @@
 //! every read-then-write transaction starts IMMEDIATE: it waits for the write lock (up to the
 //! busy timeout) instead of failing when another connection committed in between.
 
+use crate::domain::{Action, AlertState, AuditEvent, Reason, SinkEvent, Subject};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 
@@ -27,9 +28,9 @@ pub struct Thumbnail {
 /// Which alerts to list.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
-    pub state: Option<String>,
+    pub state: Option<AlertState>,
     pub stream: Option<String>,
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
     /// Only alerts with a smaller id (paging, newest first).
     pub before: Option<i64>,
     pub limit: usize,
@@ -49,7 +50,7 @@ pub struct AuditFilter {
 /// Counts for `/metrics`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoreCounts {
-    /// (reason, action, state, alerts).
+    /// (reason, action, state, alerts): label values as stored.
     pub alerts: Vec<(String, String, String, u64)>,
     /// (sink, messages waiting, failed attempts of those).
     pub outbox: Vec<(String, u64, u64)>,
@@ -60,30 +61,53 @@ pub struct StoreCounts {
     pub halts: u64,
 }
 
-/// A finding to record: a hash match (reason `hash_match`) or a classifier score over a
-/// threshold (reason `classifier`: `bank` is the model, `item_id` the label).
+/// An alert to record: what was found ([`Subject`]: a bank item or a classifier label) on
+/// which stream and frame, and what the verdict calls for.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MatchAlert {
+pub struct NewAlert {
     pub stream: String,
-    /// `hash_match` or `classifier`.
-    pub reason: &'static str,
-    pub bank: String,
-    pub item_id: String,
-    pub label: Option<String>,
+    pub subject: Subject,
+    pub frame_pts_ms: u64,
+    /// From the bank's configuration, or the classifier policy's k-of-n.
+    pub action: Action,
+    /// Time to detect (ms): from the frame leaving the decoder to the policy's verdict, just
+    /// before the alert is written (set by the recorder; `None` when unknown).
+    pub detect_ms: Option<u64>,
+}
+
+/// How a [`Subject`] is stored in the alert columns (and sent to sinks): a classifier
+/// finding is stored with the model as `bank`, its label as `item_id` and `label`, no
+/// distance, quality or hash, and variant `-`.
+pub(super) struct Columns<'a> {
+    pub label: Option<&'a str>,
     pub distance: u32,
     pub quality: u32,
-    pub hash: String,
-    pub frame_pts_ms: u64,
-    /// `halt` or `review`, from the bank's configuration.
-    pub action: String,
-    /// The dihedral variant of the frame that matched (`original`, `rot90`, `flipx`, ...);
-    /// `-` for classifier alerts.
-    pub variant: String,
-    /// Classifier alerts: the label's score on this frame.
+    pub hash: &'a str,
+    pub variant: &'a str,
     pub score: Option<f64>,
-    /// Time to detect (ms): from the frame leaving the decoder to the policy's verdict, just
-    /// before the alert is written (set by the moderation thread; `None` when unknown).
-    pub detect_ms: Option<u64>,
+}
+
+impl Columns<'_> {
+    pub(super) fn of(subject: &Subject) -> Columns<'_> {
+        match subject {
+            Subject::Hash(h) => Columns {
+                label: h.label.as_deref(),
+                distance: h.distance,
+                quality: h.quality,
+                hash: &h.hash,
+                variant: &h.variant,
+                score: subject.score(),
+            },
+            Subject::Classifier(c) => Columns {
+                label: Some(&c.label),
+                distance: 0,
+                quality: 0,
+                hash: "",
+                variant: "-",
+                score: subject.score(),
+            },
+        }
+    }
 }
 
 /// A stored alert row.
@@ -91,7 +115,7 @@ pub struct MatchAlert {
 pub struct AlertRow {
     pub id: i64,
     pub stream: String,
-    pub reason: String,
+    pub reason: Reason,
     pub bank: String,
     pub item_id: String,
     pub label: Option<String>,
@@ -100,8 +124,8 @@ pub struct AlertRow {
     pub frame_pts_ms: u64,
     pub last_frame_pts_ms: u64,
     pub hits: u64,
-    pub state: String,
-    pub action: String,
+    pub state: AlertState,
+    pub action: Action,
     pub variant: String,
     /// Classifier alerts: the highest score seen.
     pub score: Option<f64>,
@@ -119,10 +143,7 @@ pub struct AlertRow {
 pub struct StreamEvent {
     pub id: i64,
     pub stream: String,
-    /// `halt`, `reinstate`, `publish_refused`, `halt_confirmed`, `halt_failed`,
-    /// `alert_claimed`, `alert_confirmed`, `alert_dismissed`, `evidence_revealed`,
-    /// `message_discarded`.
-    pub event: String,
+    pub event: AuditEvent,
     pub actor: String,
     pub reason: String,
     pub detail: String,
@@ -140,12 +161,11 @@ pub enum Recorded {
     Suppressed(i64),
 }
 
-/// A sink the store queues messages for, and the events (`alert.raised`, `stream.halted`,
-/// ...: [`crate::config::SINK_EVENTS`]) it takes.
+/// A sink the store queues messages for, and the events it takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkRoute {
     pub name: String,
-    pub events: Vec<String>,
+    pub events: Vec<SinkEvent>,
 }
 
 impl SinkRoute {
@@ -153,15 +173,12 @@ impl SinkRoute {
     pub fn all(name: &str) -> SinkRoute {
         SinkRoute {
             name: name.to_string(),
-            events: crate::config::SINK_EVENTS
-                .iter()
-                .map(|e| e.to_string())
-                .collect(),
+            events: SinkEvent::ALL.to_vec(),
         }
     }
 
-    fn takes(&self, event: &str) -> bool {
-        self.events.iter().any(|e| e == event)
+    fn takes(&self, event: SinkEvent) -> bool {
+        self.events.contains(&event)
     }
 }
 
@@ -182,7 +199,7 @@ pub struct AlertStore {
 fn insert_event(
     conn: &rusqlite::Connection,
     stream: &str,
-    event: &str,
+    event: AuditEvent,
     actor: &str,
     reason: &str,
     detail: &str,
@@ -363,8 +380,9 @@ mod outbox;
 mod query;
 mod retention;
 mod schema;
+pub use crate::domain::AlertAction;
 use alerts::ALERT_COLUMNS;
-pub use alerts::{AlertAction, TransitionError};
+pub use alerts::TransitionError;
 use halts::AUDIT_COLUMNS;
 pub use outbox::{DeliveryRow, OutboxRow};
 use outbox::{alert_message, enqueue};

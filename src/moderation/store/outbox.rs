@@ -1,7 +1,8 @@
 //! The outbox (one row per event and sink, written in the transaction that records the
 //! event and deleted only once that sink acknowledged it) and the delivery log.
 
-use super::{AlertStore, MatchAlert, SinkRoute, StoreError, Where, insert_event, now_ms};
+use super::{AlertStore, Columns, NewAlert, SinkRoute, StoreError, Where, insert_event, now_ms};
+use crate::domain::{AuditEvent, SinkEvent};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 /// A message waiting in the outbox for one sink.
@@ -203,7 +204,7 @@ impl AlertStore {
         insert_event(
             &tx,
             &stream_in(&body),
-            "message_discarded",
+            AuditEvent::MessageDiscarded,
             actor,
             reason,
             &detail.to_string(),
@@ -255,27 +256,30 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
 pub(super) fn alert_message(
     instance: &str,
     id: i64,
-    event: &str,
-    m: &MatchAlert,
+    event: SinkEvent,
+    m: &NewAlert,
     now: i64,
 ) -> (String, serde_json::Value) {
-    let msg_id = format!("{instance}-{id}-{event}");
+    // The message id ends in the event's name without its `alert.` prefix.
+    let short = event.as_str().trim_start_matches("alert.");
+    let msg_id = format!("{instance}-{id}-{short}");
+    let c = Columns::of(&m.subject);
     let payload = serde_json::json!({
         "id": msg_id,
-        "event": format!("alert.{event}"),
+        "event": event,
         "daemon": instance,
         "at_ms": now,
         "alert": {
             "id": id,
             "stream": m.stream,
-            "reason": m.reason,
-            "bank": m.bank,
-            "item_id": m.item_id,
-            "label": m.label,
+            "reason": m.subject.reason(),
+            "bank": m.subject.source(),
+            "item_id": m.subject.item(),
+            "label": c.label,
             "action": m.action,
-            "distance": m.distance,
-            "variant": m.variant,
-            "score": m.score,
+            "distance": c.distance,
+            "variant": c.variant,
+            "score": c.score,
             "frame_pts_ms": m.frame_pts_ms,
             "detect_ms": m.detect_ms,
         },
@@ -289,7 +293,7 @@ pub(super) fn enqueue(
     tx: &rusqlite::Transaction<'_>,
     sinks: &[SinkRoute],
     msg_id: &str,
-    event: &str,
+    event: SinkEvent,
     alert_id: Option<i64>,
     payload: &serde_json::Value,
     now: i64,

@@ -6,9 +6,9 @@ use super::{ALERT_COLUMNS, AUDIT_COLUMNS, AlertFilter, AuditFilter};
 /// The query [`AlertStore::list_alerts`] runs, and its arguments.
 pub(super) fn alerts_query(f: &AlertFilter) -> (String, Vec<rusqlite::types::Value>) {
     let mut w = Where::default();
-    w.add("state =", f.state.clone());
+    w.add("state =", f.state.map(|s| s.as_str().to_string()));
     w.add("stream =", f.stream.clone());
-    w.add("reason =", f.reason.clone());
+    w.add("reason =", f.reason.map(|r| r.as_str().to_string()));
     w.add("id <", f.before);
     w.select(ALERT_COLUMNS, "alerts", f.limit)
 }

@@ -6,6 +6,7 @@
 //! the newest audit entry (its id is part of a halt's message id).
 
 use super::{AlertStore, StoreError, now_ms};
+use crate::domain::AlertState;
 use rusqlite::{TransactionBehavior, params};
 use std::path::PathBuf;
 use std::thread::JoinHandle;
@@ -64,8 +65,8 @@ impl AlertStore {
         let mut p = Pruned::default();
         let limit = limit.clamp(1, i64::MAX as u64) as i64;
         for (state, days) in [
-            ("dismissed", r.dismissed_days),
-            ("confirmed", r.confirmed_days),
+            (AlertState::Dismissed, r.dismissed_days),
+            (AlertState::Confirmed, r.confirmed_days),
         ] {
             if days == 0 {
                 continue;

@@ -1,20 +1,21 @@
 //! Unit tests of the alert store (moved out of store.rs, which they made ~1,250 lines).
 use super::*;
+use crate::domain::{Action, AlertState, Reason, SinkEvent, Subject};
 
-pub(super) fn m(stream: &str, item: &str, pts: u64) -> MatchAlert {
-    MatchAlert {
+pub(super) fn m(stream: &str, item: &str, pts: u64) -> NewAlert {
+    NewAlert {
         stream: stream.into(),
-        reason: "hash_match",
-        bank: "demo".into(),
-        item_id: item.into(),
-        label: None,
-        distance: 4,
-        quality: 90,
-        hash: "00".repeat(32),
+        subject: Subject::Hash(crate::domain::HashSubject {
+            bank: "demo".into(),
+            item_id: item.into(),
+            label: None,
+            distance: 4,
+            quality: 90,
+            hash: "00".repeat(32),
+            variant: "flipx".into(),
+        }),
         frame_pts_ms: pts,
-        action: "review".into(),
-        variant: "flipx".into(),
-        score: None,
+        action: Action::Review,
         detect_ms: None,
     }
 }
@@ -59,17 +60,13 @@ fn one_open_alert_per_stream_and_item_survives_reopen() {
 fn classifier_alerts_escalate_and_keep_the_highest_score() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = AlertStore::open(&dir.path().join("a.db")).unwrap();
-    let c = |pts: u64, score: f64, action: &str| MatchAlert {
-        reason: "classifier",
-        bank: "marker".into(),
-        item_id: "marker".into(),
-        distance: 0,
-        quality: 0,
-        hash: String::new(),
-        variant: "-".into(),
-        score: Some(score),
-        detect_ms: None,
-        action: action.into(),
+    let c = |pts: u64, score: f64, action: &str| NewAlert {
+        subject: Subject::Classifier(crate::domain::ClassifierSubject {
+            model: "marker".into(),
+            label: "marker".into(),
+            score,
+        }),
+        action: Action::parse(action).unwrap(),
         ..m("a", "x", pts)
     };
     let Recorded::Raised(id) = s.record_match(&c(10, 0.7, "review")).unwrap() else {
@@ -121,13 +118,13 @@ fn alerts_are_queued_for_every_sink_and_leave_only_when_delivered() {
     );
     // Attaching queues nothing; escalating to halt queues one more message per sink.
     s.record_match(&m("a", "x", 20)).unwrap();
-    s.record_match(&MatchAlert {
-        action: "halt".into(),
+    s.record_match(&NewAlert {
+        action: Action::Halt,
         ..m("a", "x", 30)
     })
     .unwrap();
-    s.record_match(&MatchAlert {
-        action: "halt".into(),
+    s.record_match(&NewAlert {
+        action: Action::Halt,
         ..m("a", "x", 40)
     })
     .unwrap();
@@ -333,7 +330,7 @@ fn alert_transitions_are_checked_and_audited_and_claimed_alerts_stay_open_for_fi
     assert!(audit.iter().all(|e| e.alert_id == Some(id)));
     let listed = s
         .list_alerts(&AlertFilter {
-            state: Some("open".into()),
+            state: Some(AlertState::Open),
             limit: 10,
             ..AlertFilter::default()
         })
@@ -359,8 +356,8 @@ fn findings_after_a_dismissal_are_suppressed_for_the_cooldown_only() {
     let queued = s.outbox().unwrap().len();
     // A fake clock: 1 s and 59.9 s after the dismissal, suppressed (even a halt
     // finding); another item or stream is not; at 60 s a new alert opens.
-    let halt = MatchAlert {
-        action: "halt".into(),
+    let halt = NewAlert {
+        action: Action::Halt,
         ..m("a", "x", 20)
     };
     assert_eq!(
@@ -450,7 +447,7 @@ fn moderators_actions_and_halts_are_queued_for_the_sinks_that_take_them() {
     let dir = tempfile::tempdir().unwrap();
     let pager = SinkRoute {
         name: "pager".into(),
-        events: vec!["alert.raised".into(), "stream.halted".into()],
+        events: vec![SinkEvent::AlertRaised, SinkEvent::StreamHalted],
     };
     let mut s = AlertStore::open(&dir.path().join("a.db"))
         .unwrap()
@@ -687,9 +684,9 @@ fn filtered_alert_lists_read_an_index_not_the_table() {
     let dir = tempfile::tempdir().unwrap();
     let s = AlertStore::open(&dir.path().join("a.db")).unwrap();
     let f = |state: Option<&str>, stream: Option<&str>, before: Option<i64>| AlertFilter {
-        state: state.map(str::to_string),
+        state: state.and_then(AlertState::parse),
         stream: stream.map(str::to_string),
-        reason: Some("hash_match".into()),
+        reason: Some(Reason::HashMatch),
         before,
         limit: 200,
     };

@@ -2,6 +2,7 @@
 use super::super::tests::{m, raised};
 use super::super::*;
 use super::*;
+use crate::domain::{AuditEvent, SinkEvent};
 
 #[test]
 fn retention_deletes_closed_alerts_and_old_logs_only() {
@@ -38,7 +39,7 @@ fn retention_deletes_closed_alerts_and_old_logs_only() {
     // The newest alert (never deleted, whatever its age: its id must not come back).
     let newest = raised(s.record_match(&m("z", "x", 10)).unwrap());
     // A log entry of no alert, and a stream halted now (its log stays while it is).
-    s.record_event("e", "halt", "token:mo", "by hand", "", None)
+    s.record_event("e", AuditEvent::Halt, "token:mo", "by hand", "", None)
         .unwrap();
     assert!(s.halt("h", "token:mo", "by hand", None).unwrap());
 
@@ -158,7 +159,7 @@ fn retention_is_not_held_back_by_a_halt_waiting_for_its_sink() {
         .unwrap()
         .with_sinks(vec![SinkRoute {
             name: "js".into(),
-            events: vec!["stream.halted".into(), "stream.reinstated".into()],
+            events: vec![SinkEvent::StreamHalted, SinkEvent::StreamReinstated],
         }]);
     let mut t = 0;
     for item in ["x", "y"] {
