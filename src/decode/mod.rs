@@ -93,46 +93,21 @@ impl Decoder {
             .ok_or_else(|| err("no decoder".into()))?;
 
         let selected: Arc<Mutex<BTreeSet<u64>>> = Arc::default();
-        let probe_sel = selected.clone();
-        dec.static_pad("src")
-            .ok_or_else(|| err("decoder has no src pad".into()))?
-            .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                let pts = info.buffer().and_then(|b| b.pts()).map(|t| t.nseconds());
-                let mut sel = probe_sel.lock().expect("selection lock");
-                match pts {
-                    Some(p) if sel.remove(&p) => {
-                        // Units older than this one will never come out now; forget them.
-                        sel.retain(|&q| q > p);
-                        gst::PadProbeReturn::Ok
-                    }
-                    _ => gst::PadProbeReturn::Drop,
-                }
-            });
-
-        let stream_name = stream.clone();
+        let dec_src = dec
+            .static_pad("src")
+            .ok_or_else(|| err("decoder has no src pad".into()))?;
+        pass_selected_only(&dec_src, selected.clone());
+        let out = FrameSender {
+            stream: stream.clone(),
+            frames,
+            live,
+            stats,
+            stopping,
+            feedback,
+        };
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |sink| {
-                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
-                    let (Some(buffer), Some(caps)) = (sample.buffer_owned(), sample.caps()) else {
-                        return Ok(gst::FlowSuccess::Ok);
-                    };
-                    let info = gst_video::VideoInfo::from_caps(caps)
-                        .map_err(|_| gst::FlowError::NotNegotiated)?;
-                    let frame = Frame {
-                        stream: stream_name.clone(),
-                        pts_ns: buffer.pts().map_or(0, |t| t.nseconds()),
-                        width: info.width() as usize,
-                        height: info.height() as usize,
-                        stride: info.stride()[0] as usize,
-                        offset: info.offset()[0],
-                        buffer,
-                        stats: stats.clone(),
-                        feedback: feedback.clone(),
-                        decoded_at: std::time::Instant::now(),
-                    };
-                    send_frame(&frames, frame, live, &stopping)
-                })
+                .new_sample(move |sink| out.on_sample(sink))
                 .build(),
         );
 
@@ -194,6 +169,58 @@ impl Decoder {
 
     pub fn end_of_stream(&self) {
         let _ = self.src.end_of_stream();
+    }
+}
+
+/// Lets through the decoder's src pad only the frames of units pushed for analysis
+/// (their PTS in `selected`); every other decoded frame is dropped there.
+fn pass_selected_only(pad: &gst::Pad, selected: Arc<Mutex<BTreeSet<u64>>>) {
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let pts = info.buffer().and_then(|b| b.pts()).map(|t| t.nseconds());
+        let mut sel = selected.lock().expect("selection lock");
+        match pts {
+            Some(p) if sel.remove(&p) => {
+                // Units older than this one will never come out now; forget them.
+                sel.retain(|&q| q > p);
+                gst::PadProbeReturn::Ok
+            }
+            _ => gst::PadProbeReturn::Drop,
+        }
+    });
+}
+
+/// Where the decoder's appsink sends each decoded frame: the frame path, tagged with its
+/// stream, counters and feedback channel.
+struct FrameSender {
+    stream: Arc<str>,
+    frames: Sender<Frame>,
+    live: bool,
+    stats: Arc<StreamStats>,
+    stopping: Arc<AtomicBool>,
+    feedback: Option<(Sender<Feedback>, u32)>,
+}
+
+impl FrameSender {
+    fn on_sample(&self, sink: &gst_app::AppSink) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let sample = sink.pull_sample().map_err(|_| gst::FlowError::Flushing)?;
+        let (Some(buffer), Some(caps)) = (sample.buffer_owned(), sample.caps()) else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let info =
+            gst_video::VideoInfo::from_caps(caps).map_err(|_| gst::FlowError::NotNegotiated)?;
+        let frame = Frame {
+            stream: self.stream.clone(),
+            pts_ns: buffer.pts().map_or(0, |t| t.nseconds()),
+            width: info.width() as usize,
+            height: info.height() as usize,
+            stride: info.stride()[0] as usize,
+            offset: info.offset()[0],
+            buffer,
+            stats: self.stats.clone(),
+            feedback: self.feedback.clone(),
+            decoded_at: std::time::Instant::now(),
+        };
+        send_frame(&self.frames, frame, self.live, &self.stopping)
     }
 }
 

@@ -89,8 +89,7 @@ pub fn attach(
             });
         }
     };
-    // Last sync point passed on as a keyframe (see `nal_sync_point`).
-    let mut last_sync_ns: Option<u64> = None;
+    let mut keyframes = KeyframeTracker::default();
     let eos_tx = tx.clone();
     let eos_stop = stopping.clone();
     sink.set_callbacks(
@@ -101,45 +100,15 @@ pub fn attach(
                     return Ok(gst::FlowSuccess::Ok);
                 };
                 let pts_ns = running_time_ns(&sample, &buffer);
-                let flagged = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
-                let keyframe = flagged && {
-                    let sync = buffer
-                        .map_readable()
-                        .ok()
-                        .and_then(|m| nal_sync_point(m.as_slice()));
-                    match sync {
-                        Some(true) | None => {
-                            last_sync_ns = Some(pts_ns);
-                            true
-                        }
-                        // An I-frame that is no sync point counts only when the stream has
-                        // had none for a while (an encoder that never repeats its IDR).
-                        Some(false) => {
-                            let starved = last_sync_ns
-                                .is_none_or(|t| pts_ns.saturating_sub(t) > SYNC_STARVED_NS);
-                            if starved {
-                                last_sync_ns = Some(pts_ns);
-                            }
-                            starved
-                        }
-                    }
-                };
                 let au = AccessUnit {
                     pts_ns,
-                    keyframe,
+                    keyframe: keyframes.is_keyframe(&buffer, pts_ns),
                     size: buffer.size(),
                     buffer,
                 };
                 stats.units_received.fetch_add(1, Ordering::Relaxed);
                 if live {
-                    match tx.try_send(IngestEvent::Unit(au)) {
-                        Ok(()) => Ok(gst::FlowSuccess::Ok),
-                        Err(TrySendError::Full(_)) => {
-                            stats.units_dropped.fetch_add(1, Ordering::Relaxed);
-                            Ok(gst::FlowSuccess::Ok)
-                        }
-                        Err(TrySendError::Disconnected(_)) => Err(gst::FlowError::Flushing),
-                    }
+                    offer(&tx, au, &stats)
                 } else {
                     send_waiting(&tx, IngestEvent::Unit(au), &stopping)
                 }
@@ -150,6 +119,59 @@ pub fn attach(
             .build(),
     );
     Ok(live)
+}
+
+/// Live: hands a unit to the sampler thread without waiting; a full queue drops it
+/// (counted in `units_dropped`).
+fn offer(
+    tx: &Sender<IngestEvent>,
+    au: AccessUnit,
+    stats: &StreamStats,
+) -> Result<gst::FlowSuccess, gst::FlowError> {
+    match tx.try_send(IngestEvent::Unit(au)) {
+        Ok(()) => Ok(gst::FlowSuccess::Ok),
+        Err(TrySendError::Full(_)) => {
+            stats.units_dropped.fetch_add(1, Ordering::Relaxed);
+            Ok(gst::FlowSuccess::Ok)
+        }
+        Err(TrySendError::Disconnected(_)) => Err(gst::FlowError::Flushing),
+    }
+}
+
+/// Decides which flagged units are keyframes for the sampler (see `nal_sync_point`).
+#[derive(Default)]
+struct KeyframeTracker {
+    /// Last sync point passed on as a keyframe.
+    last_sync_ns: Option<u64>,
+}
+
+impl KeyframeTracker {
+    fn is_keyframe(&mut self, buffer: &gst::Buffer, pts_ns: u64) -> bool {
+        if buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
+            return false;
+        }
+        let sync = buffer
+            .map_readable()
+            .ok()
+            .and_then(|m| nal_sync_point(m.as_slice()));
+        match sync {
+            Some(true) | None => {
+                self.last_sync_ns = Some(pts_ns);
+                true
+            }
+            // An I-frame that is no sync point counts only when the stream has had none for
+            // a while (an encoder that never repeats its IDR).
+            Some(false) => {
+                let starved = self
+                    .last_sync_ns
+                    .is_none_or(|t| pts_ns.saturating_sub(t) > SYNC_STARVED_NS);
+                if starved {
+                    self.last_sync_ns = Some(pts_ns);
+                }
+                starved
+            }
+        }
+    }
 }
 
 /// A flagged I-frame that is no sync point still counts as a keyframe when the stream has

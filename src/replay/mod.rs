@@ -201,28 +201,7 @@ impl Replayer {
             file: shown.clone(),
             message,
         };
-        if !file.is_file() {
-            return Err(fail("no such file".into()));
-        }
-        let demux = demuxer_for(file).ok_or_else(|| fail(UNKNOWN_CONTAINER.into()))?;
-        let params: BTreeMap<String, String> = [
-            ("location", file.display().to_string()),
-            ("demux", demux.to_string()),
-            ("realtime", "false".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        let description = self
-            .templates
-            .get("file")
-            .and_then(|t| t.render(&params))
-            .map_err(|e| fail(e.to_string()))?;
-        let id = file
-            .file_name()
-            .map_or_else(|| shown.clone(), |n| n.to_string_lossy().into_owned());
-        let pipeline = ingest::build(&id, &description).map_err(|e| fail(e.to_string()))?;
-
+        let (id, pipeline) = self.pipeline_for(file).map_err(fail)?;
         let stats = Arc::new(StreamStats::default());
         let (frames_tx, frames_rx) = bounded(self.path.queue);
         let (findings_tx, findings_rx) = unbounded();
@@ -251,18 +230,7 @@ impl Replayer {
             },
         );
         let exit = match started {
-            Ok(session) => {
-                while !session.is_finished() {
-                    progress(Progress {
-                        position_s: stats.position_ms.load(Ordering::Relaxed) as f64 / 1000.0,
-                        duration_s: pipeline
-                            .query_duration::<gst::ClockTime>()
-                            .map(|d| d.nseconds() as f64 / 1e9),
-                    });
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                session.finish()
-            }
+            Ok(session) => follow(session, &stats, &pipeline, progress),
             Err(e) => Exit::Failed(e.to_string()),
         };
         // The session's decoder held the last frame sender: the path drains and ends.
@@ -282,14 +250,70 @@ impl Replayer {
         if let Exit::Failed(e) = exit {
             return Err(fail(e));
         }
-        let l = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         Ok(FileRun {
+            cpu_s: cpu_seconds() - cpu0,
+            wall_s: t0.elapsed().as_secs_f64(),
+            detections,
+            ..FileRun::counted(&stats)
+        })
+    }
+
+    /// The `file` template's ingest pipeline for `file`, and the stream id (the file name).
+    fn pipeline_for(&self, file: &Path) -> Result<(String, gst::Pipeline), String> {
+        if !file.is_file() {
+            return Err("no such file".into());
+        }
+        let demux = demuxer_for(file).ok_or_else(|| UNKNOWN_CONTAINER.to_string())?;
+        let params: BTreeMap<String, String> = [
+            ("location", file.display().to_string()),
+            ("demux", demux.to_string()),
+            ("realtime", "false".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let description = self
+            .templates
+            .get("file")
+            .and_then(|t| t.render(&params))
+            .map_err(|e| e.to_string())?;
+        let id = file.file_name().map_or_else(
+            || file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let pipeline = ingest::build(&id, &description).map_err(|e| e.to_string())?;
+        Ok((id, pipeline))
+    }
+}
+
+/// Reports progress about ten times a second until the session ends; how it ended.
+fn follow(
+    session: session::Session,
+    stats: &StreamStats,
+    pipeline: &gst::Pipeline,
+    progress: &mut dyn FnMut(Progress),
+) -> Exit {
+    while !session.is_finished() {
+        progress(Progress {
+            position_s: stats.position_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+            duration_s: pipeline
+                .query_duration::<gst::ClockTime>()
+                .map(|d| d.nseconds() as f64 / 1e9),
+        });
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    session.finish()
+}
+
+impl FileRun {
+    /// The stream's counters; cost and detections left empty.
+    fn counted(stats: &StreamStats) -> FileRun {
+        let l = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        FileRun {
             duration_s: l(&stats.position_ms) as f64 / 1000.0,
             units: l(&stats.units_received),
             frames_decoded: l(&stats.units_decoded),
             frames_analysed: l(&stats.frames_analysed),
-            cpu_s: cpu_seconds() - cpu0,
-            wall_s: t0.elapsed().as_secs_f64(),
             triggers: Trigger::ALL
                 .iter()
                 .enumerate()
@@ -297,23 +321,34 @@ impl Replayer {
                 .collect(),
             missed_gaps: l(&stats.missed_gaps),
             feedback_timeouts: l(&stats.feedback_timeouts),
-            detections,
-        })
+            ..FileRun::default()
+        }
     }
 }
 
 const UNKNOWN_CONTAINER: &str = "unknown container (expected .mp4, .mov, .mkv, .webm, .flv or .ts)";
 
+/// Why replay's inputs were refused before anything ran.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error(transparent)]
+    Labels(#[from] labels::LabelsError),
+    #[error("{file}: {UNKNOWN_CONTAINER}")]
+    UnknownContainer { file: String },
+}
+
 /// Checks replay's inputs before anything runs, and returns each file's labelled intervals:
 /// the labels file reads, every file is listed in it, exists and has a known container.
-pub fn ground_truth(labels: &Path, files: &[PathBuf]) -> Result<Vec<Vec<Interval>>, String> {
-    let labels = labels::Labels::load(labels).map_err(|e| e.to_string())?;
+pub fn ground_truth(labels: &Path, files: &[PathBuf]) -> Result<Vec<Vec<Interval>>, InputError> {
+    let labels = labels::Labels::load(labels)?;
     files
         .iter()
         .map(|f| {
-            let intervals = labels.intervals(f).map_err(|e| e.to_string())?;
+            let intervals = labels.intervals(f)?;
             if demuxer_for(f).is_none() {
-                return Err(format!("{}: {UNKNOWN_CONTAINER}", f.display()));
+                return Err(InputError::UnknownContainer {
+                    file: f.display().to_string(),
+                });
             }
             Ok(intervals.to_vec())
         })
