@@ -51,7 +51,7 @@ pub struct Config {
     pub banks: Vec<BankConfig>,
     /// `[classify]`: ONNX image classifiers.
     pub classify: ClassifyConfig,
-    /// `[http]`: the HTTP server (health and readiness; the API grows here).
+    /// `[http]`: the HTTP server (health, readiness, ingest callbacks, the API, the console).
     pub http: HttpConfig,
     /// `[store]`: the SQLite alert store.
     pub store: StoreConfig,

@@ -4,7 +4,7 @@
 //!
 //! In `keyframes` mode the segment the decoder sees carries `TRICKMODE_KEY_UNITS`: without it
 //! avdec_h264 holds each keyframe for one to three GOPs (seconds); with it the frame comes out
-//! at once (see DESIGN.md).
+//! at once (13-22 ms measured).
 //!
 //! The decoder runs one thread (`max-threads=1`): with frame threading it holds every frame
 //! until more input arrives (measured: in every-frame mode, none of 120 frames came out before

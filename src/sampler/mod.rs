@@ -2,9 +2,10 @@
 //! frame is analysed. Pure logic on stream time, but for each stream's sampler thread
 //! (`worker.rs`), which drives the decoder with the decisions.
 //!
-//! Fixed interval for now. `keyframes` mode decodes keyframes only and analyses the first
-//! keyframe at or after each due time; `all` mode decodes every unit from the first keyframe
-//! and analyses the first frame at or after each due time.
+//! Fixed sampling ([`FixedSampler`]): `keyframes` mode decodes keyframes only and analyses
+//! the first keyframe at or after each due time; `all` mode decodes every unit from the
+//! first keyframe and analyses the first frame at or after each due time. Adaptive
+//! sampling: [`adaptive`].
 
 pub mod adaptive;
 pub mod budget;

@@ -1,9 +1,9 @@
 //! The alert store: SQLite (WAL, synchronous=FULL) as the system of record. The schema is
 //! created and migrated at open; every alert is committed before it is logged as raised.
-//! Several connections share the file (the moderation thread's, the control plane's, one per
-//! delivery sink), so
-//! every read-then-write transaction starts IMMEDIATE: it waits for the write lock (up to the
-//! busy timeout) instead of failing when another connection committed in between.
+//! Several connections share the file (the recorder's, the control plane's, one per delivery
+//! sink, retention's), so every read-then-write transaction starts IMMEDIATE: it waits for
+//! the write lock (up to the busy timeout) instead of failing when another connection
+//! committed in between.
 
 use crate::domain::{Action, AlertState, AuditEvent, Reason, SinkEvent, Subject};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
