@@ -8,7 +8,7 @@ cargo=${CARGO:-cargo}
 
 # timeout runs the suite in a process group of its own, so that at the limit every process
 # of the suite is killed. A Ctrl-C at the terminal does not reach that group: pass it on.
-timeout --kill-after=30s "$limit" "$cargo" test --lib --tests &
+timeout --kill-after=30s "$limit" "$cargo" test --no-fail-fast --lib --tests &
 suite=$!
 trap 'kill -TERM "$suite" 2>/dev/null' INT TERM
 while :; do
