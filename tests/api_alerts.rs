@@ -420,9 +420,42 @@ fn tokens_roles_transitions_and_bad_input() {
         }
     }
 
+    // A key no publish could have (path traversal, an app not watched, an empty name) is
+    // refused like the ingest callbacks refuse it, and nothing is halted or sent.
+    for (raw, want) in [
+        ("..%2F..%2Fetc", 400),
+        ("elsewhere%2Fk", 404),
+        ("live%2F", 400),
+        ("live%2Fa%3Fb", 400),
+    ] {
+        let (code, body) = api.call(
+            "POST",
+            &format!("/api/v1/streams/{raw}/halt"),
+            Some(MODERATOR),
+            "",
+        );
+        assert_eq!(code, want, "{raw}: {body}");
+    }
+    // A key a publisher could use may be halted ahead of its publish.
+    let (code, body) = api.call(
+        "POST",
+        "/api/v1/streams/live%2Fnext/halt",
+        Some(MODERATOR),
+        "",
+    );
+    assert_eq!(code, 200, "{body}");
+
     app.shutdown();
     let store = AlertStore::open(&db).unwrap();
     assert_eq!(store.alerts().unwrap()[0].state, "dismissed");
+    let halted = store.halted_streams().unwrap();
+    assert!(halted.contains(&"live/next".to_string()), "{halted:?}");
+    assert!(
+        !halted
+            .iter()
+            .any(|h| h.contains("etc") || h.starts_with("elsewhere") || h.starts_with("live/a")),
+        "{halted:?}"
+    );
 }
 
 #[test]

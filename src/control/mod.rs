@@ -6,7 +6,7 @@
 use crate::config::{Config, IngestServer};
 use crate::discovery::{self, CallbackError, Publish};
 use crate::domain::AuditEvent;
-use crate::moderation::actuator::{Actuator, HaltOutcome, StreamKey};
+use crate::moderation::actuator::{Actuator, ActuatorError, HaltOutcome, StreamKey};
 use crate::moderation::store::{AlertStore, StoreError};
 use crate::supervisor::{Origin, StreamManager, StreamSpec};
 use crate::telemetry::unix_ms;
@@ -155,9 +155,13 @@ impl Control {
         reason: &str,
         alert_id: Option<i64>,
     ) -> Result<HaltReport, ControlError> {
-        let known = self.manager.get(id);
-        if known.is_none() && !self.store().is_halted(id)? && !id.contains('/') {
-            return Err(ControlError::UnknownStream(id.to_string()));
+        // A stream not watched now can still be halted ahead of its publish, by its key: a
+        // key the ingest callbacks would accept, never an arbitrary string sent to the server.
+        if self.manager.get(id).is_none() && !self.store().is_halted(id)? {
+            let Some((app, name)) = id.split_once('/') else {
+                return Err(ControlError::UnknownStream(id.to_string()));
+            };
+            discovery::check_key(app, name, &self.cfg.ingest.apps)?;
         }
         let newly_halted = {
             let _gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
@@ -169,10 +173,17 @@ impl Control {
         };
         let key = StreamKey::from_id(id);
         // A failed request is retried a few times here (about 1.4 s of waits), then by
-        // reconciliation while the server still lists the stream.
+        // reconciliation while the server still lists the stream. A static stream (no
+        // app/name) the actuator cannot address fails at once: its own pipeline stops here
+        // (the supervisor sees it halted), and no other stream is ever sent to the server.
         let mut outcome = self.actuator.halt(&key);
         for wait_ms in [200, 400, 800] {
-            if outcome.is_ok() {
+            // Done, or failed in a way no retry can change.
+            if outcome
+                .as_ref()
+                .err()
+                .is_none_or(ActuatorError::is_permanent)
+            {
                 break;
             }
             std::thread::sleep(Duration::from_millis(wait_ms));

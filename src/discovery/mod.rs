@@ -32,6 +32,29 @@ pub enum CallbackError {
     UnknownApp(String, String),
 }
 
+/// Checks a stream key as the ingest callbacks do: app and name of sane characters and
+/// length, the app one of the watched `apps`.
+pub fn check_key(app: &str, name: &str, apps: &[String]) -> Result<(), CallbackError> {
+    for (what, v) in [("app", app), ("name", name)] {
+        if v.is_empty() {
+            return Err(CallbackError::Malformed(format!("{what} is empty")));
+        }
+        if v.len() > 256
+            || v.chars()
+                .any(|c| c.is_control() || matches!(c, '/' | '\\' | '?' | '#'))
+        {
+            return Err(CallbackError::Malformed(format!(
+                "{what} '{}' has characters a stream key cannot have",
+                v.escape_debug()
+            )));
+        }
+    }
+    if !apps.iter().any(|a| a == app) {
+        return Err(CallbackError::UnknownApp(app.to_string(), apps.join(", ")));
+    }
+    Ok(())
+}
+
 /// Parses callback parameters, checking the app is watched and the name is sane.
 pub fn parse_callback(
     params: &BTreeMap<String, String>,
@@ -46,20 +69,7 @@ pub fn parse_callback(
     };
     let app = field("app")?;
     let name = field("name")?;
-    for (what, v) in [("app", &app), ("name", &name)] {
-        if v.len() > 256
-            || v.chars()
-                .any(|c| c.is_control() || matches!(c, '/' | '\\' | '?' | '#'))
-        {
-            return Err(CallbackError::Malformed(format!(
-                "{what} '{}' has characters a stream key cannot have",
-                v.escape_debug()
-            )));
-        }
-    }
-    if !apps.contains(&app) {
-        return Err(CallbackError::UnknownApp(app, apps.join(", ")));
-    }
+    check_key(&app, &name, apps)?;
     let args = params
         .iter()
         .filter(|(k, _)| !CALLBACK_FIELDS.contains(&k.as_str()))

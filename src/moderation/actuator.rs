@@ -15,9 +15,13 @@ pub struct StreamKey {
 }
 
 impl StreamKey {
-    /// `app/name`, the stream id of a discovered stream.
+    /// `app/name`, the stream id of a discovered stream (a static stream's: its name).
     pub fn id(&self) -> String {
-        format!("{}/{}", self.app, self.name)
+        if self.app.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}/{}", self.app, self.name)
+        }
     }
 
     /// Splits `app/name`; a static stream id (no `/`) has an empty app.
@@ -46,9 +50,15 @@ pub enum HaltOutcome {
     Recorded,
 }
 
-/// Why a halt request failed (it is retried).
+/// Why a halt request failed (it is retried, unless [`ActuatorError::is_permanent`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ActuatorError {
+    /// A static stream (`[[streams]]`, no `app/name`) that this actuator cannot address: the
+    /// server knows streams by app and name, and a guess could cut off someone else.
+    #[error(
+        "stream '{id}' is a static stream without an app/name key; the {actuator} actuator cannot address it (its pipeline is stopped here, nothing is sent to the server)"
+    )]
+    Unaddressable { id: String, actuator: &'static str },
     /// The request could not be built or sent, or got no answer.
     #[error("{url}: {message}")]
     Request { url: String, message: String },
@@ -70,6 +80,13 @@ pub enum ActuatorError {
         expected: u16,
         body: String,
     },
+}
+
+impl ActuatorError {
+    /// No retry can change the answer.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, ActuatorError::Unaddressable { .. })
+    }
 }
 
 pub trait Actuator: Send + Sync {
@@ -157,6 +174,14 @@ struct NginxRtmp {
 
 impl Actuator for NginxRtmp {
     fn halt(&self, key: &StreamKey) -> Result<HaltOutcome, ActuatorError> {
+        // nginx-rtmp would drop whoever publishes `name` in an app named "" or, worse, read
+        // an empty app as any: never send a key without an app.
+        if key.app.is_empty() {
+            return Err(ActuatorError::Unaddressable {
+                id: key.id(),
+                actuator: self.name(),
+            });
+        }
         let url = format!(
             "{}/drop/publisher?app={}&name={}",
             self.control_url,
@@ -191,6 +216,13 @@ struct HttpActuator {
 
 impl Actuator for HttpActuator {
     fn halt(&self, key: &StreamKey) -> Result<HaltOutcome, ActuatorError> {
+        // A template that names the app cannot address a static stream (it has none).
+        if key.app.is_empty() && (self.url.contains("{app}") || self.body.contains("{app}")) {
+            return Err(ActuatorError::Unaddressable {
+                id: key.id(),
+                actuator: self.name(),
+            });
+        }
         let url = fill(&self.url, key, true);
         let body = fill(&self.body, key, false);
         let req = ureq::http::Request::builder()
@@ -344,5 +376,77 @@ mod tests {
         );
         assert_eq!(StreamKey::from_id("live/x").name, "x");
         assert_eq!(StreamKey::from_id("demo").app, "");
+    }
+
+    /// Counts the requests it is sent, answering each "1" (one publisher dropped); the
+    /// thread ends with the test process.
+    fn counting_server() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let n = seen.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { break };
+                // Read the request head first: closing on unread data would reset the
+                // connection before the answer is read.
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 0) && line.trim() != "" {
+                    line.clear();
+                }
+                n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nConnection: close\r\n\r\n1"
+                );
+            }
+        });
+        (port, seen)
+    }
+
+    /// A static stream (`[[streams]] id = "live1"`) has no app: halting it must never ask
+    /// nginx to drop `?app=&name=live1` (which cut off whoever published `live/live1`).
+    #[test]
+    fn a_static_stream_is_never_sent_to_the_server_as_someone_elses_key() {
+        let (port, seen) = counting_server();
+        let static_key = StreamKey::from_id("live1");
+        let nginx = from_config(&ActuatorConfig {
+            kind: ActuatorKind::NginxRtmp,
+            control_url: format!("http://127.0.0.1:{port}/control"),
+            ..ActuatorConfig::default()
+        });
+        let http_by_app = from_config(&ActuatorConfig {
+            kind: ActuatorKind::Http,
+            method: "POST".into(),
+            url: format!("http://127.0.0.1:{port}/kick/{{app}}/{{name}}"),
+            expect_status: 200,
+            ..ActuatorConfig::default()
+        });
+        for a in [&nginx, &http_by_app] {
+            let e = a.halt(&static_key).unwrap_err();
+            assert!(e.is_permanent(), "{e}");
+            let text = e.to_string();
+            assert!(
+                text.contains("stream 'live1' is a static stream")
+                    && text.contains("cannot address it"),
+                "{text}"
+            );
+        }
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // A template without {app} addresses a static stream by its name or id.
+        let http_by_id = from_config(&ActuatorConfig {
+            kind: ActuatorKind::Http,
+            method: "POST".into(),
+            url: format!("http://127.0.0.1:{port}/kick?stream={{id}}"),
+            expect_status: 200,
+            ..ActuatorConfig::default()
+        });
+        assert_eq!(http_by_id.halt(&static_key), Ok(HaltOutcome::Dropped));
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // A discovered stream's key is sent as before.
+        assert_eq!(nginx.halt(&key()), Ok(HaltOutcome::Dropped));
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(static_key.id(), "live1");
     }
 }
