@@ -427,6 +427,7 @@ fn tokens_roles_transitions_and_bad_input() {
         ("elsewhere%2Fk", 404),
         ("live%2F", 400),
         ("live%2Fa%3Fb", 400),
+        ("live%2F%20k", 400),
     ] {
         let (code, body) = api.call(
             "POST",

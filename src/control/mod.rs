@@ -174,8 +174,8 @@ impl Control {
         let key = StreamKey::from_id(id);
         // A failed request is retried a few times here (about 1.4 s of waits), then by
         // reconciliation while the server still lists the stream. A static stream (no
-        // app/name) the actuator cannot address fails at once: its own pipeline stops here
-        // (the supervisor sees it halted), and no other stream is ever sent to the server.
+        // app/name) the actuator cannot address fails at once, is not retried, and no other
+        // stream is ever sent to the server in its place.
         let mut outcome = self.actuator.halt(&key);
         for wait_ms in [200, 400, 800] {
             // Done, or failed in a way no retry can change.
@@ -214,7 +214,11 @@ impl Control {
                 }
             }
             Err(e) => {
-                tracing::error!(stream = id, error = %e, "halt request failed; reconciliation retries it");
+                if e.is_permanent() {
+                    tracing::error!(stream = id, error = %e, "halt request not sent");
+                } else {
+                    tracing::error!(stream = id, error = %e, "halt request failed; reconciliation retries it");
+                }
                 self.store().record_event(
                     id,
                     AuditEvent::HaltFailed,

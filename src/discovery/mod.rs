@@ -39,6 +39,13 @@ pub fn check_key(app: &str, name: &str, apps: &[String]) -> Result<(), CallbackE
         if v.is_empty() {
             return Err(CallbackError::Malformed(format!("{what} is empty")));
         }
+        // Callbacks trim their values; a key given otherwise could never match a publish.
+        if v.trim() != v {
+            return Err(CallbackError::Malformed(format!(
+                "{what} '{}' has surrounding spaces",
+                v.escape_debug()
+            )));
+        }
         if v.len() > 256
             || v.chars()
                 .any(|c| c.is_control() || matches!(c, '/' | '\\' | '?' | '#'))

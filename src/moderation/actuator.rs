@@ -56,7 +56,7 @@ pub enum ActuatorError {
     /// A static stream (`[[streams]]`, no `app/name`) that this actuator cannot address: the
     /// server knows streams by app and name, and a guess could cut off someone else.
     #[error(
-        "stream '{id}' is a static stream without an app/name key; the {actuator} actuator cannot address it (its pipeline is stopped here, nothing is sent to the server)"
+        "stream '{id}' is a static stream without an app/name key; the {actuator} actuator cannot address it (the halt is recorded, nothing is sent to the server)"
     )]
     Unaddressable { id: String, actuator: &'static str },
     /// The request could not be built or sent, or got no answer.
