@@ -36,6 +36,11 @@ macro_rules! words {
                 }
             }
 
+            /// Every string form, comma-separated (for "expected one of" messages).
+            pub fn names() -> String {
+                $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            }
+
             /// The value of a string form; `None` for anything else.
             pub fn parse(s: &str) -> Option<$name> {
                 match s {
@@ -77,7 +82,7 @@ macro_rules! words {
                     serde::de::Error::custom(format!(
                         "unknown {} '{s}' (expected one of: {})",
                         stringify!($name),
-                        $name::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+                        $name::names()
                     ))
                 })
             }

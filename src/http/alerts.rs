@@ -43,10 +43,9 @@ async fn list(
         None => None,
         Some((_, Some(state))) => Some(state),
         Some((st, None)) => {
-            let states: Vec<&str> = AlertState::ALL.iter().map(|s| s.as_str()).collect();
             return Err(ApiError::BadRequest(format!(
                 "state '{st}': expected one of {}",
-                states.join(", ")
+                AlertState::names()
             )));
         }
     };
