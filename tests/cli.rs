@@ -142,6 +142,35 @@ fn every_builtin_template_builds() {
     stdout_ok(&streamguard(&["check-config", "c.toml"], dir.path()));
 }
 
+/// Issue 21, defect 4: a parameter value that is pipeline syntax once passed check-config and
+/// made `run` dump /etc/passwd into the log. As a property value it is now one quoted value
+/// (which videotestsrc refuses as a pattern); as an element name it is refused outright.
+#[test]
+fn template_parameters_are_values_never_pipeline_syntax() {
+    let hostile = "smpte ! fakesink filesrc location=/etc/passwd ! fakesink dump=true videotestsrc is-live=true";
+    let img = repo().join("config/demo-image.png");
+    let (ok, text) = check(&format!(
+        "[[streams]]\nid = \"probe\"\npipeline = \"testsrc\"\nparams = {{ pattern = \"{hostile}\" }}\n\
+         [[streams]]\nid = \"probe2\"\npipeline = \"testsrc-image\"\n\
+         params = {{ image = \"{}\", decoder = \"pngdec ! filesrc location=/etc/passwd\" }}\n",
+        img.display()
+    ));
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("stream 'probe'") && text.contains("pattern"),
+        "{text}"
+    );
+    assert!(
+        text.contains("stream 'probe2'")
+            && text.contains("parameter 'decoder': must be an element name"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("root:"),
+        "the file's contents reached the output:\n{text}"
+    );
+}
+
 #[test]
 fn bad_banks_are_named_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();

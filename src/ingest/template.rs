@@ -102,6 +102,10 @@ impl Template {
     }
 
     /// The pipeline description with every placeholder replaced, plus the access-unit sink.
+    ///
+    /// A value is always a value, never pipeline syntax ([`Slot`]): inside a quoted string
+    /// it is escaped; as a whole property value (`key={p}`) it is quoted; anywhere else (an
+    /// element name, a caps field, part of a word) it must be a plain word.
     pub fn render(&self, values: &BTreeMap<String, String>) -> Result<String, TemplateError> {
         let err = |message: String| TemplateError::Render {
             name: self.name.clone(),
@@ -118,19 +122,129 @@ impl Template {
                 known.join(", ")
             )));
         }
-        let mut out = self.body.clone();
-        for p in &self.params {
-            let value = values
-                .get(&p.name)
-                .or(p.default.as_ref())
-                .ok_or_else(|| err(format!("parameter '{}' is required", p.name)))?;
-            let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
-            out = out.replace(&format!("{{{}}}", p.name), &escaped);
+        let mut out = String::with_capacity(self.body.len());
+        for piece in pieces(&self.body) {
+            match piece {
+                Piece::Text(t) => out.push_str(t),
+                Piece::Slot(name, slot) => {
+                    let value = values
+                        .get(name)
+                        .or(self
+                            .params
+                            .iter()
+                            .find(|p| p.name == name)
+                            .and_then(|p| p.default.as_ref()))
+                        .ok_or_else(|| err(format!("parameter '{name}' is required")))?;
+                    let v = slot.render(value).map_err(|why| {
+                        err(format!("parameter '{name}': {why} (given {value:?})"))
+                    })?;
+                    out.push_str(&v);
+                }
+            }
         }
         Ok(format!(
             "{out} ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name={AU_SINK_NAME} sync=false"
         ))
     }
+}
+
+/// Where a placeholder stands in a description, which decides how its value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// Inside a double-quoted string: `location="{p}"`. `\` and `"` are escaped.
+    Quoted,
+    /// A whole property value outside quotes: `timeout={p}`. Written as a quoted string, so
+    /// spaces, `!` or `=` in it stay part of the value.
+    Property,
+    /// A whole word: an element's name (`! {demux} !`). Letters, digits, `_`, `-`, `+`.
+    Element,
+    /// Part of a word, such as a caps field (`width={w}`) or `{fps}/1`: also `.`.
+    Word,
+}
+
+impl Slot {
+    fn render(self, value: &str) -> Result<String, &'static str> {
+        if value.chars().any(char::is_control) {
+            return Err("must not contain control characters");
+        }
+        let escape = || value.replace('\\', "\\\\").replace('"', "\\\"");
+        let plain = |c: char, dot: bool| {
+            c.is_ascii_alphanumeric() || "_-+".contains(c) || (dot && c == '.')
+        };
+        match self {
+            Slot::Quoted => Ok(escape()),
+            Slot::Property => Ok(format!("\"{}\"", escape())),
+            Slot::Element | Slot::Word if value.is_empty() => Err("must not be empty"),
+            Slot::Element if !value.chars().all(|c| plain(c, false)) => {
+                Err("must be an element name (letters, digits, '_', '-', '+')")
+            }
+            Slot::Word if !value.chars().all(|c| plain(c, true)) => {
+                Err("must be a plain word here (letters, digits, '_', '-', '+', '.')")
+            }
+            Slot::Element | Slot::Word => Ok(value.to_string()),
+        }
+    }
+}
+
+enum Piece<'a> {
+    Text(&'a str),
+    Slot(&'a str, Slot),
+}
+
+/// Splits a description into literal text and placeholders, each with its [`Slot`].
+fn pieces(body: &str) -> Vec<Piece<'_>> {
+    let mut out = Vec::new();
+    let bytes = body.as_bytes();
+    let (mut quoted, mut escaped) = (false, false);
+    let (mut text_start, mut word_start) = (0, 0);
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if quoted {
+            match c {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => quoted = false,
+                _ => {}
+            }
+        } else if c == b'"' {
+            quoted = true;
+        } else if c.is_ascii_whitespace() {
+            word_start = i + 1;
+        }
+        if c == b'{'
+            && !escaped
+            && let Some(len) = body[i + 1..].find('}')
+        {
+            let name = &body[i + 1..i + 1 + len];
+            let end = i + len + 2;
+            let word_end = end == bytes.len() || bytes[end].is_ascii_whitespace();
+            let before = &body[word_start..i];
+            let slot = if quoted {
+                Slot::Quoted
+            } else if word_end && before.is_empty() {
+                Slot::Element
+            } else if word_end
+                && let Some(key) = before.strip_suffix('=')
+                && !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                Slot::Property
+            } else {
+                Slot::Word
+            };
+            out.push(Piece::Text(&body[text_start..i]));
+            out.push(Piece::Slot(name, slot));
+            text_start = end;
+            i = end;
+            continue;
+        }
+        i += 1;
+    }
+    out.push(Piece::Text(&body[text_start..]));
+    out
 }
 
 fn placeholders(body: &str) -> Vec<String> {
@@ -218,7 +332,9 @@ mod tests {
         .unwrap();
         let out = t.render(&params(&[("p", "my \"file\".mp4")])).unwrap();
         assert!(
-            out.starts_with("src a=1 location=\"my \\\"file\\\".mp4\" ! h264parse ! video/x-h264"),
+            out.starts_with(
+                "src a=\"1\" location=\"my \\\"file\\\".mp4\" ! h264parse ! video/x-h264"
+            ),
             "{out}"
         );
         assert!(out.ends_with(&format!("appsink name={AU_SINK_NAME} sync=false")));
@@ -238,6 +354,74 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("'t'") && e.contains("no parameter 'q'"), "{e}");
+    }
+
+    /// The probe value that once made `run` dump /etc/passwd into the log.
+    const HOSTILE: &str = "smpte ! fakesink filesrc location=/etc/passwd ! fakesink dump=true videotestsrc is-live=true";
+
+    #[test]
+    fn a_value_is_never_pipeline_syntax() {
+        let t = Template::parse(
+            "t",
+            "x",
+            "# @param pattern=smpte\n# @param demux=qtdemux\n# @param w=640\n# @param p=a\n\
+             src pattern={pattern} location=\"/x/{p}.mp4\" ! {demux} ! video/x-raw,width={w}",
+        )
+        .unwrap();
+        // As a property value it is quoted: one value, however many '!' it holds.
+        let out = t.render(&params(&[("pattern", HOSTILE)])).unwrap();
+        assert!(
+            out.starts_with(&format!(
+                "src pattern=\"{HOSTILE}\" location=\"/x/a.mp4\" ! qtdemux !"
+            )),
+            "{out}"
+        );
+        // A quote cannot close the string early.
+        let out = t
+            .render(&params(&[("pattern", "a\" ! filesrc \"")]))
+            .unwrap();
+        assert!(
+            out.starts_with("src pattern=\"a\\\" ! filesrc \\\"\" "),
+            "{out}"
+        );
+        let out = t.render(&params(&[("p", "b\" ! fakesink \"")])).unwrap();
+        assert!(
+            out.contains("location=\"/x/b\\\" ! fakesink \\\".mp4\""),
+            "{out}"
+        );
+        // Element names and caps fields must be plain words.
+        for (k, v) in [
+            ("demux", "qtdemux ! filesrc location=/etc/passwd"),
+            ("demux", "parts."),
+            ("demux", ""),
+            ("w", "640,format=I420 ! fakesink"),
+            ("w", "1 2"),
+            ("pattern", "a\nb"),
+        ] {
+            let e = t.render(&params(&[(k, v)])).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("parameter '{k}'")) && e.contains("'t'"),
+                "{k}={v:?}: {e}"
+            );
+        }
+        assert!(
+            t.render(&params(&[("demux", "matroskademux"), ("w", "1280")]))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn every_builtin_renders_its_defaults_as_values() {
+        let t = Templates::load(None).unwrap();
+        let out = t
+            .get("testsrc-image")
+            .unwrap()
+            .render(&params(&[("image", "/tmp/a b.png")]))
+            .unwrap();
+        assert!(out.contains("location=\"/tmp/a b.png\""), "{out}");
+        assert!(out.contains("num-buffers=\"300\""), "{out}");
+        assert!(out.contains("! pngdec !"), "{out}");
+        assert!(out.contains("width=640,height=360,framerate=30/1"), "{out}");
     }
 
     #[test]
