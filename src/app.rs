@@ -57,6 +57,8 @@ pub struct App {
     budget: Stoppable,
     pruner: Stoppable,
     http: Option<HttpServer>,
+    /// `http.callback_listen`: nginx's callbacks alone.
+    callbacks: Option<HttpServer>,
 }
 
 /// What [`preflight`] checked and built: the banks (loaded only when asked) and one ingest
@@ -155,6 +157,7 @@ impl App {
         let mut app = App::new(manager, control, banks, frames_tx);
         // The HTTP server comes before the banks so that /readyz answers 503 while they load.
         app.http = start_http(cfg, &app, events.clone())?;
+        app.callbacks = start_callbacks(cfg, &app, events.clone())?;
         app.banks
             .load_all()
             .map_err(|errs| AppError::Setup(errs.into_iter().map(|e| e.to_string()).collect()))?;
@@ -229,6 +232,7 @@ impl App {
             budget: Stoppable::default(),
             pruner: Stoppable::default(),
             http: None,
+            callbacks: None,
         }
     }
 
@@ -245,6 +249,11 @@ impl App {
     /// Where the HTTP server listens, if it runs.
     pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
         self.http.as_ref().map(|h| h.addr)
+    }
+
+    /// Where the callbacks-only server (`http.callback_listen`) listens, if configured.
+    pub fn callback_addr(&self) -> Option<std::net::SocketAddr> {
+        self.callbacks.as_ref().map(|h| h.addr)
     }
 
     /// Per-stream counters.
@@ -282,7 +291,10 @@ impl Drop for App {
         self.budget.stop();
         self.reconciler.stop();
         self.pruner.stop();
-        if let Some(h) = self.http.take() {
+        for h in [self.http.take(), self.callbacks.take()]
+            .into_iter()
+            .flatten()
+        {
             h.stop();
         }
         // Stops every supervisor and drops the manager's frame sender, so that the analysis
@@ -407,7 +419,31 @@ fn start_http(
         auth: Arc::new(crate::http::auth::Auth::from_config(&cfg.http).map_err(setup)?),
         events,
     };
-    HttpServer::start(addr, state).map(Some).map_err(setup)
+    let limits = crate::http::Limits::from_config(&cfg.http);
+    HttpServer::start_with(addr, state, limits)
+        .map(Some)
+        .map_err(setup)
+}
+
+/// The callbacks-only server on `http.callback_listen`, if configured.
+fn start_callbacks(
+    cfg: &Config,
+    app: &App,
+    events: Arc<Events>,
+) -> Result<Option<HttpServer>, AppError> {
+    let Some(addr) = cfg.http.callback_addr() else {
+        return Ok(None);
+    };
+    let state = HttpState {
+        banks: app.banks.clone(),
+        control: Some(app.control.clone()),
+        auth: Arc::new(crate::http::auth::Auth::from_config(&cfg.http).map_err(setup)?),
+        events,
+    };
+    let limits = crate::http::Limits::from_config(&cfg.http);
+    HttpServer::start_callbacks(addr, state, limits)
+        .map(Some)
+        .map_err(setup)
 }
 
 /// Messages of a sink no longer configured cannot go anywhere: say so at every start, they

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use streamguard::app::App;
 use streamguard::config::Source;
 use streamguard::moderation::store::AlertStore;
-use support::nats::{NatsServer, consume_all};
+use support::nats::{NatsServer, consume_all, duplicate_window};
 use support::webhook::webhook_receiver;
 use support::{free_port, repo, wait_until};
 
@@ -113,6 +113,7 @@ fn jetstream_keeps_one_copy_of_a_message_sent_twice() {
         created_at_ms: 0,
         last_error: None,
         next_attempt_ms: 0,
+        dead_at_ms: None,
     };
     // Sent, "crash" before it was marked delivered, sent again: JetStream keeps one.
     sink.deliver(&msg).unwrap();
@@ -128,6 +129,25 @@ fn jetstream_keeps_one_copy_of_a_message_sent_twice() {
         .map(|v| v["id"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(ids, ["abc-1-raised", "abc-2-raised"]);
+    // The stream streamguard created de-duplicates over its documented window.
+    assert_eq!(
+        duplicate_window(&server.url(), "TEST_ALERTS"),
+        streamguard::delivery::DUPLICATE_WINDOW
+    );
+    assert_eq!(
+        streamguard::delivery::DUPLICATE_WINDOW,
+        Duration::from_secs(600)
+    );
+    // A message over the server's max_payload (1 MiB) can never go: a permanent error,
+    // which the delivery loop sets aside as dead instead of retrying it forever.
+    let big = streamguard::moderation::store::OutboxRow {
+        msg_id: "abc-3-raised".into(),
+        payload: format!("{{\"id\":\"{}\"}}", "x".repeat(1_100_000)),
+        ..msg.clone()
+    };
+    let e = sink.deliver(&big).unwrap_err();
+    assert!(e.is_permanent(), "{e}");
+    sink.deliver(&other).unwrap();
 }
 
 #[test]
@@ -172,33 +192,58 @@ fn nats_down_when_the_alert_is_raised_gets_it_once_after_restarting_30_s_later()
     );
 }
 
+/// SIGKILL while a message is still queued (its NATS server down at the kill, so it cannot
+/// have gone out), then a restart: delivered exactly once. The server requires a user and
+/// password given in the sink's URL, and both daemons log at `trace`: the password appears
+/// in no log line (issue 21, defect 7: the client once logged it at debug level).
 #[test]
-fn daemon_killed_right_after_the_alert_delivers_it_on_restart_without_duplicates() {
+fn daemon_killed_with_a_message_queued_delivers_it_on_restart_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let server = NatsServer::start(free_port(), &dir.path().join("js"));
+    let password = "pw-Zq83xK-not-for-logs";
+    let mut server = NatsServer::start_as(
+        free_port(),
+        &dir.path().join("js"),
+        Some(("alerts", password)),
+    );
+    server.kill();
     let path = config(dir.path(), &nats_sink(&server.url(), 1000), true);
-    let daemon = || {
+    let daemon = |log: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_streamguard"))
             .args(["run", "--config"])
             .arg(&path)
-            .env_remove("RUST_LOG")
+            .env("RUST_LOG", "trace")
             .env_remove("ORT_DYLIB_PATH")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join(log)).unwrap())
             .spawn()
             .unwrap()
     };
-    let mut first = daemon();
-    wait_until("the alert recorded", Duration::from_secs(60), || {
-        AlertStore::open(&dir.path().join("alerts.db"))
-            .is_ok_and(|s| !s.alerts().unwrap().is_empty())
-    });
+    let mut first = daemon("first.log");
+    wait_until(
+        "the alert's message tried and refused",
+        Duration::from_secs(60),
+        || {
+            AlertStore::open(&dir.path().join("alerts.db"))
+                .is_ok_and(|s| s.outbox().unwrap().first().is_some_and(|m| m.attempts >= 1))
+        },
+    );
     first.kill().unwrap(); // SIGKILL
     first.wait().unwrap();
-    let queued = store(dir.path()).outbox().unwrap().len();
-    println!("killed with {queued} message(s) still in the outbox");
+    let queued = store(dir.path()).outbox().unwrap();
+    assert!(!queued.is_empty(), "killed with nothing queued");
+    assert!(
+        queued
+            .iter()
+            .any(|m| m.event().as_deref() == Some("alert.raised")),
+        "{queued:?}"
+    );
+    println!(
+        "killed with {} message(s) still in the outbox",
+        queued.len()
+    );
 
-    let mut second = daemon();
+    server.restart();
+    let mut second = daemon("second.log");
     wait_until("the outbox empty", Duration::from_secs(60), || {
         store(dir.path()).outbox().unwrap().is_empty()
     });
@@ -215,4 +260,14 @@ fn daemon_killed_right_after_the_alert_delivers_it_on_restart_without_duplicates
     let got = consume_all(&server.url(), "TEST_ALERTS");
     assert_eq!(got.len(), 1, "exactly once at the consumer: {got:?}");
     assert_eq!(got[0]["event"], "alert.raised");
+    for log in ["first.log", "second.log"] {
+        let text = std::fs::read_to_string(dir.path().join(log)).unwrap();
+        assert!(
+            text.contains("async_nats"),
+            "{log}: the NATS client's own lines are logged at trace"
+        );
+        assert!(!text.contains(password), "{log} holds the NATS password");
+    }
+    let text = std::fs::read_to_string(dir.path().join("second.log")).unwrap();
+    assert!(text.contains("message delivered"), "{text}");
 }

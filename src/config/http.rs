@@ -11,8 +11,28 @@ pub struct HttpConfig {
     /// with tokens any address is (ingest callbacks are then accepted from loopback peers
     /// only). An empty string disables the server. Default: `127.0.0.1:8088`.
     pub listen: String,
+    /// A second, callbacks-only listener (`/ingest/nginx/*` and `/healthz`), e.g.
+    /// `127.0.0.1:8089`, with limits of its own: point nginx's `on_publish` and
+    /// `on_publish_done` at it, and no flood of the API port, even from loopback, can delay
+    /// a publish. Loopback addresses only. Empty (the default): callbacks are served on
+    /// `listen` with everything else.
+    pub callback_listen: String,
     /// Largest request body accepted (bytes); larger ones get 413. Default: 16384.
     pub max_body_bytes: usize,
+    /// Most connections open at once on each listener; one more is accepted and closed at
+    /// once (counted in `streamguard_http_connections_refused_total`), so the daemon never
+    /// runs out of file descriptors. Default: 512.
+    pub max_connections: usize,
+    /// Most connections open at once from one client address, so that one client cannot
+    /// take every place. nginx's callbacks come from its own address (loopback): a flood from
+    /// elsewhere does not reach them. Default: 64.
+    pub max_connections_per_client: usize,
+    /// Time a client has to send a request's headers; also how long a keep-alive connection
+    /// may sit idle between requests. Then it is closed. Default: 10000.
+    pub header_timeout_ms: u64,
+    /// Time a client has to send a request's body once its headers are in; then 408.
+    /// Default: 10000.
+    pub body_timeout_ms: u64,
     /// `[[http.tokens]]`: bearer tokens for `/api/v1`. With none, the API is open (loopback
     /// only); with any, every API request needs `Authorization: Bearer <token>` of a role
     /// allowed to do it.
@@ -23,7 +43,12 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8088".into(),
+            callback_listen: String::new(),
             max_body_bytes: 16 * 1024,
+            max_connections: 512,
+            max_connections_per_client: 64,
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 10_000,
             tokens: Vec::new(),
         }
     }
@@ -104,6 +129,11 @@ impl HttpConfig {
         self.listen.parse().ok()
     }
 
+    /// The callbacks-only listener's address, if one is configured.
+    pub fn callback_addr(&self) -> Option<SocketAddr> {
+        self.callback_listen.parse().ok()
+    }
+
     pub(super) fn validate(&self, problems: &mut Vec<Problem>) {
         if self.listen.is_empty() {
             return;
@@ -125,6 +155,42 @@ impl HttpConfig {
         }
         if self.max_body_bytes < 256 {
             problems.push(Problem::new("http.max_body_bytes", "must be at least 256"));
+        }
+        if !self.callback_listen.is_empty() {
+            match self.callback_listen.parse::<SocketAddr>() {
+                Err(_) => problems.push(Problem::new(
+                    "http.callback_listen",
+                    format!("'{}' is not an address like 127.0.0.1:8089", self.callback_listen),
+                )),
+                Ok(a) if !a.ip().to_canonical().is_loopback() => problems.push(Problem::new(
+                    "http.callback_listen",
+                    format!("{a} is not a loopback address; callbacks come from the ingest server on this host"),
+                )),
+                Ok(a) if Some(a) == self.addr() => problems.push(Problem::new(
+                    "http.callback_listen",
+                    "must differ from http.listen",
+                )),
+                Ok(_) => {}
+            }
+        }
+        if self.max_connections == 0 {
+            problems.push(Problem::new("http.max_connections", "must be at least 1"));
+        }
+        if self.max_connections_per_client == 0
+            || self.max_connections_per_client > self.max_connections
+        {
+            problems.push(Problem::new(
+                "http.max_connections_per_client",
+                "must be at least 1 and at most http.max_connections",
+            ));
+        }
+        for (key, ms) in [
+            ("http.header_timeout_ms", self.header_timeout_ms),
+            ("http.body_timeout_ms", self.body_timeout_ms),
+        ] {
+            if !(100..=600_000).contains(&ms) {
+                problems.push(Problem::new(key, "must be between 100 and 600000"));
+            }
         }
         let mut names = std::collections::BTreeSet::new();
         let mut digests = std::collections::BTreeSet::new();

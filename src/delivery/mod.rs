@@ -17,6 +17,8 @@
 mod nats;
 pub mod webhook;
 
+pub use nats::{Credentials, DUPLICATE_WINDOW, split_credentials};
+
 use crate::config::{SecretError, SinkConfig, SinkKind};
 use crate::moderation::store::{AlertStore, OutboxRow, StoreError};
 use crossbeam_channel::{Receiver, Sender, bounded};
@@ -71,6 +73,22 @@ pub enum DeliveryError {
     },
     #[error("{url}: no acknowledgement within {timeout:?}")]
     NatsAckTimeout { url: String, timeout: Duration },
+}
+
+impl DeliveryError {
+    /// The sink will never take this message, however often it is sent: a webhook that
+    /// answers 413 (too large), a NATS server whose `max_payload` it exceeds. Such a message
+    /// is set aside as dead instead of holding back every later one.
+    pub fn is_permanent(&self) -> bool {
+        use async_nats::jetstream::context::PublishErrorKind;
+        match self {
+            DeliveryError::Status { status, .. } => *status == 413,
+            DeliveryError::NatsPublish { source, .. } => {
+                source.kind() == PublishErrorKind::MaxPayloadExceeded
+            }
+            _ => false,
+        }
+    }
 }
 
 /// One destination.
@@ -224,6 +242,17 @@ fn run(
                             return;
                         }
                         wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                }
+                Err(e) if e.is_permanent() => {
+                    tracing::error!(sink = name, msg = %msg.msg_id, error = %e, "the sink can never take this message: set aside as dead (see /api/v1/outbox)");
+                    if let Err(e) = store.outbox_dead(msg, &e.to_string()) {
+                        tracing::error!(sink = name, error = %e, "cannot record a dead message");
+                        failed = true;
+                        if stopped(&stop, Duration::from_millis(cfg.backoff_initial_ms)) {
+                            return;
+                        }
+                        break;
                     }
                 }
                 Err(e) => {

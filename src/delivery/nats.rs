@@ -18,7 +18,11 @@ pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
 
 pub struct Nats {
     rt: tokio::runtime::Runtime,
+    /// The server's address without credentials: the client logs its addresses (debug
+    /// level), so a password must never be part of one.
     url: String,
+    /// From the URL's `user:password@` or `token@`, given to the client apart from the URL.
+    auth: Credentials,
     /// `url` as errors show it (no credentials).
     shown: String,
     subject: String,
@@ -37,9 +41,11 @@ impl Nats {
             .thread_name(format!("sink-{}-io", cfg.name))
             .enable_all()
             .build()?;
+        let (url, auth) = split_credentials(&cfg.url);
         Ok(Nats {
             rt,
-            url: cfg.url.clone(),
+            url,
+            auth,
             shown: super::shown_url(&cfg.url),
             subject: cfg.subject.clone(),
             stream: cfg.stream.clone(),
@@ -51,12 +57,14 @@ impl Nats {
     /// Connects to `url` (`shown` in errors) and finds or creates the stream.
     async fn connect(
         url: &str,
+        auth: &Credentials,
         shown: &str,
         subject: &str,
         stream: &str,
         timeout: Duration,
     ) -> Result<jetstream::Context, DeliveryError> {
-        let client = async_nats::ConnectOptions::new()
+        let client = auth
+            .options()
             .connection_timeout(timeout)
             .connect(url)
             .await
@@ -84,8 +92,9 @@ impl Nats {
 
 impl Sink for Nats {
     fn deliver(&mut self, msg: &OutboxRow) -> Result<(), DeliveryError> {
-        let (url, shown, subject, stream, timeout) = (
+        let (url, auth, shown, subject, stream, timeout) = (
             &self.url,
+            &self.auth,
             &self.shown,
             &self.subject,
             &self.stream,
@@ -97,7 +106,7 @@ impl Sink for Nats {
                 Some(c) => c,
                 None => tokio::time::timeout(
                     timeout * 2,
-                    Nats::connect(url, shown, subject, stream, timeout),
+                    Nats::connect(url, auth, shown, subject, stream, timeout),
                 )
                 .await
                 .map_err(|_| DeliveryError::NatsConnectTimeout {
@@ -132,5 +141,110 @@ impl Sink for Nats {
         });
         self.ctx = Some(result?);
         Ok(())
+    }
+}
+
+/// Credentials a NATS URL carried.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credentials {
+    None,
+    /// `nats://TOKEN@host`
+    Token(String),
+    /// `nats://USER:PASSWORD@host`
+    UserPassword(String, String),
+}
+
+impl Credentials {
+    /// Connect options that carry these credentials (apart from the URL).
+    pub fn options(&self) -> async_nats::ConnectOptions {
+        match self.clone() {
+            Credentials::None => async_nats::ConnectOptions::new(),
+            Credentials::Token(t) => async_nats::ConnectOptions::with_token(t),
+            Credentials::UserPassword(u, p) => {
+                async_nats::ConnectOptions::with_user_and_password(u, p)
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credentials::None => "None",
+            Credentials::Token(_) => "Token(<redacted>)",
+            Credentials::UserPassword(..) => "UserPassword(<redacted>)",
+        })
+    }
+}
+
+/// Splits `nats://user:password@host:port` (or `token@`) into the URL without them and the
+/// credentials, percent-decoded.
+pub fn split_credentials(url: &str) -> (String, Credentials) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_string(), Credentials::None);
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some((userinfo, host)) = rest[..end].rsplit_once('@') else {
+        return (url.to_string(), Credentials::None);
+    };
+    let bare = format!("{scheme}://{host}{}", &rest[end..]);
+    let auth = match userinfo.split_once(':') {
+        Some((u, p)) => Credentials::UserPassword(percent_decode(u), percent_decode(p)),
+        None if userinfo.is_empty() => Credentials::None,
+        None => Credentials::Token(percent_decode(userinfo)),
+    };
+    (bare, auth)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).and_then(|&c| hex(c)),
+            b.get(i + 2).and_then(|&c| hex(c)),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_leave_the_url() {
+        assert_eq!(
+            split_credentials("nats://alerts:s%3Acret%40x@127.0.0.1:4222"),
+            (
+                "nats://127.0.0.1:4222".to_string(),
+                Credentials::UserPassword("alerts".into(), "s:cret@x".into())
+            )
+        );
+        assert_eq!(
+            split_credentials("nats://tok123@host:4222/x"),
+            (
+                "nats://host:4222/x".to_string(),
+                Credentials::Token("tok123".into())
+            )
+        );
+        assert_eq!(
+            split_credentials("nats://host:4222"),
+            ("nats://host:4222".to_string(), Credentials::None)
+        );
+        let dbg = format!("{:?}", split_credentials("nats://u:hunter2@h").1);
+        assert!(!dbg.contains("hunter2"), "{dbg}");
     }
 }

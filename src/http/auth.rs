@@ -57,17 +57,35 @@ fn open_request_allowed(headers: &HeaderMap) -> Result<(), ApiError> {
             "cross-site request refused: without [[http.tokens]] the API answers only its own console and non-browser clients".into(),
         ));
     }
-    let Some(host) = headers.get(header::HOST) else {
-        return Ok(());
-    };
-    let host = host.to_str().unwrap_or_default();
-    if loopback_host(host) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
+    let host = headers
+        .get(header::HOST)
+        .map(|h| h.to_str().unwrap_or_default());
+    if let Some(host) = host
+        && !loopback_host(host)
+    {
+        return Err(ApiError::Forbidden(format!(
             "Host '{host}' refused: without [[http.tokens]] the API answers loopback names only (localhost, 127.0.0.1, [::1])"
-        )))
+        )));
     }
+    // A browser that sends no Sec-Fetch-Site (older ones) still sends Origin on a
+    // cross-origin request: it must be this server's own origin.
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
+        let same = match (authority, host) {
+            (Some(a), Some(h)) => a.eq_ignore_ascii_case(h),
+            (Some(a), None) => loopback_host(a),
+            (None, _) => false,
+        };
+        if !same {
+            return Err(ApiError::Forbidden(format!(
+                "Origin '{origin}' refused: without [[http.tokens]] the API answers only its own console and non-browser clients"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether a `Host` header names this machine's loopback: `localhost` (or `*.localhost`),
@@ -223,6 +241,28 @@ mod tests {
             with(&[("host", "127.0.0.1"), ("sec-fetch-site", "none")]),
             Ok(())
         );
+        for (origin, host) in [
+            ("http://127.0.0.1:8088", "127.0.0.1:8088"),
+            ("http://LOCALHOST:8088", "localhost:8088"),
+        ] {
+            assert_eq!(
+                with(&[("host", host), ("origin", origin)]),
+                Ok(()),
+                "{origin}"
+            );
+        }
+        for (origin, host) in [
+            ("http://evil.example", "127.0.0.1:8088"),
+            ("http://127.0.0.1:9999", "127.0.0.1:8088"),
+            ("null", "127.0.0.1:8088"),
+            ("http://127.0.0.1:8088.evil.example", "127.0.0.1:8088"),
+        ] {
+            assert_eq!(
+                with(&[("host", host), ("origin", origin)]),
+                Err(StatusCode::FORBIDDEN),
+                "{origin}"
+            );
+        }
         for site in ["cross-site", "same-site"] {
             assert_eq!(
                 with(&[("host", "127.0.0.1"), ("sec-fetch-site", site)]),

@@ -22,6 +22,12 @@ pub enum ApiError {
     /// 404: no such alert, message or action.
     #[error("{0}")]
     NotFound(String),
+    /// 408: the request body did not arrive within `http.body_timeout_ms`.
+    #[error("{0}")]
+    Timeout(String),
+    /// 413: the request body is over `http.max_body_bytes`.
+    #[error("{0}")]
+    TooLarge(String),
     /// 404: this server serves health and readiness only.
     #[error("no control plane in this server")]
     NoControl,
@@ -45,6 +51,8 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) | ApiError::NoControl => StatusCode::NOT_FOUND,
             ApiError::Internal(_) | ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Control(e) => match e {

@@ -1,7 +1,8 @@
 //! The HTTP server, on a small Tokio runtime of its own thread so that nothing on the frame
 //! path ever waits on it. With `[[http.tokens]]`, `/api/v1` needs a bearer token of the right
 //! role ([`auth`]) and ingest callbacks are accepted from loopback peers only; without, the
-//! API is open and `http.listen` is loopback-only. Bodies over `http.max_body_bytes` get 413.
+//! API is open and `http.listen` is loopback-only. Bodies over `http.max_body_bytes` get 413,
+//! and connections, headers and bodies are bounded in number and time ([`server`]).
 //! Bank contents are never served: only counts and versions. Each resource has its file and
 //! its router, merged here; a refusal is an [`ApiError`].
 //!
@@ -44,7 +45,7 @@ mod server;
 mod streams;
 
 pub use error::ApiError;
-pub use server::{HttpServer, ServerError};
+pub use server::{CONNECTIONS_REFUSED, HttpServer, Limits, REQUESTS_TIMED_OUT, ServerError};
 
 use crate::analysis::bank::BankSet;
 use crate::control::Control;
@@ -83,6 +84,15 @@ pub fn router(state: HttpState) -> Router {
         .merge(outbox::router())
         .merge(metrics::router())
         .merge(events::router())
+        .layer(DefaultBodyLimit::max(state.auth.max_body_bytes))
+        .with_state(state)
+}
+
+/// What `http.callback_listen` serves: nginx's callbacks and `/healthz`, nothing else.
+pub fn callback_router(state: HttpState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(ingest::router())
         .layer(DefaultBodyLimit::max(state.auth.max_body_bytes))
         .with_state(state)
 }

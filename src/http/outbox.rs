@@ -50,6 +50,7 @@ fn message(r: &OutboxRow) -> serde_json::Value {
         "id": r.id, "sink": r.sink, "msg_id": r.msg_id, "event": r.event(),
         "alert_id": r.alert_id, "attempts": r.attempts, "last_error": r.last_error,
         "next_attempt_ms": r.next_attempt_ms, "created_at_ms": r.created_at_ms,
+        "dead_at_ms": r.dead_at_ms,
     })
 }
 

@@ -98,6 +98,20 @@ pub fn render(inputs: &Inputs) -> String {
         "From decoder output of the frame that raised an alert to the alert committed.",
         &mut out,
     );
+    single(
+        &mut out,
+        "streamguard_http_connections_refused_total",
+        "counter",
+        "HTTP connections closed at once: over http.max_connections or http.max_connections_per_client.",
+        crate::http::CONNECTIONS_REFUSED.load(Ordering::Relaxed),
+    );
+    single(
+        &mut out,
+        "streamguard_http_requests_timed_out_total",
+        "counter",
+        "HTTP requests whose headers or body did not arrive in time (http.header_timeout_ms, http.body_timeout_ms).",
+        crate::http::REQUESTS_TIMED_OUT.load(Ordering::Relaxed),
+    );
     if let Some(k) = inputs.store {
         store(&mut out, k);
     }
@@ -162,6 +176,14 @@ fn store(out: &mut String, k: &StoreCounts) {
         "Messages (alert and moderation events) waiting for their sink.",
         "sink",
         k.outbox.iter().map(|(s, n, _)| (s.clone(), *n)),
+    );
+    labelled(
+        out,
+        "streamguard_outbox_dead",
+        "gauge",
+        "Messages set aside because their sink can never take them (never sent; listed in /api/v1/outbox until discarded).",
+        "sink",
+        k.dead.iter().cloned(),
     );
     labelled(
         out,

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 pub struct NatsServer {
     pub port: u16,
     pub store: PathBuf,
+    /// `--user` and `--pass`, when the server requires them.
+    pub user: Option<(String, String)>,
     child: Option<Child>,
 }
 
@@ -19,38 +21,52 @@ impl NatsServer {
     /// Starts nats-server with JetStream on `port` (storing under `store`) and waits until
     /// it accepts connections.
     pub fn start(port: u16, store: &Path) -> NatsServer {
+        Self::start_as(port, store, None)
+    }
+
+    /// The same, requiring `user` and `password` of every client.
+    pub fn start_as(port: u16, store: &Path, user: Option<(&str, &str)>) -> NatsServer {
         let mut s = NatsServer {
             port,
             store: store.to_path_buf(),
+            user: user.map(|(u, p)| (u.to_string(), p.to_string())),
             child: None,
         };
         s.restart();
         s
     }
 
+    /// Its URL, with the credentials when it requires them.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        match &self.user {
+            Some((u, p)) => format!("nats://{u}:{p}@127.0.0.1:{}", self.port),
+            None => format!("nats://127.0.0.1:{}", self.port),
+        }
     }
 
     /// Starts it again (same port, same store) after [`NatsServer::kill`].
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
         std::fs::create_dir_all(&self.store).unwrap();
-        let child = Command::new("nats-server")
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(&self.store)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("nats-server (scripts/setup.sh installs it)");
+        let child =
+            Command::new("nats-server")
+                .args([
+                    "-js",
+                    "-a",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-sd",
+                ])
+                .arg(&self.store)
+                .args(self.user.iter().flat_map(|(u, p)| {
+                    ["--user".to_string(), u.clone(), "--pass".into(), p.clone()]
+                }))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("nats-server (scripts/setup.sh installs it)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
@@ -92,10 +108,7 @@ pub fn consume_all(url: &str, stream: &str) -> Vec<serde_json::Value> {
         .build()
         .unwrap();
     rt.block_on(async {
-        let client = async_nats::connect(url)
-            .await
-            .expect("connect to nats-server");
-        let js = async_nats::jetstream::new(client);
+        let js = jetstream(url).await;
         let Ok(s) = js.get_stream(stream).await else {
             return Vec::new();
         };
@@ -122,5 +135,28 @@ pub fn consume_all(url: &str, stream: &str) -> Vec<serde_json::Value> {
                 return out;
             }
         }
+    })
+}
+
+/// A JetStream context on `url` (credentials in it given as the daemon gives them).
+async fn jetstream(url: &str) -> async_nats::jetstream::Context {
+    let (bare, auth) = streamguard::delivery::split_credentials(url);
+    let client = auth
+        .options()
+        .connect(bare)
+        .await
+        .expect("connect to nats-server");
+    async_nats::jetstream::new(client)
+}
+
+/// The duplicate window of JetStream stream `stream`.
+pub fn duplicate_window(url: &str, stream: &str) -> Duration {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut s = jetstream(url).await.get_stream(stream).await.unwrap();
+        s.info().await.unwrap().config.duplicate_window
     })
 }

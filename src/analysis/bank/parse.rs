@@ -105,6 +105,10 @@ impl<'a> Parser<'a> {
                             "too many fields (expected <hash>,<id>[,<label>])".into()
                         ));
                     }
+                    check_field("id", &id, MAX_ID_BYTES).map_err(err)?;
+                    if let Some(label) = label {
+                        check_field("label", label, MAX_LABEL_BYTES).map_err(err)?;
+                    }
                     (id, label)
                 }
             };
@@ -257,4 +261,24 @@ impl<'a> Parser<'a> {
             },
         })
     }
+}
+
+/// Longest bank item id accepted (bytes). Ids travel in every alert, sink message and log
+/// line: an unbounded one could make a message no sink takes.
+pub const MAX_ID_BYTES: usize = 256;
+/// Longest label accepted (bytes).
+pub const MAX_LABEL_BYTES: usize = 256;
+
+/// An id or label: at most `max` bytes, no control characters.
+fn check_field(what: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.len() > max {
+        return Err(format!(
+            "{what} of {} bytes is longer than the {max} accepted",
+            value.len()
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{what} contains a control character"));
+    }
+    Ok(())
 }

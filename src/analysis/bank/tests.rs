@@ -64,6 +64,19 @@ fn bad_lines_name_file_and_line() {
             "# only comments\n\n".to_string(),
             "/banks/b.txt: no entries",
         ),
+        // Issue 21, defect 6: a 2 MB id once made an alert message no sink could take.
+        (
+            format!("{H},a\n{H},{}\n", "x".repeat(2 << 20)),
+            "b.txt:2: id of 2097152 bytes is longer than the 256 accepted",
+        ),
+        (
+            format!("{H},a,{}\n", "L".repeat(257)),
+            "b.txt:1: label of 257 bytes is longer than the 256 accepted",
+        ),
+        (
+            format!("{H},a\u{7}b\n"),
+            "b.txt:1: id contains a control character",
+        ),
     ];
     for (text, want) in cases {
         let msg = err(&csv, &text);

@@ -52,8 +52,10 @@ pub struct AuditFilter {
 pub struct StoreCounts {
     /// (reason, action, state, alerts): label values as stored.
     pub alerts: Vec<(String, String, String, u64)>,
-    /// (sink, messages waiting, failed attempts of those).
+    /// (sink, messages waiting, failed attempts of those); dead ones included.
     pub outbox: Vec<(String, u64, u64)>,
+    /// (sink, dead messages: set aside, never sent, waiting for an operator).
+    pub dead: Vec<(String, u64)>,
     /// (sink, messages delivered, failed attempts before delivery).
     pub deliveries: Vec<(String, u64, u64)>,
     pub halted_streams: u64,
@@ -338,6 +340,12 @@ impl AlertStore {
             outbox: rows(
                 "SELECT sink, COUNT(*), COALESCE(SUM(attempts), 0) FROM outbox GROUP BY sink ORDER BY sink",
             )?,
+            dead: rows(
+                "SELECT sink, COUNT(*), 0 FROM outbox WHERE dead_at_ms IS NOT NULL GROUP BY sink ORDER BY sink",
+            )?
+            .into_iter()
+            .map(|(s, n, _)| (s, n))
+            .collect(),
             deliveries: rows(
                 "SELECT sink, COUNT(*), COALESCE(SUM(attempts - 1), 0) FROM deliveries GROUP BY sink ORDER BY sink",
             )?,
@@ -384,7 +392,7 @@ pub use crate::domain::AlertAction;
 use alerts::ALERT_COLUMNS;
 pub use alerts::TransitionError;
 use halts::AUDIT_COLUMNS;
-pub use outbox::{DeliveryRow, OutboxRow};
+pub use outbox::{DeliveryRow, MAX_MESSAGE_BYTES, OutboxRow};
 use outbox::{alert_message, enqueue};
 use query::{Where, alerts_query, audit_query};
 pub use retention::{PRUNE_BATCH, Pruned, Retention, spawn_pruner};

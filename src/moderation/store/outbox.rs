@@ -24,7 +24,16 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     /// When it is tried next (ms since the epoch).
     pub next_attempt_ms: i64,
+    /// Set aside as dead (ms since the epoch): its sink can never take it (over
+    /// [`MAX_MESSAGE_BYTES`], or refused for good), so it is no longer sent and no longer
+    /// holds back the sink's later messages. It stays listed until an operator discards it.
+    pub dead_at_ms: Option<i64>,
 }
+
+/// The largest message queued for sending: NATS refuses payloads over its `max_payload`
+/// (1 MiB by default), and no alert or moderation event comes near it (bank ids and labels
+/// are bounded at load). A larger one is queued dead, with the reason, never dropped.
+pub const MAX_MESSAGE_BYTES: usize = 1_000_000;
 
 impl OutboxRow {
     /// Its JSON body (`Null` if it were not JSON).
@@ -79,11 +88,30 @@ impl AlertStore {
         now_ms: i64,
         limit: usize,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        Ok(self
-            .outbox_page(Some(sink), limit)?
-            .into_iter()
-            .take_while(|row| row.next_attempt_ms <= now_ms)
-            .collect())
+        let mut w = Where::default();
+        w.add("sink =", Some(sink.to_string()));
+        w.add_term("dead_at_ms IS NULL");
+        let (sql, args) = w.select_oldest_first(OUTBOX_COLUMNS, "outbox", limit);
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args), outbox_row)?;
+        let mut due = Vec::new();
+        for row in rows {
+            let row = row?;
+            if row.next_attempt_ms > now_ms {
+                break;
+            }
+            due.push(row);
+        }
+        Ok(due)
+    }
+
+    /// `row`'s sink can never take it: it is set aside as dead, with the reason.
+    pub fn outbox_dead(&mut self, row: &OutboxRow, error: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, dead_at_ms = ?3 WHERE id = ?1",
+            params![row.id, error, now_ms()],
+        )?;
+        Ok(())
     }
 
     /// When `sink`'s oldest message (the next one it sends) is due, ms since the epoch, if
@@ -92,7 +120,7 @@ impl AlertStore {
         Ok(self
             .conn
             .query_row(
-                "SELECT next_attempt_ms FROM outbox WHERE sink = ?1 ORDER BY id LIMIT 1",
+                "SELECT next_attempt_ms FROM outbox WHERE sink = ?1 AND dead_at_ms IS NULL ORDER BY id LIMIT 1",
                 params![sink],
                 |r| r.get(0),
             )
@@ -119,7 +147,8 @@ impl AlertStore {
     }
 
     /// Up to `limit` queued messages (of one sink, or all), oldest first: the order each sink
-    /// sends them in, so a sink's first row is the one holding the others back.
+    /// sends them in, so a sink's first row that is not dead is the one holding the others
+    /// back.
     pub fn outbox_page(
         &self,
         sink: Option<&str>,
@@ -234,8 +263,8 @@ impl AlertStore {
     }
 }
 
-const OUTBOX_COLUMNS: &str =
-    "id, sink, msg_id, alert_id, payload, attempts, created_at_ms, last_error, next_attempt_ms";
+const OUTBOX_COLUMNS: &str = "id, sink, msg_id, alert_id, payload, attempts, created_at_ms, \
+     last_error, next_attempt_ms, dead_at_ms";
 
 /// An outbox row selected as [`OUTBOX_COLUMNS`].
 fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
@@ -249,6 +278,7 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
         created_at_ms: r.get(6)?,
         last_error: r.get(7)?,
         next_attempt_ms: r.get(8)?,
+        dead_at_ms: r.get(9)?,
     })
 }
 
@@ -301,10 +331,22 @@ pub(super) fn enqueue(
     let mut body = None;
     for sink in sinks.iter().filter(|s| s.takes(event)) {
         let body: &String = body.get_or_insert_with(|| payload.to_string());
+        // Too large for any sink: queued dead at once, so it never blocks the later ones.
+        let (dead, why) = if body.len() > MAX_MESSAGE_BYTES {
+            tracing::error!(sink = %sink.name, msg = msg_id, bytes = body.len(), limit = MAX_MESSAGE_BYTES,
+                "message too large for a sink: queued as dead (see /api/v1/outbox)");
+            let why = format!(
+                "message of {} bytes is over the {MAX_MESSAGE_BYTES}-byte limit",
+                body.len()
+            );
+            (Some(now), Some(why))
+        } else {
+            (None, None)
+        };
         tx.execute(
-            "INSERT OR IGNORE INTO outbox (sink, msg_id, alert_id, payload, next_attempt_ms, created_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-            params![sink.name, msg_id, alert_id, body, now],
+            "INSERT OR IGNORE INTO outbox (sink, msg_id, alert_id, payload, next_attempt_ms, created_at_ms, dead_at_ms, last_error)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7)",
+            params![sink.name, msg_id, alert_id, body, now, dead, why],
         )?;
     }
     Ok(())

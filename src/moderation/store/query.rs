@@ -41,6 +41,11 @@ impl Where {
         }
     }
 
+    /// Adds a term that takes no argument (e.g. `dead_at_ms IS NULL`).
+    pub(super) fn add_term(&mut self, term: &str) {
+        self.terms.push(term.to_string());
+    }
+
     /// `SELECT <columns> FROM <table> WHERE ... ORDER BY id DESC LIMIT <limit>`.
     pub(super) fn select(
         self,

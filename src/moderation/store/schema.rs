@@ -133,4 +133,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE INDEX alerts_by_stream ON alerts(stream, id);",
     // 13: a sink's messages in sending order (each delivery poll reads its oldest ones).
     "CREATE INDEX outbox_by_sink ON outbox(sink, id);",
+    // 14: a message its sink can never take (too large, refused for good) is set aside as
+    // dead: kept, listed and counted, but no longer holding back the sink's later ones.
+    "ALTER TABLE outbox ADD COLUMN dead_at_ms INTEGER;",
 ];

@@ -191,6 +191,59 @@ fn alerts_are_queued_for_every_sink_and_leave_only_when_delivered() {
     );
 }
 
+/// Issue 21, defect 6: one message no sink can take (here, over the size limit; a sink's
+/// permanent refusal likewise) once held back every later message of that sink forever.
+#[test]
+fn a_message_no_sink_can_take_is_set_aside_dead_and_the_rest_go_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = AlertStore::open(&dir.path().join("a.db"))
+        .unwrap()
+        .with_sinks(vec![SinkRoute::all("nats")]);
+    let huge = "x".repeat(MAX_MESSAGE_BYTES);
+    raised(s.record_match(&m("live/a", &huge, 10)).unwrap());
+    raised(s.record_match(&m("live/b", "small", 20)).unwrap());
+    raised(s.record_match(&m("live/c", "refused", 30)).unwrap());
+    let all = s.outbox().unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all[0].dead_at_ms.is_some(), "{:?}", all[0].last_error);
+    assert!(
+        all[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("-byte limit"),
+        "{:?}",
+        all[0].last_error
+    );
+    // Still queued and listed (never silently dropped), but not sent and not in the way.
+    let due = s.outbox_due("nats", now_ms(), 32).unwrap();
+    assert_eq!(
+        due.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [all[1].id, all[2].id]
+    );
+    s.outbox_delivered(&due[0]).unwrap();
+    s.outbox_dead(&due[1], "max payload size exceeded").unwrap();
+    assert_eq!(s.outbox_due("nats", now_ms(), 32).unwrap(), []);
+    assert_eq!(
+        s.outbox_next_due("nats").unwrap(),
+        None,
+        "nothing left to send"
+    );
+    let left = s.outbox().unwrap();
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|r| r.dead_at_ms.is_some()));
+    assert_eq!(left[1].attempts, 1);
+    let k = s.counts().unwrap();
+    assert_eq!(k.dead, [("nats".to_string(), 2)]);
+    // An operator's discard takes a dead message out like any other.
+    assert!(
+        s.outbox_discard(left[0].id, "token:ad", "too large")
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(s.counts().unwrap().dead, [("nats".to_string(), 1)]);
+}
+
 #[test]
 fn a_discarded_message_leaves_the_outbox_unsent_and_is_audited() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,6 +15,7 @@ fn streams_and_store_text() {
     let k = StoreCounts {
         alerts: vec![("hash_match".into(), "alert".into(), "open".into(), 4)],
         outbox: vec![("hook".into(), 2, 5), ("nats".into(), 1, 1)],
+        dead: vec![("nats".into(), 1)],
         deliveries: vec![("hook".into(), 10, 3), ("old".into(), 1, 0)],
         halted_streams: 1,
         halts: 6,
@@ -98,6 +99,9 @@ streamguard_alerts{reason="hash_match",action="alert",state="open"} 4
 # TYPE streamguard_outbox_pending gauge
 streamguard_outbox_pending{sink="hook"} 2
 streamguard_outbox_pending{sink="nats"} 1
+# HELP streamguard_outbox_dead Messages set aside because their sink can never take them (never sent; listed in /api/v1/outbox until discarded).
+# TYPE streamguard_outbox_dead gauge
+streamguard_outbox_dead{sink="nats"} 1
 # HELP streamguard_deliveries_total Messages a sink acknowledged.
 # TYPE streamguard_deliveries_total counter
 streamguard_deliveries_total{sink="hook"} 10
