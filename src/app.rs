@@ -151,7 +151,7 @@ impl App {
             classified: !cfg.classify.models.is_empty(),
         });
         let actuator = actuator::from_config(&cfg.actuator);
-        let control = Control::new(cfg, manager.clone(), control_store, actuator);
+        let control = Control::new(cfg, manager.clone(), control_store, actuator).map_err(setup)?;
         let events = Events::new();
         // From here on, dropping `app` (an early return) stops what was started.
         let mut app = App::new(manager, control, banks, frames_tx);

@@ -321,6 +321,11 @@ fn picks_up_live_streams_by_reconciliation_and_refuses_bad_callbacks() {
         || daemon.stream("live/early").is_some_and(|s| units(&s) > 0),
     );
     assert!(early.exited().is_none());
+    // Issue 21, defect 5: rtmp2src does not say it is live, and such a session used to wait
+    // on an overrun instead of dropping and counting. An RTMP stream is live.
+    let s = daemon.stream("live/early").unwrap();
+    assert_eq!(s["live"], true, "{s}");
+    assert_eq!(s["units_dropped"], 0, "{s}");
 
     // Bad callbacks: a clear 4xx, and the stream list does not change.
     let before: Vec<String> = daemon
@@ -363,7 +368,8 @@ fn survives_a_server_restart_and_reports_a_stream_that_is_not_h264() {
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
     let mut nginx = Nginx::new(dir.path(), Some(port));
-    let daemon = Daemon::start(dir.path(), port, &nginx, "");
+    // [supervisor] max_restarts: the audio-only stream must end up failed, not restarting.
+    let daemon = Daemon::start(dir.path(), port, &nginx, "max_restarts = 2\n");
     let mut good = publish(&nginx.url("good"), Content::Pattern);
     let mut audio = publish(&nginx.url("audio"), Content::AudioOnly);
     wait_until(
@@ -371,24 +377,25 @@ fn survives_a_server_restart_and_reports_a_stream_that_is_not_h264() {
         Duration::from_secs(20),
         || daemon.stream("live/good").is_some_and(|s| units(&s) > 0),
     );
-    // No video: the supervisor restarts it, then gives up with a reason; the good stream is
-    // unaffected.
+    // No video: the supervisor restarts it twice, then gives up with the reason; the good
+    // stream is unaffected.
     wait_until(
-        "the audio-only stream to be reported",
-        Duration::from_secs(30),
+        "the audio-only stream to be marked failed",
+        Duration::from_secs(60),
         || {
             daemon
                 .stream("live/audio")
-                .is_some_and(|s| s["state"] == "restarting" || s["state"] == "failed")
+                .is_some_and(|s| s["state"] == "failed")
         },
     );
     let a = daemon.stream("live/audio").unwrap();
+    let reason = a["reason"].as_str().unwrap_or_default();
     assert!(
-        a["reason"]
-            .as_str()
-            .is_some_and(|r| r.starts_with("no H.264 video")),
+        reason.starts_with("no H.264 video")
+            && reason.ends_with("gave up after 2 restarts in 600 s"),
         "{a}"
     );
+    assert_eq!(a["reconnects"].as_u64(), Some(2), "{a}");
     println!(
         "audio-only stream: state {} reason {}",
         a["state"], a["reason"]

@@ -50,6 +50,11 @@ fn demo_image_raises_exactly_one_alert_for_its_stream() {
         );
     let (stats, alerts) = run(dir.path(), "", &streams);
 
+    assert_eq!(
+        stats.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+        ["other-image", "with-image"],
+        "both streams ran"
+    );
     for (id, s) in &stats {
         assert_eq!(s.units_received, 165, "{id}: {s:?}");
         assert!(s.frames_analysed >= 3, "{id}: {s:?}");
@@ -69,6 +74,32 @@ fn demo_image_raises_exactly_one_alert_for_its_stream() {
         (2000..3500).contains(&a.frame_pts_ms),
         "image is visible from 2000 to 3500 ms: {a:?}"
     );
+}
+
+/// A frame that also matches an `allow` bank raises nothing from the other banks (here the
+/// demo bank, set to halt): counted as allowed, not as a match.
+#[test]
+fn an_allow_bank_match_suppresses_the_other_banks() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[[banks]]\nname = \"allowlist\"\npath = \"{}\"\naction = \"allow\"\n",
+        repo.join("config/demo-bank.txt").display()
+    );
+    let (stats, alerts) = run(
+        dir.path(),
+        &extra,
+        &stream("with-image", &repo.join("config/demo-image.png")),
+    );
+    assert_eq!(stats.len(), 1);
+    let s = stats[0].1;
+    assert!(s.frames_analysed >= 3, "{s:?}");
+    assert!(
+        s.allowed >= 1,
+        "the image's frames matched both banks: {s:?}"
+    );
+    assert_eq!(s.matches, 0, "{s:?}");
+    assert!(alerts.is_empty(), "{alerts:?}");
 }
 
 #[test]

@@ -45,6 +45,7 @@ pub fn run(config: Option<PathBuf>) -> ExitCode {
         Err(code) => return code,
     };
     telemetry::init_logging(&cfg.daemon.log_level);
+    telemetry::raise_fd_limit();
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
     if let Err(e) = ctrlc::set_handler(move || {
         let _ = stop_tx.try_send(());

@@ -1,17 +1,27 @@
 //! The control plane: publish callbacks, reconciliation against the ingest server, halts and
-//! reinstatements. A halt is recorded first (the deny list `on_publish` consults, so the key
-//! stays off the air), then carried out by the actuator, then confirmed when reconciliation no
-//! longer sees the stream. Every step is in the store's audit log, with who asked and why.
+//! reinstatements. A halt goes on the deny list first (the one `on_publish` consults, so the
+//! key stays off the air), is carried out by the actuator, and is confirmed when
+//! reconciliation no longer sees the stream. Every step is in the store's audit log, with who
+//! asked and why.
+//!
+//! The deny list lives in memory, loaded from the store at start, so that no halt and no
+//! publish callback ever waits on the store: when the store refuses writes (disk full, I/O
+//! errors), a halt still acts at once, and its record waits in [`pending`] to be written, in
+//! order, once the store takes writes again ([`Control::flush_pending`]). A reinstatement is
+//! the exception: it is only done once it is durable (failing safe, the key stays halted).
+
+mod pending;
+mod reconcile;
+pub use pending::PendingWrite;
 
 use crate::config::{Config, IngestServer};
 use crate::discovery::{self, CallbackError, Publish};
 use crate::domain::AuditEvent;
 use crate::moderation::actuator::{Actuator, ActuatorError, HaltOutcome, StreamKey};
-use crate::moderation::store::{AlertStore, StoreError};
+use crate::moderation::store::{AlertStore, StoreError, StoreHealth};
 use crate::supervisor::{Origin, StreamManager, StreamSpec};
 use crate::telemetry::unix_ms;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +38,9 @@ pub enum ControlError {
     DiscoveryOff,
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// The store refuses writes: a reinstatement must be durable before it is done.
+    #[error("the alert store refuses writes ({0}); the stream stays halted until it takes them")]
+    StoreDown(String),
 }
 
 /// What a halt did.
@@ -45,6 +58,12 @@ pub struct Control {
     manager: Arc<StreamManager>,
     store: Mutex<AlertStore>,
     actuator: Box<dyn Actuator>,
+    /// The deny list as this process knows it: the store's at start, then every halt and
+    /// reinstatement. Callbacks and halts read it here.
+    denied: Mutex<BTreeSet<String>>,
+    /// Writes the store did not take yet, oldest first.
+    pending: Mutex<VecDeque<PendingWrite>>,
+    health: Arc<StoreHealth>,
     /// Halted streams not yet seen gone by reconciliation, with the alert that halted them.
     unconfirmed: Mutex<BTreeMap<String, Option<i64>>>,
     /// Serialises "check the deny list, then start" against "add to the deny list", so that a
@@ -61,16 +80,56 @@ impl Control {
         manager: Arc<StreamManager>,
         store: AlertStore,
         actuator: Box<dyn Actuator>,
-    ) -> Arc<Control> {
-        Arc::new(Control {
+    ) -> Result<Arc<Control>, StoreError> {
+        let denied = store.halted_streams()?.into_iter().collect();
+        Ok(Arc::new(Control {
             cfg: cfg.clone(),
             manager,
             store: Mutex::new(store),
             actuator,
+            denied: Mutex::new(denied),
+            pending: Mutex::new(VecDeque::new()),
+            health: Arc::new(StoreHealth::default()),
             unconfirmed: Mutex::new(BTreeMap::new()),
             gate: Mutex::new(()),
             callbacks: Mutex::new(BTreeMap::new()),
-        })
+        }))
+    }
+
+    /// Whether the store takes writes, and what waits for it.
+    pub fn store_health(&self) -> &Arc<StoreHealth> {
+        &self.health
+    }
+
+    /// Makes `w` durable, now if the store takes it, else once it does (after every write
+    /// queued before it).
+    fn write(&self, w: PendingWrite) {
+        let mut q = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        q.push_back(w);
+        self.flush(&mut q);
+    }
+
+    /// Writes what waits, in order, as far as the store takes it.
+    pub fn flush_pending(&self) {
+        let mut q = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if !q.is_empty() {
+            self.flush(&mut q);
+        }
+    }
+
+    fn flush(&self, q: &mut VecDeque<PendingWrite>) {
+        while let Some(w) = q.front() {
+            if let Err(e) = w.apply(&mut self.store()) {
+                self.health.failed(&e);
+                break;
+            }
+            q.pop_front();
+        }
+        self.health.set_pending_writes(q.len());
+    }
+
+    fn denied(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        self.denied.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn manager(&self) -> &Arc<StreamManager> {
@@ -112,16 +171,16 @@ impl Control {
         let id = p.key.id();
         let _gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
         self.note_callback(&id);
-        if self.store().is_halted(&id)? {
+        if self.is_halted(&id) {
             let detail = p.addr.clone().unwrap_or_default();
-            self.store().record_event(
+            self.write(PendingWrite::event(
                 &id,
                 AuditEvent::PublishRefused,
                 "ingest",
                 "stream is halted",
                 &detail,
                 None,
-            )?;
+            ));
             tracing::warn!(stream = %id, addr = %detail, "publish refused: stream is halted");
             return Err(ControlError::Halted(id));
         }
@@ -157,20 +216,32 @@ impl Control {
     ) -> Result<HaltReport, ControlError> {
         // A stream not watched now can still be halted ahead of its publish, by its key: a
         // key the ingest callbacks would accept, never an arbitrary string sent to the server.
-        if self.manager.get(id).is_none() && !self.store().is_halted(id)? {
+        if self.manager.get(id).is_none() && !self.is_halted(id) {
             let Some((app, name)) = id.split_once('/') else {
                 return Err(ControlError::UnknownStream(id.to_string()));
             };
             discovery::check_key(app, name, &self.cfg.ingest.apps)?;
         }
+        let at_ms = unix_ms() as i64;
         let newly_halted = {
             let _gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
-            let newly = self.store().halt(id, actor, reason, alert_id)?;
+            let newly = self.denied().insert(id.to_string());
             if let Some(info) = self.manager.get(id) {
                 info.set_halted(true);
             }
             newly
         };
+        // The deny list row, written now if the store takes it; the actuator does not wait
+        // for it either way.
+        if newly_halted {
+            self.write(PendingWrite::Halt {
+                stream: id.to_string(),
+                actor: actor.to_string(),
+                reason: reason.to_string(),
+                alert_id,
+                at_ms,
+            });
+        }
         let key = StreamKey::from_id(id);
         // A failed request is retried a few times here (about 1.4 s of waits), then by
         // reconciliation while the server still lists the stream. A static stream (no
@@ -189,23 +260,18 @@ impl Control {
             std::thread::sleep(Duration::from_millis(wait_ms));
             outcome = self.actuator.halt(&key);
         }
-        let actuator = match &outcome {
-            Ok(HaltOutcome::Dropped) => "dropped".to_string(),
-            Ok(HaltOutcome::NotPublishing) => "not_publishing".to_string(),
-            Ok(HaltOutcome::Recorded) => "recorded".to_string(),
-            Err(e) => format!("failed: {e}"),
-        };
+        let actuator = outcome_text(&outcome);
         match &outcome {
             Ok(_) => {
                 tracing::warn!(stream = id, actor, reason, actuator = %actuator, "stream halted");
-                self.store().record_event(
+                self.write(PendingWrite::event(
                     id,
                     AuditEvent::HaltSent,
                     self.actuator.name(),
                     reason,
                     &actuator,
                     alert_id,
-                )?;
+                ));
                 if self.cfg.ingest.server != IngestServer::None && id.contains('/') {
                     self.unconfirmed
                         .lock()
@@ -219,14 +285,14 @@ impl Control {
                 } else {
                     tracing::error!(stream = id, error = %e, "halt request failed; reconciliation retries it");
                 }
-                self.store().record_event(
+                self.write(PendingWrite::event(
                     id,
                     AuditEvent::HaltFailed,
                     self.actuator.name(),
                     reason,
                     &e.to_string(),
                     alert_id,
-                )?;
+                ));
             }
         }
         Ok(HaltReport {
@@ -238,10 +304,29 @@ impl Control {
 
     /// Lifts a halt: the key may publish again. Idempotent.
     pub fn reinstate(&self, id: &str, actor: &str, reason: &str) -> Result<bool, ControlError> {
-        let changed = self.store().reinstate(id, actor, reason)?;
+        // Durable first, after every earlier write (the halt it lifts may still wait). The
+        // gate first, as on_publish takes it (then the queue), so no halt or publish check
+        // lands between the durable change and the deny list's.
+        let _gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        self.flush(&mut q);
+        if !q.is_empty() {
+            let why = self.health.snapshot().last_error.unwrap_or_default();
+            return Err(ControlError::StoreDown(why));
+        }
+        let changed = match self.store().reinstate(id, actor, reason) {
+            Ok(c) => c,
+            Err(e) => {
+                self.health.failed(&e);
+                return Err(ControlError::StoreDown(e.to_string()));
+            }
+        };
+        drop(q);
+        self.denied().remove(id);
         if let Some(info) = self.manager.get(id) {
             info.set_halted(false);
         }
+        drop(_gate);
         self.unconfirmed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -252,127 +337,21 @@ impl Control {
         Ok(changed)
     }
 
+    /// Whether `id` is on the deny list (in memory: never waits on the store).
     pub fn is_halted(&self, id: &str) -> bool {
-        self.store().is_halted(id).unwrap_or(false)
-    }
-
-    /// Brings the watched set in line with what the server said was live at `listed_at_ms`
-    /// (when the request for the list was sent): starts streams that are live but not
-    /// watched (and not halted; a stream that failed stays failed until it is published
-    /// again), stops discovered streams that are gone, confirms halts, and repeats the halt of
-    /// a halted stream that is still publishing. A stream with a callback or a start newer
-    /// than the list is left alone: the list may predate it.
-    pub fn reconcile(&self, live: &[StreamKey], listed_at_ms: u64) {
-        let apps = &self.cfg.ingest.apps;
-        let live_ids: BTreeSet<String> = live
-            .iter()
-            .filter(|k| apps.contains(&k.app))
-            .map(StreamKey::id)
-            .collect();
-        let newer_than_list = |id: &str| {
-            self.callbacks
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(id)
-                .is_some_and(|&t| t >= listed_at_ms)
-        };
-        for key in live.iter().filter(|k| apps.contains(&k.app)) {
-            let id = key.id();
-            if self.is_halted(&id) {
-                tracing::warn!(stream = %id, "halted stream still publishing; halting again");
-                let _ = self.actuator.halt(key);
-                continue;
-            }
-            if newer_than_list(&id) {
-                continue;
-            }
-            let _gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
-            if self.manager.get(&id).is_none() && !self.is_halted(&id) {
-                tracing::info!(stream = %id, "live at the server but not watched: picking it up");
-                let p = Publish {
-                    key: key.clone(),
-                    args: BTreeMap::new(),
-                    addr: None,
-                };
-                self.manager.start(self.spec_for(&p));
-            }
-        }
-        for info in self.manager.list() {
-            let id = &info.spec.id;
-            if info.spec.origin == Origin::Discovered
-                && !live_ids.contains(id)
-                && info.status().started_at_ms < listed_at_ms
-                && !newer_than_list(id)
-            {
-                self.manager.stop(id, "no longer live at the server");
-            }
-        }
-        let confirmed: Vec<(String, Option<i64>)> = {
-            let mut u = self.unconfirmed.lock().unwrap_or_else(|e| e.into_inner());
-            let gone: Vec<String> = u
-                .keys()
-                .filter(|id| !live_ids.contains(*id))
-                .cloned()
-                .collect();
-            gone.into_iter()
-                .map(|id| {
-                    let alert = u.remove(&id).flatten();
-                    (id, alert)
-                })
-                .collect()
-        };
-        for (id, alert) in confirmed {
-            tracing::info!(stream = %id, "halt confirmed: stream gone from the server");
-            let _ = self.store().record_event(
-                &id,
-                AuditEvent::HaltConfirmed,
-                "reconciliation",
-                "stream no longer listed by the server",
-                "",
-                alert,
-            );
-        }
-    }
-
-    /// Reconciles every `ingest.reconcile_ms` until `stop` fires or is dropped.
-    pub fn spawn_reconciler(
-        self: &Arc<Self>,
-        stop: Receiver<()>,
-    ) -> Option<std::thread::JoinHandle<()>> {
-        let ing = &self.cfg.ingest;
-        if ing.server == IngestServer::None || ing.stat_url.is_empty() {
-            return None;
-        }
-        let (this, url) = (self.clone(), ing.stat_url.clone());
-        let every = Duration::from_millis(ing.reconcile_ms);
-        let thread = std::thread::Builder::new()
-            .name("reconcile".into())
-            .spawn(move || {
-                let mut failing = false;
-                loop {
-                    let listed_at = unix_ms();
-                    match discovery::fetch_stat(&url, Duration::from_secs(2)) {
-                        Ok(live) => {
-                            if failing {
-                                tracing::info!(%url, "stream list readable again");
-                            }
-                            failing = false;
-                            this.reconcile(&live, listed_at);
-                        }
-                        // The server being down says nothing about its streams: keep them.
-                        Err(e) if !failing => {
-                            tracing::warn!(error = %e, "cannot read the server's stream list");
-                            failing = true;
-                        }
-                        Err(_) => {}
-                    }
-                    match stop.recv_timeout(every) {
-                        Err(RecvTimeoutError::Timeout) => {}
-                        _ => return,
-                    }
-                }
-            })
-            .expect("spawn reconciler");
-        Some(thread)
+        self.denied().contains(id)
     }
 }
+
+/// An actuator's answer as the audit log and the API show it.
+fn outcome_text(outcome: &Result<HaltOutcome, ActuatorError>) -> String {
+    match outcome {
+        Ok(HaltOutcome::Dropped) => "dropped".to_string(),
+        Ok(HaltOutcome::NotPublishing) => "not_publishing".to_string(),
+        Ok(HaltOutcome::Recorded) => "recorded".to_string(),
+        Err(e) => format!("failed: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

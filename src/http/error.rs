@@ -63,6 +63,7 @@ impl ApiError {
                     StatusCode::NOT_FOUND
                 }
                 ControlError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                ControlError::StoreDown(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
             ApiError::Transition(e) => match e {
                 TransitionError::UnknownAlert(_) => StatusCode::NOT_FOUND,

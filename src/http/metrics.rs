@@ -34,6 +34,7 @@ async fn metrics(
                 .collect(),
             analysis_queue: c.manager().analysis_queue(),
             store: counts.as_ref(),
+            store_health: Some(c.store_health().snapshot()),
         })
     })
     .await;

@@ -105,9 +105,15 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
         .expect("control-plane task panicked")
 }
 
+/// Ready: every bank loaded, and the store takes writes (while it does not, halts still
+/// happen, from memory, and `store` says what waits to be written).
 async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
-    let ready = s.banks.ready();
-    let body = serde_json::json!({ "ready": ready, "banks": s.banks.status() });
+    let store = s.control.as_ref().map(|c| c.store_health().snapshot());
+    let ready = s.banks.ready() && store.as_ref().is_none_or(|h| h.ok);
+    let mut body = serde_json::json!({ "ready": ready, "banks": s.banks.status() });
+    if let Some(h) = store {
+        body["store"] = serde_json::json!(h);
+    }
     let code = if ready {
         StatusCode::OK
     } else {

@@ -55,7 +55,10 @@ fn stream(c: &Control, i: &StreamInfo) -> serde_json::Value {
         "reconnects": st.restarts,
         "stalls": st.stalls,
         "started_at_ms": st.started_at_ms,
+        "live": stats.live.load(Ordering::Relaxed),
         "units_received": stats.units_received.load(Ordering::Relaxed),
+        "units_dropped": stats.units_dropped.load(Ordering::Relaxed),
+        "frames_dropped": stats.frames_dropped.load(Ordering::Relaxed),
         "frames_sampled": stats.frames_selected.load(Ordering::Relaxed),
         "frames_analysed": stats.frames_analysed.load(Ordering::Relaxed),
         "last_analysis_ms": match stats.last_analysis_ms.load(Ordering::Relaxed) {

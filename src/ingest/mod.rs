@@ -78,10 +78,14 @@ pub fn attach(
         .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
         .expect("checked by build()");
     sink.set_property("max-buffers", 64u32);
-    // Liveness decides drop-or-wait; a live pipeline answers NO_PREROLL on PAUSED.
+    // Liveness decides drop-or-wait; a live pipeline answers NO_PREROLL on PAUSED. Some
+    // network sources (rtmp2src) do not say they are live, yet their sender does not wait
+    // for us: a network source makes the stream live too, so that an overrun drops and
+    // counts units instead of backing up into unbounded buffers.
+    let network = network_source(pipeline);
     let live = match pipeline.set_state(gst::State::Paused) {
         Ok(gst::StateChangeSuccess::NoPreroll) => true,
-        Ok(_) => false,
+        Ok(_) => network,
         Err(_) => {
             return Err(IngestError::Start {
                 stream: stream.to_string(),
@@ -119,6 +123,26 @@ pub fn attach(
             .build(),
     );
     Ok(live)
+}
+
+/// Whether a source element of `pipeline` receives from the network: its class says so
+/// (`Source/Network`), or it handles URIs of a protocol other than `file` (rtmp2src, whose
+/// class is plain `Source`).
+pub fn network_source(pipeline: &gst::Pipeline) -> bool {
+    pipeline.iterate_sources().into_iter().flatten().any(|e| {
+        let klass = e
+            .factory()
+            .map(|f| {
+                f.metadata(gst::ELEMENT_METADATA_KLASS)
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let remote_uri = e
+            .dynamic_cast_ref::<gst::URIHandler>()
+            .is_some_and(|u| u.protocols().iter().any(|p| p.as_str() != "file"));
+        klass.contains("Network") || remote_uri
+    })
 }
 
 /// Live: hands a unit to the sampler thread without waiting; a full queue drops it
@@ -253,6 +277,25 @@ pub(crate) fn send_waiting<T>(
 #[cfg(test)]
 mod tests {
     use super::nal_sync_point;
+
+    /// Issue 21, defect 5: every rtmp2src session once reported live=false, so an overrun
+    /// waited instead of dropping and counting. Network templates are live, files are not.
+    #[test]
+    fn network_templates_are_live_and_files_are_not() {
+        gstreamer::init().unwrap();
+        let t = super::template::Templates::load(None).unwrap();
+        let with = |name: &str, k: &str, v: &str| {
+            let params = [(k.to_string(), v.to_string())].into_iter().collect();
+            let d = t.get(name).unwrap().render(&params).unwrap();
+            super::network_source(&super::build("s", &d).unwrap())
+        };
+        assert!(with("rtmp", "url", "rtmp://127.0.0.1:1/live/x"));
+        assert!(with("srt", "uri", "srt://127.0.0.1:7001"));
+        assert!(with("rtsp", "url", "rtsp://127.0.0.1:1/cam"));
+        assert!(with("hls", "url", "http://127.0.0.1:1/x.m3u8"));
+        assert!(!with("file", "location", "/tmp/x.mp4"));
+        assert!(!with("testsrc", "pattern", "ball"));
+    }
 
     #[test]
     fn sync_points_are_idr_slices() {

@@ -1,19 +1,23 @@
 //! The moderation recorder: the last stage of the frame path. One thread takes every
 //! [`Finding`] (hash matches from the analysis pool, scores over a threshold from the
 //! classifier stage), turns it into an alert with [`policy::verdict`], commits it to the
-//! alert store (retrying until the store takes it: an alert is never dropped), keeps a
-//! classifier alert's evidence thumbnail, tells the console (server-sent events) and, for a
-//! `halt` verdict, halts the stream through the control plane.
+//! alert store, keeps a classifier alert's evidence thumbnail, tells the console (server-sent
+//! events) and, for a `halt` verdict, halts the stream through the control plane.
+//!
+//! A halt never waits on the store: when the store refuses a write (disk full, I/O errors,
+//! files made read-only), a halt verdict halts the stream at once and the alert is held, in
+//! order, and written (stamped with when it was found) once the store takes writes again.
 
 use crate::control::Control;
 use crate::domain::{Action, Subject};
 use crate::http::events::{Events, LiveEvent};
 use crate::moderation::store::{AlertStore, NewAlert, Recorded};
 use crate::policy::{self, Finding};
-use crossbeam_channel::{Receiver, Sender, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The running recorder thread.
 pub struct Recorder {
@@ -41,66 +45,194 @@ impl Recorder {
     }
 }
 
+/// Findings held while the store refuses writes: at most this many, one per stream and
+/// item (a later finding of an item already held would only attach to its alert).
+const MAX_HELD: usize = 10_000;
+/// Waits between attempts to write what is held: doubling from the first to the last.
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+/// How long a stopping recorder keeps trying to write what is held.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A finding whose alert the store has not taken yet, and when it was found.
+struct Held {
+    finding: Finding,
+    alert: NewAlert,
+    at_ms: i64,
+}
+
 fn run(mut store: AlertStore, control: &Control, events: &Events, findings: Receiver<Finding>) {
-    for f in findings {
-        let (alert, recorded) = record(&mut store, &f);
-        let (id, raised) = match recorded {
-            Recorded::Raised(id) => (id, true),
-            Recorded::Attached(id) => (id, false),
-            // Dismissed within the cooldown: counted there, nothing else.
-            Recorded::Suppressed(_) => continue,
+    let mut held: VecDeque<Held> = VecDeque::new();
+    let mut retry = RETRY_MIN;
+    let mut next_retry = Instant::now();
+    loop {
+        let waiting = !held.is_empty() || control.store_health().snapshot().pending_writes > 0;
+        let next = if waiting {
+            match findings.recv_timeout(next_retry.saturating_duration_since(Instant::now())) {
+                Ok(f) => Some(f),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match findings.recv() {
+                Ok(f) => Some(f),
+                Err(_) => break,
+            }
         };
-        if raised && let Some(t) = f.decoded_at() {
-            crate::telemetry::metrics::DETECT_LATENCY.observe(t.elapsed());
+        if waiting && Instant::now() >= next_retry {
+            control.flush_pending();
+            if write_held(&mut store, control, events, &mut held) {
+                retry = RETRY_MIN;
+            } else {
+                retry = (retry * 2).min(RETRY_MAX);
+            }
+            next_retry = Instant::now() + retry;
         }
-        // Evidence: the first frame's thumbnail (classifier alerts only).
-        if let policy::Finding::Score(s) = &f
-            && let Some(thumb) = &s.thumb
-            && let Err(e) = store.put_evidence(id, thumb)
-        {
-            tracing::error!(alert = id, error = %e, "evidence not stored");
+        if let Some(f) = next {
+            take(&mut store, control, events, &mut held, f);
         }
-        events.send(&LiveEvent::AlertRecorded {
-            action: alert.action,
-            bank: alert.subject.source().to_string(),
-            frame_pts_ms: alert.frame_pts_ms,
-            id,
-            item_id: alert.subject.item().to_string(),
-            raised,
-            reason: alert.subject.reason(),
-            score: alert.subject.score(),
-            stream: alert.stream.clone(),
-        });
-        if alert.action == Action::Halt && halt_for(control, &alert, id) {
-            events.send(&LiveEvent::Stream {
-                actor: None,
-                alert_id: Some(id),
-                halted: true,
-                stream: alert.stream.clone(),
-            });
+        control.store_health().set_pending_alerts(held.len());
+    }
+    // Stopping: a last chance for what is held, then every alert not written is logged in
+    // full, so that none is lost without a trace.
+    let deadline = Instant::now() + SHUTDOWN_GRACE;
+    while !held.is_empty() && Instant::now() < deadline {
+        control.flush_pending();
+        if !write_held(&mut store, control, events, &mut held) {
+            std::thread::sleep(RETRY_MIN * 2);
         }
+    }
+    for h in &held {
+        tracing::error!(alert = ?h.alert, at_ms = h.at_ms, "alert not recorded: the store refused writes until shutdown");
     }
 }
 
-/// Records a finding's alert (retrying until the store takes it) and returns it with what
-/// the store did.
-fn record(store: &mut AlertStore, f: &Finding) -> (NewAlert, Recorded) {
-    let mut alert = policy::verdict(f);
+/// A new finding: recorded at once when the store takes it (and nothing is held before it);
+/// otherwise acted on now (a halt verdict halts from memory) and held.
+fn take(
+    store: &mut AlertStore,
+    control: &Control,
+    events: &Events,
+    held: &mut VecDeque<Held>,
+    f: Finding,
+) {
+    let mut alert = policy::verdict(&f);
     alert.detect_ms = f.decoded_at().map(|t| t.elapsed().as_millis() as u64);
-    // An alert is never dropped: retry until the store takes it.
-    let mut delay = Duration::from_millis(100);
-    loop {
+    if held.is_empty() {
         match store.record_match(&alert) {
             Ok(recorded) => {
-                log_recorded(&alert, recorded);
-                return (alert, recorded);
+                return recorded_now(store, control, events, &f, &alert, recorded, true);
+            }
+            Err(e) => control.store_health().failed(&e),
+        }
+    }
+    if alert.action == Action::Halt && halt_for(control, &alert, None) {
+        events.send(&LiveEvent::Stream {
+            actor: None,
+            alert_id: None,
+            halted: true,
+            stream: alert.stream.clone(),
+        });
+    }
+    let same = |h: &Held| {
+        h.alert.stream == alert.stream
+            && h.alert.subject.source() == alert.subject.source()
+            && h.alert.subject.item() == alert.subject.item()
+            && h.alert.action == alert.action
+    };
+    if held.iter().any(same) {
+        return;
+    }
+    if held.len() >= MAX_HELD {
+        tracing::error!(
+            ?alert,
+            held = held.len(),
+            "alert not recorded: the store refuses writes and {MAX_HELD} alerts wait already"
+        );
+        return;
+    }
+    tracing::warn!(stream = %alert.stream, bank = %alert.subject.source(), item = %alert.subject.item(),
+        action = %alert.action, held = held.len() + 1, "alert held until the store takes writes");
+    held.push_back(Held {
+        finding: f,
+        alert,
+        at_ms: crate::telemetry::unix_ms() as i64,
+    });
+}
+
+/// Writes held alerts, oldest first, as far as the store takes them; true if all went.
+fn write_held(
+    store: &mut AlertStore,
+    control: &Control,
+    events: &Events,
+    held: &mut VecDeque<Held>,
+) -> bool {
+    while let Some(h) = held.front() {
+        match store.record_match_at(&h.alert, h.at_ms) {
+            Ok(recorded) => {
+                let h = held.pop_front().expect("front exists");
+                recorded_now(
+                    store, control, events, &h.finding, &h.alert, recorded, false,
+                );
             }
             Err(e) => {
-                tracing::error!(error = %e, ?alert, "alert not stored yet; retrying");
-                std::thread::sleep(delay);
-                delay = (delay * 2).min(Duration::from_secs(5));
+                control.store_health().failed(&e);
+                return false;
             }
         }
+    }
+    true
+}
+
+/// What follows an alert's commit: the log line, its latency (`fresh`: recorded as found),
+/// evidence, the console, and a halt verdict.
+fn recorded_now(
+    store: &mut AlertStore,
+    control: &Control,
+    events: &Events,
+    f: &Finding,
+    alert: &NewAlert,
+    recorded: Recorded,
+    fresh: bool,
+) {
+    log_recorded(alert, recorded);
+    let (id, raised) = match recorded {
+        Recorded::Raised(id) => (id, true),
+        Recorded::Attached(id) => (id, false),
+        // Dismissed within the cooldown: counted there, nothing else.
+        Recorded::Suppressed(_) => return,
+    };
+    if raised
+        && fresh
+        && let Some(t) = f.decoded_at()
+    {
+        crate::telemetry::metrics::DETECT_LATENCY.observe(t.elapsed());
+    }
+    // Evidence: the first frame's thumbnail (classifier alerts only).
+    if let policy::Finding::Score(s) = f
+        && let Some(thumb) = &s.thumb
+        && let Err(e) = store.put_evidence(id, thumb)
+    {
+        tracing::error!(alert = id, error = %e, "evidence not stored");
+    }
+    events.send(&LiveEvent::AlertRecorded {
+        action: alert.action,
+        bank: alert.subject.source().to_string(),
+        frame_pts_ms: alert.frame_pts_ms,
+        id,
+        item_id: alert.subject.item().to_string(),
+        raised,
+        reason: alert.subject.reason(),
+        score: alert.subject.score(),
+        stream: alert.stream.clone(),
+    });
+    if alert.action == Action::Halt && halt_for(control, alert, Some(id)) {
+        events.send(&LiveEvent::Stream {
+            actor: None,
+            alert_id: Some(id),
+            halted: true,
+            stream: alert.stream.clone(),
+        });
     }
 }
 
@@ -134,7 +266,7 @@ fn log_recorded(alert: &NewAlert, recorded: Recorded) {
 /// Carries out a halt verdict: halts the stream the alert is about (the control plane
 /// retries a failed actuator call). True if it halted the stream now (false: already
 /// halted, or the halt failed).
-fn halt_for(control: &Control, alert: &NewAlert, alert_id: i64) -> bool {
+fn halt_for(control: &Control, alert: &NewAlert, alert_id: Option<i64>) -> bool {
     let (reason, actor) = match &alert.subject {
         Subject::Classifier(c) => (
             format!(
@@ -154,9 +286,9 @@ fn halt_for(control: &Control, alert: &NewAlert, alert_id: i64) -> bool {
     if control.is_halted(&alert.stream) {
         return false;
     }
-    match control.halt(&alert.stream, &actor, &reason, Some(alert_id)) {
+    match control.halt(&alert.stream, &actor, &reason, alert_id) {
         Ok(report) => {
-            tracing::warn!(stream = %alert.stream, alert = alert_id, actuator = %report.actuator, "halt verdict carried out");
+            tracing::warn!(stream = %alert.stream, alert = ?alert_id, actuator = %report.actuator, "halt verdict carried out");
             true
         }
         Err(e) => {

@@ -169,7 +169,11 @@ impl StreamManager {
         let (ctx, i) = (self.ctx.clone(), info.clone());
         let thread = std::thread::Builder::new()
             .name(format!("supervise-{}", info.spec.id))
-            .spawn(move || supervise(&ctx, &i, &stop_rx))
+            .spawn(move || {
+                supervise(&ctx, &i, &stop_rx);
+                // Its pipelines, queues and buffers are freed: give the memory back.
+                crate::telemetry::release_memory();
+            })
             .expect("spawn supervisor thread");
         tracing::info!(stream = %info.spec.id, origin = ?info.spec.origin, pipeline = %info.spec.pipeline,
             metadata = ?info.spec.metadata, "watching stream");
@@ -384,3 +388,6 @@ fn supervise(ctx: &StreamContext, info: &StreamInfo, stop: &Receiver<()>) {
         backoff = (backoff * 2).min(Duration::from_millis(cfg.backoff_max_ms));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -135,6 +135,7 @@ pub fn start(
             return Err(e);
         }
     };
+    stats.live.store(live, Ordering::Relaxed);
     tracing::info!(stream = id, live, mode = ?sampler.mode, "stream started");
 
     let worker = StreamWorker {

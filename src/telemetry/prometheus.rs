@@ -19,6 +19,8 @@ pub struct Inputs<'a> {
     pub analysis_queue: usize,
     /// The store's counts; `None` when they could not be read (their families are left out).
     pub store: Option<&'a StoreCounts>,
+    /// Whether the store takes writes, and what waits for it (`None`: no control plane).
+    pub store_health: Option<crate::moderation::store::HealthSnapshot>,
 }
 
 /// One of a stream's counters.
@@ -112,6 +114,29 @@ pub fn render(inputs: &Inputs) -> String {
         "HTTP requests whose headers or body did not arrive in time (http.header_timeout_ms, http.body_timeout_ms).",
         crate::http::REQUESTS_TIMED_OUT.load(Ordering::Relaxed),
     );
+    if let Some(h) = &inputs.store_health {
+        single(
+            &mut out,
+            "streamguard_store_up",
+            "gauge",
+            "1 while the alert store takes writes and nothing waits to be written; 0 while halts act from memory.",
+            u8::from(h.ok),
+        );
+        single(
+            &mut out,
+            "streamguard_store_write_errors_total",
+            "counter",
+            "Writes of alerts, halts and audit entries the store refused (retried until taken).",
+            h.errors_total,
+        );
+        single(
+            &mut out,
+            "streamguard_store_pending_writes",
+            "gauge",
+            "Alerts, halts and audit entries waiting for the store to take writes again.",
+            h.pending_alerts + h.pending_writes,
+        );
+    }
     if let Some(k) = inputs.store {
         store(&mut out, k);
     }

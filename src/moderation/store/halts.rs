@@ -1,7 +1,7 @@
 //! The deny list (halted streams) and the audit log.
 
 use super::{
-    AlertStore, AuditFilter, StoreError, StreamEvent, audit_query, enqueue, insert_event, now_ms,
+    AlertStore, AuditFilter, StoreError, StreamEvent, audit_query, enqueue, insert_event_at, now_ms,
 };
 use crate::domain::{AuditEvent, SinkEvent};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -16,7 +16,19 @@ impl AlertStore {
         reason: &str,
         alert_id: Option<i64>,
     ) -> Result<bool, StoreError> {
-        self.set_halted(stream, true, actor, reason, alert_id)
+        self.set_halted(stream, true, actor, reason, alert_id, now_ms())
+    }
+
+    /// [`AlertStore::halt`] decided at `at_ms` (written late: the store was down then).
+    pub fn halt_at(
+        &mut self,
+        stream: &str,
+        actor: &str,
+        reason: &str,
+        alert_id: Option<i64>,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.set_halted(stream, true, actor, reason, alert_id, at_ms)
     }
 
     /// Lifts a halt. Returns false, and records nothing, when the stream was not halted.
@@ -26,7 +38,7 @@ impl AlertStore {
         actor: &str,
         reason: &str,
     ) -> Result<bool, StoreError> {
-        self.set_halted(stream, false, actor, reason, None)
+        self.set_halted(stream, false, actor, reason, None, now_ms())
     }
 
     fn set_halted(
@@ -36,11 +48,11 @@ impl AlertStore {
         actor: &str,
         reason: &str,
         alert_id: Option<i64>,
+        now: i64,
     ) -> Result<bool, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let now = now_ms();
         let was: bool = tx
             .query_row(
                 "SELECT halted FROM stream_halts WHERE stream = ?1",
@@ -118,7 +130,24 @@ impl AlertStore {
         detail: &str,
         alert_id: Option<i64>,
     ) -> Result<(), StoreError> {
-        insert_event(&self.conn, stream, event, actor, reason, detail, alert_id)?;
+        self.record_event_at(stream, event, actor, reason, detail, alert_id, now_ms())
+    }
+
+    /// [`AlertStore::record_event`] stamped `at_ms`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_event_at(
+        &mut self,
+        stream: &str,
+        event: AuditEvent,
+        actor: &str,
+        reason: &str,
+        detail: &str,
+        alert_id: Option<i64>,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        insert_event_at(
+            &self.conn, stream, event, actor, reason, detail, alert_id, at_ms,
+        )?;
         Ok(())
     }
 

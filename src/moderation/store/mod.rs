@@ -207,9 +207,33 @@ fn insert_event(
     detail: &str,
     alert_id: Option<i64>,
 ) -> rusqlite::Result<()> {
+    insert_event_at(
+        conn,
+        stream,
+        event,
+        actor,
+        reason,
+        detail,
+        alert_id,
+        now_ms(),
+    )
+}
+
+/// [`insert_event`] stamped `at_ms` (an event that happened while the store was down).
+#[allow(clippy::too_many_arguments)]
+fn insert_event_at(
+    conn: &rusqlite::Connection,
+    stream: &str,
+    event: AuditEvent,
+    actor: &str,
+    reason: &str,
+    detail: &str,
+    alert_id: Option<i64>,
+    at_ms: i64,
+) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO stream_events (stream, event, actor, reason, detail, alert_id, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![stream, event, actor, reason, detail, alert_id, now_ms()],
+        params![stream, event, actor, reason, detail, alert_id, at_ms],
     )?;
     Ok(())
 }
@@ -384,6 +408,7 @@ impl AlertStore {
 
 mod alerts;
 mod halts;
+mod health;
 mod outbox;
 mod query;
 mod retention;
@@ -392,6 +417,7 @@ pub use crate::domain::AlertAction;
 use alerts::ALERT_COLUMNS;
 pub use alerts::TransitionError;
 use halts::AUDIT_COLUMNS;
+pub use health::{HealthSnapshot, StoreHealth};
 pub use outbox::{DeliveryRow, MAX_MESSAGE_BYTES, OutboxRow};
 use outbox::{alert_message, enqueue};
 use query::{Where, alerts_query, audit_query};

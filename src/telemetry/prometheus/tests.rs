@@ -29,6 +29,7 @@ fn streams_and_store_text() {
         streams: streams.clone(),
         analysis_queue: 3,
         store: Some(&k),
+        store_health: None,
     });
     assert!(out.starts_with(STREAMS), "{out}");
     assert!(out.ends_with(STORE), "{out}");
@@ -42,6 +43,7 @@ fn streams_and_store_text() {
         streams,
         analysis_queue: 3,
         store: None,
+        store_health: None,
     });
     assert!(out.starts_with(STREAMS), "{out}");
     assert!(!out.contains("streamguard_alerts"), "{out}");
