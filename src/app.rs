@@ -54,6 +54,8 @@ pub struct App {
     /// Background threads that run until stopped (dropping them stops them too).
     watcher: Stoppable,
     reconciler: Stoppable,
+    /// `store-retry`: writes the control plane's held deny-list rows and audit entries.
+    flusher: Stoppable,
     budget: Stoppable,
     pruner: Stoppable,
     http: Option<HttpServer>,
@@ -156,8 +158,7 @@ impl App {
         // From here on, dropping `app` (an early return) stops what was started.
         let mut app = App::new(manager, control, banks, frames_tx);
         // The HTTP server comes before the banks so that /readyz answers 503 while they load.
-        app.http = start_http(cfg, &app, events.clone())?;
-        app.callbacks = start_callbacks(cfg, &app, events.clone())?;
+        (app.http, app.callbacks) = start_http(cfg, &app, events.clone())?;
         app.banks
             .load_all()
             .map_err(|errs| AppError::Setup(errs.into_iter().map(|e| e.to_string()).collect()))?;
@@ -194,6 +195,7 @@ impl App {
             app.budget = Stoppable::start(|rx| Some(spawn_budget(manager, capacity, rx)));
         }
         app.reconciler = Stoppable::start(|rx| app.control.spawn_reconciler(rx));
+        app.flusher = Stoppable::start(|rx| Some(app.control.spawn_flusher(rx)));
         // Retention: its own connection; a failed pass is logged and tried again later.
         app.pruner = Stoppable::start(|rx| {
             crate::moderation::store::spawn_pruner(
@@ -229,6 +231,7 @@ impl App {
             delivery: None,
             watcher: Stoppable::default(),
             reconciler: Stoppable::default(),
+            flusher: Stoppable::default(),
             budget: Stoppable::default(),
             pruner: Stoppable::default(),
             http: None,
@@ -308,6 +311,9 @@ impl Drop for App {
         if let Some(r) = self.recorder.take() {
             r.join();
         }
+        // Halts and audit entries the store never took: a last try, then logged in full.
+        self.flusher.stop();
+        self.control.log_unwritten();
         // What is not delivered yet stays in the outbox for the next start.
         if let Some(d) = self.delivery.take() {
             d.stop();
@@ -404,15 +410,13 @@ fn open_store(cfg: &Config) -> Result<AlertStore, AppError> {
         .with_sinks(routes))
 }
 
-/// The HTTP server on `http.listen`, if configured.
+/// The HTTP servers: everything on `http.listen`, and nginx's callbacks alone on
+/// `http.callback_listen`; each if configured, with the same state and limits.
 fn start_http(
     cfg: &Config,
     app: &App,
     events: Arc<Events>,
-) -> Result<Option<HttpServer>, AppError> {
-    let Some(addr) = cfg.http.addr() else {
-        return Ok(None);
-    };
+) -> Result<(Option<HttpServer>, Option<HttpServer>), AppError> {
     let state = HttpState {
         banks: app.banks.clone(),
         control: Some(app.control.clone()),
@@ -420,30 +424,19 @@ fn start_http(
         events,
     };
     let limits = crate::http::Limits::from_config(&cfg.http);
-    HttpServer::start_with(addr, state, limits)
-        .map(Some)
-        .map_err(setup)
-}
-
-/// The callbacks-only server on `http.callback_listen`, if configured.
-fn start_callbacks(
-    cfg: &Config,
-    app: &App,
-    events: Arc<Events>,
-) -> Result<Option<HttpServer>, AppError> {
-    let Some(addr) = cfg.http.callback_addr() else {
-        return Ok(None);
-    };
-    let state = HttpState {
-        banks: app.banks.clone(),
-        control: Some(app.control.clone()),
-        auth: Arc::new(crate::http::auth::Auth::from_config(&cfg.http).map_err(setup)?),
-        events,
-    };
-    let limits = crate::http::Limits::from_config(&cfg.http);
-    HttpServer::start_callbacks(addr, state, limits)
-        .map(Some)
-        .map_err(setup)
+    let http = cfg
+        .http
+        .addr()
+        .map(|addr| HttpServer::start_with(addr, state.clone(), limits.clone()))
+        .transpose()
+        .map_err(setup)?;
+    let callbacks = cfg
+        .http
+        .callback_addr()
+        .map(|addr| HttpServer::start_callbacks(addr, state, limits))
+        .transpose()
+        .map_err(setup)?;
+    Ok((http, callbacks))
 }
 
 /// Messages of a sink no longer configured cannot go anywhere: say so at every start, they

@@ -180,6 +180,8 @@ fn bad_banks_are_named_with_file_and_line() {
         ("empty.csv", "# nothing here\n\n".to_string()),
         ("short.txt", format!("{}\n", &h[..60])),
         ("nonhex.csv", format!("# x\n{}z,a\n", &h[..63])),
+        // Issue 21, defect 6: an id of 2 MB made an alert message no sink could take.
+        ("long.csv", format!("{h},ok\n{h},{}\n", "i".repeat(2 << 20))),
     ];
     for (name, text) in &files {
         std::fs::write(dir.path().join(name), text).unwrap();
@@ -190,6 +192,7 @@ fn bad_banks_are_named_with_file_and_line() {
          [[banks]]\nname = \"empty\"\npath = \"empty.csv\"\n\
          [[banks]]\nname = \"short\"\npath = \"short.txt\"\nformat = \"hex\"\n\
          [[banks]]\nname = \"nonhex\"\npath = \"nonhex.csv\"\n\
+         [[banks]]\nname = \"long\"\npath = \"long.csv\"\n\
          [[banks]]\nname = \"gone\"\npaths = [\"missing.csv\"]\n",
     )
     .unwrap();
@@ -201,6 +204,7 @@ fn bad_banks_are_named_with_file_and_line() {
         "bank 'empty': empty.csv: no entries",
         "bank 'short': short.txt:1: bad hash: a PDQ hash has 64 hex digits, this has 60",
         "bank 'nonhex': nonhex.csv:2: bad hash: 'z' is not a hex digit",
+        "bank 'long': long.csv:2: id of 2097152 bytes is longer than the 256 accepted",
         "bank 'gone': cannot read missing.csv",
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");

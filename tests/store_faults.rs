@@ -5,7 +5,8 @@
 //! action is `halt`; its store's files are made immutable (`chattr +i`, as root) before the
 //! item appears. The stream must be halted while the store is still locked, /readyz and
 //! /metrics must say the store refuses writes, and once the files are writable again every
-//! held write must land, with the time it happened.
+//! held write must land, with the time it happened. The same again with the store on a
+//! full file system (a small tmpfs mounted for the test, then filled).
 mod support;
 
 use std::path::Path;
@@ -50,14 +51,14 @@ fn metric(base: &str, name: &str) -> u64 {
         .unwrap()
 }
 
-fn config(dir: &Path, port: u16) -> std::path::PathBuf {
+fn config(dir: &Path, store: &Path, port: u16) -> std::path::PathBuf {
     let text = format!(
         "[[banks]]\nname = \"demo\"\npath = \"{bank}\"\naction = \"halt\"\n[store]\npath = \"{db}\"\n\
          [http]\nlisten = \"127.0.0.1:{port}\"\n\
          [[streams]]\nid = \"with-image\"\npipeline = \"testsrc-image\"\n\
-         params = {{ image = \"{img}\", before = \"180\", show = \"90\", after = \"-1\", realtime = \"true\" }}\n",
+         params = {{ image = \"{img}\", before = \"300\", show = \"90\", after = \"-1\", realtime = \"true\" }}\n",
         bank = repo().join("config/demo-bank.txt").display(),
-        db = dir.join("alerts.db").display(),
+        db = store.join("alerts.db").display(),
         img = repo().join("config/demo-image.png").display(),
     );
     let path = dir.join("c.toml");
@@ -65,29 +66,35 @@ fn config(dir: &Path, port: u16) -> std::path::PathBuf {
     path
 }
 
-#[test]
-fn a_store_that_refuses_writes_neither_crashes_nor_delays_a_halt() {
-    let dir = tempfile::tempdir().unwrap();
+/// A store fault made by `fault` on the store's files, lifted when its guard is dropped.
+fn store_fault_does_not_delay_a_halt<G>(
+    dir: &Path,
+    store: &Path,
+    fault: impl FnOnce(&[std::path::PathBuf]) -> G,
+) {
+    // One daemon at a time: each runs a real-time x264 stream, and its fault must land before
+    // the item appears.
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_streamguard"))
         .args(["run", "--config"])
-        .arg(config(dir.path(), port))
+        .arg(config(dir, store, port))
         .env_remove("RUST_LOG")
         .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("daemon.log")).unwrap())
+        .stderr(std::fs::File::create(dir.join("daemon.log")).unwrap())
         .spawn()
         .unwrap();
     let files: Vec<_> = ["alerts.db", "alerts.db-wal", "alerts.db-shm"]
         .iter()
-        .map(|f| dir.path().join(f))
+        .map(|f| store.join(f))
         .collect();
     wait_until("the daemon ready", Duration::from_secs(30), || {
         files.iter().all(|f| f.exists()) && json(&format!("{base}/readyz")).0 == 200
     });
-    // The item appears 6 s into the stream: lock the store well before.
-    chattr("+i", &files);
-    let unlock = Unlock(files.clone());
+    // The item appears 10 s into the stream: break the store well before.
+    let unlock = fault(&files);
 
     wait_until(
         "the stream halted while the store refuses writes",
@@ -153,4 +160,59 @@ fn a_store_that_refuses_writes_neither_crashes_nor_delays_a_halt() {
         .status();
     let status = daemon.wait().unwrap();
     assert!(status.success(), "daemon exit: {status:?}");
+}
+
+#[test]
+fn a_store_whose_files_are_made_immutable_neither_crashes_nor_delays_a_halt() {
+    let dir = tempfile::tempdir().unwrap();
+    store_fault_does_not_delay_a_halt(dir.path(), dir.path(), |files| {
+        chattr("+i", files);
+        Unlock(files.to_vec())
+    });
+}
+
+/// A small tmpfs for the store, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The file that fills a file system, removed when dropped.
+struct Filler(std::path::PathBuf);
+
+impl Drop for Filler {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn a_store_on_a_full_disk_neither_crashes_nor_delays_a_halt() {
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let out = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mnt)
+        .output()
+        .expect("mount runs");
+    assert!(
+        out.status.success(),
+        "mount -t tmpfs failed (this test needs root): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _mounted = Tmpfs(mnt.clone());
+    store_fault_does_not_delay_a_halt(dir.path(), &mnt, |_| {
+        // Every byte left taken (dd stops at ENOSPC).
+        let fill = mnt.join("fill");
+        let _ = Command::new("dd")
+            .args(["if=/dev/zero", "bs=4k", "count=1024"])
+            .arg(format!("of={}", fill.display()))
+            .stderr(std::process::Stdio::null())
+            .status();
+        Filler(fill)
+    });
 }

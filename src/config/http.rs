@@ -135,10 +135,9 @@ impl HttpConfig {
     }
 
     pub(super) fn validate(&self, problems: &mut Vec<Problem>) {
-        if self.listen.is_empty() {
-            return;
-        }
         match self.listen.parse::<SocketAddr>() {
+            // Empty: no API server; the other keys still hold for `callback_listen`.
+            Err(_) if self.listen.is_empty() => {}
             Err(_) => problems.push(Problem::new(
                 "http.listen",
                 format!("'{}' is not an address like 127.0.0.1:8088", self.listen),
@@ -166,7 +165,7 @@ impl HttpConfig {
                     "http.callback_listen",
                     format!("{a} is not a loopback address; callbacks come from the ingest server on this host"),
                 )),
-                Ok(a) if Some(a) == self.addr() => problems.push(Problem::new(
+                Ok(a) if a.port() != 0 && Some(a) == self.addr() => problems.push(Problem::new(
                     "http.callback_listen",
                     "must differ from http.listen",
                 )),

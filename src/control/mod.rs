@@ -21,9 +21,14 @@ use crate::moderation::actuator::{Actuator, ActuatorError, HaltOutcome, StreamKe
 use crate::moderation::store::{AlertStore, StoreError, StoreHealth};
 use crate::supervisor::{Origin, StreamManager, StreamSpec};
 use crate::telemetry::unix_ms;
+use crossbeam_channel::{Receiver, Sender};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Most writes held for the store; past it, audit entries (never deny-list rows) are logged
+/// and given up.
+const MAX_PENDING: usize = 100_000;
 
 /// Why a request to the control plane was refused.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +68,10 @@ pub struct Control {
     denied: Mutex<BTreeSet<String>>,
     /// Writes the store did not take yet, oldest first.
     pending: Mutex<VecDeque<PendingWrite>>,
+    /// Held by whoever writes `pending` to the store: one at a time, in order.
+    flushing: Mutex<()>,
+    /// Wakes the flusher thread when a write is queued.
+    wake: (Sender<()>, Receiver<()>),
     health: Arc<StoreHealth>,
     /// Halted streams not yet seen gone by reconciliation, with the alert that halted them.
     unconfirmed: Mutex<BTreeMap<String, Option<i64>>>,
@@ -89,6 +98,8 @@ impl Control {
             actuator,
             denied: Mutex::new(denied),
             pending: Mutex::new(VecDeque::new()),
+            flushing: Mutex::new(()),
+            wake: crossbeam_channel::bounded(1),
             health: Arc::new(StoreHealth::default()),
             unconfirmed: Mutex::new(BTreeMap::new()),
             gate: Mutex::new(()),
@@ -101,31 +112,93 @@ impl Control {
         &self.health
     }
 
-    /// Makes `w` durable, now if the store takes it, else once it does (after every write
-    /// queued before it).
-    fn write(&self, w: PendingWrite) {
+    /// Queues `w` to be made durable, after every write queued before it. No I/O: callers
+    /// may hold the gate. [`Control::flush_pending`] (the caller once it let go of the gate,
+    /// or the flusher thread) writes it.
+    fn enqueue(&self, w: PendingWrite) {
         let mut q = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        q.push_back(w);
-        self.flush(&mut q);
-    }
-
-    /// Writes what waits, in order, as far as the store takes it.
-    pub fn flush_pending(&self) {
-        let mut q = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        if !q.is_empty() {
-            self.flush(&mut q);
+        if q.len() >= MAX_PENDING && !matches!(w, PendingWrite::Halt { .. }) {
+            // A deny-list row is never given up; an audit entry is, past the bound.
+            tracing::error!(write = ?w, "audit entry not recorded: {MAX_PENDING} writes wait for the store already");
+            return;
         }
+        q.push_back(w);
+        self.health.set_pending_writes(q.len());
+        drop(q);
+        let _ = self.wake.0.try_send(());
     }
 
-    fn flush(&self, q: &mut VecDeque<PendingWrite>) {
-        while let Some(w) = q.front() {
+    /// Writes what waits, in order, as far as the store takes it. The queue is not locked
+    /// while the store is written (a halt can queue meanwhile); `flushing` keeps one writer
+    /// at a time, so the order holds.
+    pub fn flush_pending(&self) {
+        let _one = self.flushing.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let front = self
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .front()
+                .cloned();
+            let Some(w) = front else { break };
             if let Err(e) = w.apply(&mut self.store()) {
                 self.health.failed(&e);
                 break;
             }
-            q.pop_front();
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
         }
-        self.health.set_pending_writes(q.len());
+        let left = self.pending.lock().unwrap_or_else(|e| e.into_inner()).len();
+        self.health.set_pending_writes(left);
+    }
+
+    /// Writes still waiting for the store.
+    pub fn pending_writes(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// At shutdown: one last try, then every write the store never took is logged in full.
+    pub fn log_unwritten(&self) {
+        self.flush_pending();
+        for w in self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            tracing::error!(write = ?w, "not recorded: the store refused writes until shutdown");
+        }
+    }
+
+    /// Retries what waits for the store (100 ms doubling to 2 s) until `stop` fires or is
+    /// dropped; woken at once when something is queued.
+    pub fn spawn_flusher(self: &Arc<Self>, stop: Receiver<()>) -> std::thread::JoinHandle<()> {
+        let this = self.clone();
+        std::thread::Builder::new()
+            .name("store-retry".into())
+            .spawn(move || {
+                let mut wait = Duration::from_millis(100);
+                loop {
+                    crossbeam_channel::select! {
+                        recv(stop) -> _ => return,
+                        recv(this.wake.1) -> _ => {},
+                        default(wait) => {},
+                    }
+                    if this.pending_writes() == 0 {
+                        wait = Duration::from_secs(2);
+                        continue;
+                    }
+                    this.flush_pending();
+                    wait = if this.pending_writes() == 0 {
+                        Duration::from_millis(100)
+                    } else {
+                        (wait * 2).clamp(Duration::from_millis(100), Duration::from_secs(2))
+                    };
+                }
+            })
+            .expect("spawn store-retry")
     }
 
     fn denied(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
@@ -169,23 +242,38 @@ impl Control {
         }
         let p = discovery::parse_callback(params, &self.cfg.ingest.apps)?;
         let id = p.key.id();
-        let _gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
-        self.note_callback(&id);
-        if self.is_halted(&id) {
-            let detail = p.addr.clone().unwrap_or_default();
-            self.write(PendingWrite::event(
-                &id,
-                AuditEvent::PublishRefused,
-                "ingest",
-                "stream is halted",
-                &detail,
-                None,
-            ));
-            tracing::warn!(stream = %id, addr = %detail, "publish refused: stream is halted");
+        let refused = {
+            let _gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+            self.note_callback(&id);
+            let refused = self.is_halted(&id);
+            if refused {
+                let detail = p.addr.clone().unwrap_or_default();
+                self.enqueue(PendingWrite::event(
+                    &id,
+                    AuditEvent::PublishRefused,
+                    "ingest",
+                    "stream is halted",
+                    &detail,
+                    None,
+                ));
+                tracing::warn!(stream = %id, addr = %detail, "publish refused: stream is halted");
+            } else {
+                self.manager.start(self.spec_for(&p));
+            }
+            refused
+        };
+        if refused {
+            // The refusal's audit entry is written by the flusher thread: the answer to
+            // nginx does not wait on the store.
             return Err(ControlError::Halted(id));
         }
-        self.manager.start(self.spec_for(&p));
         Ok(())
+    }
+
+    /// Queues `w` and writes what waits (for callers that do not hold the gate).
+    fn write(&self, w: PendingWrite) {
+        self.enqueue(w);
+        self.flush_pending();
     }
 
     fn note_callback(&self, id: &str) {
@@ -222,26 +310,26 @@ impl Control {
             };
             discovery::check_key(app, name, &self.cfg.ingest.apps)?;
         }
-        let at_ms = unix_ms() as i64;
         let newly_halted = {
             let _gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
             let newly = self.denied().insert(id.to_string());
             if let Some(info) = self.manager.get(id) {
                 info.set_halted(true);
             }
+            // The deny-list row is queued under the gate, so that a reinstatement (which
+            // flushes under the gate) cannot come between the two; it is written after the
+            // actuator was asked: the halt does not wait for the store.
+            if newly {
+                self.enqueue(PendingWrite::Halt {
+                    stream: id.to_string(),
+                    actor: actor.to_string(),
+                    reason: reason.to_string(),
+                    alert_id,
+                    at_ms: unix_ms() as i64,
+                });
+            }
             newly
         };
-        // The deny list row, written now if the store takes it; the actuator does not wait
-        // for it either way.
-        if newly_halted {
-            self.write(PendingWrite::Halt {
-                stream: id.to_string(),
-                actor: actor.to_string(),
-                reason: reason.to_string(),
-                alert_id,
-                at_ms,
-            });
-        }
         let key = StreamKey::from_id(id);
         // A failed request is retried a few times here (about 1.4 s of waits), then by
         // reconciliation while the server still lists the stream. A static stream (no
@@ -304,24 +392,20 @@ impl Control {
 
     /// Lifts a halt: the key may publish again. Idempotent.
     pub fn reinstate(&self, id: &str, actor: &str, reason: &str) -> Result<bool, ControlError> {
-        // Durable first, after every earlier write (the halt it lifts may still wait). The
-        // gate first, as on_publish takes it (then the queue), so no halt or publish check
-        // lands between the durable change and the deny list's.
+        // Durable first, after every earlier write (the halt it lifts may still wait), all
+        // under the gate, so that no halt or publish check lands between the durable change
+        // and the deny list's. (A reinstatement is a moderator's rare action: callbacks wait
+        // for its write, at most the store's busy timeout.)
         let _gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
-        let mut q = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        self.flush(&mut q);
-        if !q.is_empty() {
+        self.flush_pending();
+        if self.pending_writes() > 0 {
             let why = self.health.snapshot().last_error.unwrap_or_default();
             return Err(ControlError::StoreDown(why));
         }
-        let changed = match self.store().reinstate(id, actor, reason) {
-            Ok(c) => c,
-            Err(e) => {
-                self.health.failed(&e);
-                return Err(ControlError::StoreDown(e.to_string()));
-            }
-        };
-        drop(q);
+        let changed = self
+            .store()
+            .reinstate(id, actor, reason)
+            .map_err(|e| ControlError::StoreDown(e.to_string()))?;
         self.denied().remove(id);
         if let Some(info) = self.manager.get(id) {
             info.set_halted(false);

@@ -121,6 +121,10 @@ fn the_deny_list_is_loaded_at_start_and_a_refused_publish_is_audited() {
         c.on_publish(&params),
         Err(ControlError::Halted(_))
     ));
+    // Queued for the flusher thread (not started here), not written by the callback.
+    assert_eq!(c.pending_writes(), 1);
+    c.flush_pending();
+    assert_eq!(c.pending_writes(), 0);
     assert_eq!(events(&c).last(), Some(&AuditEvent::PublishRefused));
     assert!(c.reinstate("live/k", "token:mo", "ok").unwrap());
     assert!(!c.is_halted("live/k"));

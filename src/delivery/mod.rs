@@ -129,8 +129,10 @@ impl Waker {
 pub fn shown_url(url: &str) -> String {
     match url.split_once("://") {
         Some((scheme, rest)) => {
-            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            // After the last `@` before any query: a password may hold a `/`.
+            let head = rest.split(['?', '#']).next().unwrap_or_default();
+            let after = head.rsplit_once('@').map_or(head, |(_, h)| h);
+            let host = after.split(['/', ',']).next().unwrap_or_default();
             format!("{scheme}://{host}")
         }
         None => "(sink url)".into(),
@@ -305,6 +307,8 @@ mod tests {
                 "https://hooks.example",
             ),
             ("http://[::1]:8080/path#frag", "http://[::1]:8080"),
+            ("nats://u:pa/ss@10.0.0.1:4222", "nats://10.0.0.1:4222"),
+            ("nats://u:p@a:4222,nats://u:p@b:4222", "nats://b:4222"),
             ("no scheme", "(sink url)"),
         ] {
             assert_eq!(shown_url(url), shown, "{url}");

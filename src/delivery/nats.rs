@@ -178,16 +178,37 @@ impl std::fmt::Debug for Credentials {
 }
 
 /// Splits `nats://user:password@host:port` (or `token@`) into the URL without them and the
-/// credentials, percent-decoded.
+/// credentials, percent-decoded. A comma-separated list of servers has each entry's taken
+/// out (the first entry's credentials are used). The password may hold a `/`: the host
+/// starts after the last `@`.
 pub fn split_credentials(url: &str) -> (String, Credentials) {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let mut auth = Credentials::None;
+    let bare: Vec<String> = url
+        .split(',')
+        .map(|entry| {
+            let (bare, found) = split_one(entry.trim());
+            if auth == Credentials::None {
+                auth = found;
+            }
+            bare
+        })
+        .collect();
+    (bare.join(","), auth)
+}
+
+fn split_one(url: &str) -> (String, Credentials) {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (Some(s), r),
+        None => (None, url),
+    };
+    let Some(at) = rest.rfind('@') else {
         return (url.to_string(), Credentials::None);
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some((userinfo, host)) = rest[..end].rsplit_once('@') else {
-        return (url.to_string(), Credentials::None);
+    let (userinfo, host) = (&rest[..at], &rest[at + 1..]);
+    let bare = match scheme {
+        Some(s) => format!("{s}://{host}"),
+        None => host.to_string(),
     };
-    let bare = format!("{scheme}://{host}{}", &rest[end..]);
     let auth = match userinfo.split_once(':') {
         Some((u, p)) => Credentials::UserPassword(percent_decode(u), percent_decode(p)),
         None if userinfo.is_empty() => Credentials::None,
@@ -243,6 +264,13 @@ mod tests {
         assert_eq!(
             split_credentials("nats://host:4222"),
             ("nats://host:4222".to_string(), Credentials::None)
+        );
+        assert_eq!(
+            split_credentials("nats://u:pa/ss@a:4222, nats://u:pa/ss@b:4222"),
+            (
+                "nats://a:4222,nats://b:4222".to_string(),
+                Credentials::UserPassword("u".into(), "pa/ss".into())
+            )
         );
         let dbg = format!("{:?}", split_credentials("nats://u:hunter2@h").1);
         assert!(!dbg.contains("hunter2"), "{dbg}");

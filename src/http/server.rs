@@ -77,7 +77,9 @@ impl Default for Limits {
 
 /// Connections refused by a listener's limits since start (all listeners): `/metrics`.
 pub static CONNECTIONS_REFUSED: AtomicU64 = AtomicU64::new(0);
-/// Requests whose headers or body did not arrive in time, since start.
+/// Requests whose headers or body did not arrive in time, since start (a keep-alive
+/// connection idle past `http.header_timeout_ms` counts too: its next request's headers did
+/// not come).
 pub static REQUESTS_TIMED_OUT: AtomicU64 = AtomicU64::new(0);
 
 /// Open connections, in all and per client address.
@@ -239,9 +241,9 @@ async fn accept_loop(
         let client = peer.ip().to_canonical();
         let Some(admitted) = admit(&open, client, &limits) else {
             // Refused: closed at once, so it holds no descriptor.
-            let n = CONNECTIONS_REFUSED.fetch_add(1, Ordering::Relaxed);
+            let n = CONNECTIONS_REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
-                tracing::warn!(%client, refused = n + 1, max = limits.max_connections,
+                tracing::warn!(%client, refused = n, max = limits.max_connections,
                     per_client = limits.max_connections_per_client,
                     "http: connection refused (too many open connections)");
             }
@@ -282,11 +284,19 @@ async fn serve_connection(
             let read = axum::body::to_bytes(Body::new(body), max_body);
             let body = match tokio::time::timeout(body_timeout, read).await {
                 Ok(Ok(bytes)) => bytes,
-                Ok(Err(_)) => {
-                    return Ok(ApiError::TooLarge(format!(
-                        "request body over http.max_body_bytes ({max_body} bytes), or cut short"
-                    ))
-                    .into_response());
+                Ok(Err(e)) => {
+                    // Over the limit (413), or the client broke off (400).
+                    let too_large =
+                        std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
+                            .any(|e| e.to_string().contains("length limit exceeded"));
+                    let err = if too_large {
+                        ApiError::TooLarge(format!(
+                            "request body over http.max_body_bytes ({max_body} bytes)"
+                        ))
+                    } else {
+                        ApiError::BadRequest(format!("request body cut short: {e}"))
+                    };
+                    return Ok(err.into_response());
                 }
                 Err(_) => {
                     REQUESTS_TIMED_OUT.fetch_add(1, Ordering::Relaxed);

@@ -125,9 +125,13 @@ pub fn attach(
     Ok(live)
 }
 
-/// Whether a source element of `pipeline` receives from the network: its class says so
-/// (`Source/Network`), or it handles URIs of a protocol other than `file` (rtmp2src, whose
-/// class is plain `Source`).
+/// URI protocols of live network sources whose element class does not say `Network`.
+const LIVE_PROTOCOLS: &[&str] = &["rtmp", "rtmps", "rtmpt", "srt", "rist", "udp", "tcp"];
+
+/// Whether a source element of `pipeline` receives a live stream from the network: its
+/// class says so (`Source/Network`: srtsrc, rtspsrc, udpsrc, souphttpsrc for HLS), or it
+/// handles a live protocol ([`LIVE_PROTOCOLS`]: rtmp2src, whose class is plain `Source`).
+/// Files, `appsrc`, `fdsrc` and synthetic sources are not.
 pub fn network_source(pipeline: &gst::Pipeline) -> bool {
     pipeline.iterate_sources().into_iter().flatten().any(|e| {
         let klass = e
@@ -138,10 +142,12 @@ pub fn network_source(pipeline: &gst::Pipeline) -> bool {
                     .to_string()
             })
             .unwrap_or_default();
-        let remote_uri = e
-            .dynamic_cast_ref::<gst::URIHandler>()
-            .is_some_and(|u| u.protocols().iter().any(|p| p.as_str() != "file"));
-        klass.contains("Network") || remote_uri
+        let live_uri = e.dynamic_cast_ref::<gst::URIHandler>().is_some_and(|u| {
+            u.protocols()
+                .iter()
+                .any(|p| LIVE_PROTOCOLS.contains(&p.as_str()))
+        });
+        klass.contains("Network") || live_uri
     })
 }
 
@@ -294,6 +300,15 @@ mod tests {
         assert!(with("rtsp", "url", "rtsp://127.0.0.1:1/cam"));
         assert!(with("hls", "url", "http://127.0.0.1:1/x.m3u8"));
         assert!(!with("file", "location", "/tmp/x.mp4"));
+        let built = |d: &str| {
+            use gstreamer::prelude::*;
+            let e = gstreamer::parse::launch(d).unwrap();
+            super::network_source(&e.downcast::<gstreamer::Pipeline>().unwrap())
+        };
+        assert!(!built("appsrc ! fakesink"));
+        assert!(!built("fdsrc ! fakesink"));
+        assert!(!built("multifilesrc location=/tmp/x%d.png ! fakesink"));
+        assert!(built("udpsrc port=0 ! fakesink"));
         assert!(!with("testsrc", "pattern", "ball"));
     }
 

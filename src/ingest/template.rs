@@ -158,8 +158,10 @@ enum Slot {
     Property,
     /// A whole word: an element's name (`! {demux} !`). Letters, digits, `_`, `-`, `+`.
     Element,
-    /// Part of a word, such as a caps field (`width={w}`) or `{fps}/1`: also `.`.
-    Word,
+    /// Part of a word, such as a caps field (`width={w}`, `{fps}/1`), or a value inside a
+    /// quoted caps string (`caps="video/x-raw,width={w}"`): the same, and `.` after a `=`
+    /// (a field's value, never a pad reference such as `name.`).
+    Word { dots: bool },
 }
 
 impl Slot {
@@ -174,14 +176,17 @@ impl Slot {
         match self {
             Slot::Quoted => Ok(escape()),
             Slot::Property => Ok(format!("\"{}\"", escape())),
-            Slot::Element | Slot::Word if value.is_empty() => Err("must not be empty"),
+            Slot::Element | Slot::Word { .. } if value.is_empty() => Err("must not be empty"),
             Slot::Element if !value.chars().all(|c| plain(c, false)) => {
                 Err("must be an element name (letters, digits, '_', '-', '+')")
             }
-            Slot::Word if !value.chars().all(|c| plain(c, true)) => {
+            Slot::Word { dots: false } if !value.chars().all(|c| plain(c, false)) => {
+                Err("must be a plain word here (letters, digits, '_', '-', '+')")
+            }
+            Slot::Word { dots: true } if !value.chars().all(|c| plain(c, true)) => {
                 Err("must be a plain word here (letters, digits, '_', '-', '+', '.')")
             }
-            Slot::Element | Slot::Word => Ok(value.to_string()),
+            Slot::Element | Slot::Word { .. } => Ok(value.to_string()),
         }
     }
 }
@@ -196,7 +201,9 @@ fn pieces(body: &str) -> Vec<Piece<'_>> {
     let mut out = Vec::new();
     let bytes = body.as_bytes();
     let (mut quoted, mut escaped) = (false, false);
-    let (mut text_start, mut word_start) = (0, 0);
+    let (mut text_start, mut word_start, mut quote_start) = (0, 0, 0);
+    // Words end at spaces and at links (`!`) outside quotes.
+    let separator = |c: u8| c.is_ascii_whitespace() || c == b'!';
     let mut i = 0;
     while i < bytes.len() {
         let c = bytes[i];
@@ -209,7 +216,8 @@ fn pieces(body: &str) -> Vec<Piece<'_>> {
             }
         } else if c == b'"' {
             quoted = true;
-        } else if c.is_ascii_whitespace() {
+            quote_start = i + 1;
+        } else if separator(c) {
             word_start = i + 1;
         }
         if c == b'{'
@@ -218,10 +226,19 @@ fn pieces(body: &str) -> Vec<Piece<'_>> {
         {
             let name = &body[i + 1..i + 1 + len];
             let end = i + len + 2;
-            let word_end = end == bytes.len() || bytes[end].is_ascii_whitespace();
+            let word_end = end == bytes.len() || separator(bytes[end]);
             let before = &body[word_start..i];
             let slot = if quoted {
-                Slot::Quoted
+                // In a quoted caps or structure string, a `,` or `;` in the value would be
+                // syntax: such a value is a plain word.
+                let so_far = &body[quote_start..i];
+                if so_far.contains(',') {
+                    Slot::Word {
+                        dots: so_far.contains('='),
+                    }
+                } else {
+                    Slot::Quoted
+                }
             } else if word_end && before.is_empty() {
                 Slot::Element
             } else if word_end
@@ -233,7 +250,9 @@ fn pieces(body: &str) -> Vec<Piece<'_>> {
             {
                 Slot::Property
             } else {
-                Slot::Word
+                Slot::Word {
+                    dots: before.contains('='),
+                }
             };
             out.push(Piece::Text(&body[text_start..i]));
             out.push(Piece::Slot(name, slot));
@@ -407,6 +426,29 @@ mod tests {
         assert!(
             t.render(&params(&[("demux", "matroskademux"), ("w", "1280")]))
                 .is_ok()
+        );
+        // Words end at links too; a value inside quoted caps is a plain word; a dot only in
+        // a field's value, never as a pad reference.
+        let t = Template::parse(
+            "t",
+            "x",
+            "# @param e=queue\n# @param w=640\n# @param f=30\n# @param n=x\n\
+             src ! {e}! capsfilter caps=\"video/x-raw,width={w}\" ! v{n} ! video/x-raw,framerate={f}/1",
+        )
+        .unwrap();
+        for (k, v) in [
+            ("e", "t."),
+            ("w", "640,format=I420"),
+            ("w", "640;video/x-bayer"),
+            ("n", "t.src"),
+        ] {
+            let e = t.render(&params(&[(k, v)])).unwrap_err().to_string();
+            assert!(e.contains(&format!("parameter '{k}'")), "{k}={v:?}: {e}");
+        }
+        let out = t.render(&params(&[("f", "29.97"), ("w", "1280")])).unwrap();
+        assert!(
+            out.contains("caps=\"video/x-raw,width=1280\"") && out.contains("framerate=29.97/1"),
+            "{out}"
         );
     }
 

@@ -59,6 +59,9 @@ struct Held {
     finding: Finding,
     alert: NewAlert,
     at_ms: i64,
+    /// Its halt verdict was carried out when it was found: not again once it is written (a
+    /// moderator may have reinstated the stream meanwhile).
+    acted: bool,
 }
 
 fn run(mut store: AlertStore, control: &Control, events: &Events, findings: Receiver<Finding>) {
@@ -66,7 +69,7 @@ fn run(mut store: AlertStore, control: &Control, events: &Events, findings: Rece
     let mut retry = RETRY_MIN;
     let mut next_retry = Instant::now();
     loop {
-        let waiting = !held.is_empty() || control.store_health().snapshot().pending_writes > 0;
+        let waiting = !held.is_empty();
         let next = if waiting {
             match findings.recv_timeout(next_retry.saturating_duration_since(Instant::now())) {
                 Ok(f) => Some(f),
@@ -80,7 +83,6 @@ fn run(mut store: AlertStore, control: &Control, events: &Events, findings: Rece
             }
         };
         if waiting && Instant::now() >= next_retry {
-            control.flush_pending();
             if write_held(&mut store, control, events, &mut held) {
                 retry = RETRY_MIN;
             } else {
@@ -97,7 +99,6 @@ fn run(mut store: AlertStore, control: &Control, events: &Events, findings: Rece
     // full, so that none is lost without a trace.
     let deadline = Instant::now() + SHUTDOWN_GRACE;
     while !held.is_empty() && Instant::now() < deadline {
-        control.flush_pending();
         if !write_held(&mut store, control, events, &mut held) {
             std::thread::sleep(RETRY_MIN * 2);
         }
@@ -118,15 +119,17 @@ fn take(
 ) {
     let mut alert = policy::verdict(&f);
     alert.detect_ms = f.decoded_at().map(|t| t.elapsed().as_millis() as u64);
+    let mut refused = None;
     if held.is_empty() {
         match store.record_match(&alert) {
             Ok(recorded) => {
-                return recorded_now(store, control, events, &f, &alert, recorded, true);
+                return recorded_now(store, control, events, &f, &alert, recorded, Fresh::Now);
             }
-            Err(e) => control.store_health().failed(&e),
+            Err(e) => refused = Some(e),
         }
     }
-    if alert.action == Action::Halt && halt_for(control, &alert, None) {
+    let acted = alert.action == Action::Halt;
+    if acted && halt_for(control, &alert, None) {
         events.send(&LiveEvent::Stream {
             actor: None,
             alert_id: None,
@@ -157,7 +160,14 @@ fn take(
         finding: f,
         alert,
         at_ms: crate::telemetry::unix_ms() as i64,
+        acted,
     });
+    // Counted as waiting before the failure is reported, so that health never reads the
+    // store as recovered with this alert unwritten.
+    control.store_health().set_pending_alerts(held.len());
+    if let Some(e) = refused {
+        control.store_health().failed(&e);
+    }
 }
 
 /// Writes held alerts, oldest first, as far as the store takes them; true if all went.
@@ -171,8 +181,9 @@ fn write_held(
         match store.record_match_at(&h.alert, h.at_ms) {
             Ok(recorded) => {
                 let h = held.pop_front().expect("front exists");
+                let fresh = Fresh::Late { acted: h.acted };
                 recorded_now(
-                    store, control, events, &h.finding, &h.alert, recorded, false,
+                    store, control, events, &h.finding, &h.alert, recorded, fresh,
                 );
             }
             Err(e) => {
@@ -184,8 +195,16 @@ fn write_held(
     true
 }
 
-/// What follows an alert's commit: the log line, its latency (`fresh`: recorded as found),
-/// evidence, the console, and a halt verdict.
+/// When an alert was written: as it was found, or later (held while the store refused
+/// writes; `acted`: its halt verdict was carried out then).
+#[derive(Clone, Copy, PartialEq)]
+enum Fresh {
+    Now,
+    Late { acted: bool },
+}
+
+/// What follows an alert's commit: the log line, its latency (written as found only),
+/// evidence, the console, and a halt verdict (unless carried out already).
 fn recorded_now(
     store: &mut AlertStore,
     control: &Control,
@@ -193,7 +212,7 @@ fn recorded_now(
     f: &Finding,
     alert: &NewAlert,
     recorded: Recorded,
-    fresh: bool,
+    fresh: Fresh,
 ) {
     log_recorded(alert, recorded);
     let (id, raised) = match recorded {
@@ -203,7 +222,7 @@ fn recorded_now(
         Recorded::Suppressed(_) => return,
     };
     if raised
-        && fresh
+        && fresh == Fresh::Now
         && let Some(t) = f.decoded_at()
     {
         crate::telemetry::metrics::DETECT_LATENCY.observe(t.elapsed());
@@ -226,7 +245,10 @@ fn recorded_now(
         score: alert.subject.score(),
         stream: alert.stream.clone(),
     });
-    if alert.action == Action::Halt && halt_for(control, alert, Some(id)) {
+    if alert.action == Action::Halt
+        && fresh != (Fresh::Late { acted: true })
+        && halt_for(control, alert, Some(id))
+    {
         events.send(&LiveEvent::Stream {
             actor: None,
             alert_id: Some(id),

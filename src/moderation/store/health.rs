@@ -33,7 +33,7 @@ pub struct HealthSnapshot {
 }
 
 impl StoreHealth {
-    /// A write failed with `error`.
+    /// A write failed with `error`. Callers count what waits (`set_pending_*`) first.
     pub fn failed(&self, error: &dyn std::fmt::Display) {
         self.errors.fetch_add(1, Ordering::Relaxed);
         let first = self
