@@ -113,6 +113,22 @@ else
   log "ONNX Runtime: present ($ORT_LIB)"
 fi
 
+# --- promtool (checks the /metrics text in tests/observability.rs) ------------------------
+# Taken out of Debian's `prometheus` package into .tools/ (git-ignored) without installing
+# the package, which would set up and start a Prometheus server on this machine.
+if [ ! -x .tools/promtool ]; then
+  log "fetching promtool (Debian package prometheus, unpacked, not installed)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1) \
+    || { $SUDO apt-get update -qq && (cd "$tmp" && apt-get download -qq prometheus); }
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
+  mkdir -p .tools
+  cp "$tmp/x/usr/bin/promtool" .tools/promtool
+  rm -rf "$tmp"
+else
+  log "promtool: present (.tools/promtool)"
+fi
+
 # --- Disk --------------------------------------------------------------------------------
 # A clean `make test` needs about NEED_GB of disk (measured on a clean clone: 2.2 GB under
 # target/, 0.4 GB of .venv); say so plainly now rather than let rustc fail half-way with

@@ -387,7 +387,8 @@ fn tokens_roles_transitions_and_bad_input() {
     };
     assert_eq!(value("streamguard_streams{state=\"ended\"}"), 1.0);
     assert!(value("streamguard_frames_analysed_total") >= 3.0);
-    assert_eq!(value("streamguard_units_received_total"), 165.0);
+    // Over the process's life: this test process runs another daemon beside this one.
+    assert!(value("streamguard_units_received_total") >= 165.0);
     assert_eq!(
         value("streamguard_alerts{reason=\"hash_match\",action=\"review\",state=\"dismissed\"}"),
         1.0

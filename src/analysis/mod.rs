@@ -96,7 +96,7 @@ fn analyse(
         hash: variants[0],
         quality,
     };
-    frame.stats.frames_analysed.fetch_add(1, Ordering::Relaxed);
+    frame.stats.count(|s| &s.frames_analysed, 1);
     frame
         .stats
         .last_analysis_ms
@@ -171,7 +171,7 @@ fn send_matches(
         return;
     }
     for matched in matches {
-        frame.stats.matches.fetch_add(1, Ordering::Relaxed);
+        frame.stats.count(|s| &s.matches, 1);
         let finding = Finding::Match(MatchFinding {
             stream: frame.stream.to_string(),
             frame_pts_ns: frame.pts_ns,

@@ -115,7 +115,7 @@ impl Submitter {
         match sent {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                stats.classify_dropped.fetch_add(1, Ordering::Relaxed);
+                stats.count(|s| &s.classify_dropped, 1);
                 tracing::debug!(stream = %frame.stream, urgent, "classifier queue full; frame not classified");
                 no_scores(&feedback);
             }
@@ -204,9 +204,7 @@ fn on_scores(policy: &mut ScorePolicy, scored: Scored<FrameTag>, findings: &Send
         for mut f in policy.observe(&tag.stream, tag.pts_ns, model, scores) {
             f.decoded_at = Some(tag.decoded_at);
             f.thumb = tag.thumb.clone();
-            tag.stats
-                .classifier_findings
-                .fetch_add(1, Ordering::Relaxed);
+            tag.stats.count(|s| &s.classifier_findings, 1);
             tracing::debug!(stream = %tag.stream, model = %f.model, label = %f.label, score = f.score,
                 action = %f.action, over_halt = f.over_halt, pts_ms = tag.pts_ns / 1_000_000, "classifier finding");
             if findings.send(Finding::Score(f)).is_err() {
@@ -214,7 +212,7 @@ fn on_scores(policy: &mut ScorePolicy, scored: Scored<FrameTag>, findings: &Send
             }
         }
     }
-    tag.stats.frames_classified.fetch_add(1, Ordering::Relaxed);
+    tag.stats.count(|s| &s.frames_classified, 1);
     if let Some(tx) = &tag.feedback {
         let _ = tx.send(Feedback::Scores {
             pts_ns: tag.pts_ns,

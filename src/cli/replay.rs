@@ -22,7 +22,7 @@ pub fn replay(
         Ok(cfg) => cfg,
         Err(code) => return code,
     };
-    telemetry::init_logging("warn");
+    telemetry::init_logging("warn", streamguard::config::LogFormat::Text);
     // Every input is checked before the first replay starts.
     let fail = |e: &dyn std::fmt::Display| {
         eprintln!("error: {e}");

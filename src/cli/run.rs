@@ -44,7 +44,7 @@ pub fn run(config: Option<PathBuf>) -> ExitCode {
         Ok(cfg) => cfg,
         Err(code) => return code,
     };
-    telemetry::init_logging(&cfg.daemon.log_level);
+    telemetry::init_logging(&cfg.daemon.log_level, cfg.daemon.log_format);
     telemetry::raise_fd_limit();
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
     if let Err(e) = ctrlc::set_handler(move || {

@@ -2,6 +2,14 @@ use super::Problem;
 use serde::Deserialize;
 use std::path::PathBuf;
 
+/// How log lines are written (`daemon.log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 /// `[daemon]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -9,6 +17,10 @@ pub struct DaemonConfig {
     /// Log filter in `tracing` syntax (`info`, `streamguard=debug,warn`, ...). The `RUST_LOG`
     /// environment variable, when set, takes precedence. Default: `info`.
     pub log_level: String,
+    /// `text` (one human-readable line per event; colours only when stderr is a terminal)
+    /// or `json` (one JSON object per line: `timestamp`, `level`, `target`, `fields` with
+    /// `message` and the event's fields, and `span`s; for a log pipeline). Default: `text`.
+    pub log_format: LogFormat,
     /// A folder of extra pipeline templates (`NAME.pipeline`). A template found there replaces
     /// the built-in one of the same name. Default: none (built-in templates only).
     pub pipelines_dir: Option<PathBuf>,
@@ -18,6 +30,7 @@ impl Default for DaemonConfig {
     fn default() -> Self {
         Self {
             log_level: "info".into(),
+            log_format: LogFormat::Text,
             pipelines_dir: None,
         }
     }

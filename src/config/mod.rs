@@ -22,7 +22,7 @@ mod streams;
 
 pub use analysis::{AnalysisConfig, BankAction, BankConfig, BankFormat};
 pub use classify::ClassifyConfig;
-pub use daemon::DaemonConfig;
+pub use daemon::{DaemonConfig, LogFormat};
 pub use http::{HttpConfig, Role, TokenConfig};
 pub use ingest::{ActuatorConfig, ActuatorKind, IngestConfig, IngestServer, SupervisorConfig};
 pub use load::{ConfigError, Problem, Source};

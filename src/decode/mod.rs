@@ -20,7 +20,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 /// A decoded RGB frame chosen for analysis.
@@ -234,7 +234,7 @@ fn send_frame(
         return match tx.try_send(frame) {
             Ok(()) => Ok(gst::FlowSuccess::Ok),
             Err(TrySendError::Full(f)) => {
-                f.stats.frames_dropped.fetch_add(1, Ordering::Relaxed);
+                f.stats.count(|s| &s.frames_dropped, 1);
                 Ok(gst::FlowSuccess::Ok)
             }
             Err(TrySendError::Disconnected(_)) => Err(gst::FlowError::Flushing),

@@ -32,6 +32,7 @@ async fn metrics(
                 .iter()
                 .map(|i| (i.status().state.to_string(), &*i.stats))
                 .collect(),
+            totals: &crate::telemetry::TOTALS,
             analysis_queue: c.manager().analysis_queue(),
             store: counts.as_ref(),
             store_health: Some(c.store_health().snapshot()),

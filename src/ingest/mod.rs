@@ -110,7 +110,7 @@ pub fn attach(
                     size: buffer.size(),
                     buffer,
                 };
-                stats.units_received.fetch_add(1, Ordering::Relaxed);
+                stats.count(|s| &s.units_received, 1);
                 if live {
                     offer(&tx, au, &stats)
                 } else {
@@ -161,7 +161,7 @@ fn offer(
     match tx.try_send(IngestEvent::Unit(au)) {
         Ok(()) => Ok(gst::FlowSuccess::Ok),
         Err(TrySendError::Full(_)) => {
-            stats.units_dropped.fetch_add(1, Ordering::Relaxed);
+            stats.count(|s| &s.units_dropped, 1);
             Ok(gst::FlowSuccess::Ok)
         }
         Err(TrySendError::Disconnected(_)) => Err(gst::FlowError::Flushing),

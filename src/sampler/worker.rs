@@ -325,7 +325,7 @@ impl StreamWorker {
     }
 
     fn push(&mut self, buffer: gst::Buffer, pts_ns: u64, analyse: bool) {
-        self.stats.units_decoded.fetch_add(1, Ordering::Relaxed);
+        self.stats.count(|s| &s.units_decoded, 1);
         if analyse {
             self.stats.frames_selected.fetch_add(1, Ordering::Relaxed);
         }

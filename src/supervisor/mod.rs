@@ -199,7 +199,18 @@ impl StreamManager {
             Some(m) => {
                 let _ = m.stop.send(());
                 let _ = m.thread.join();
-                tracing::info!(stream = id, why, stats = ?m.info.stats.snapshot(), "stopped watching stream");
+                let t = m.info.stats.snapshot();
+                tracing::info!(
+                    stream = id,
+                    why,
+                    units_received = t.units_received,
+                    units_decoded = t.units_decoded,
+                    units_dropped = t.units_dropped,
+                    frames_analysed = t.frames_analysed,
+                    frames_dropped = t.frames_dropped,
+                    matches = t.matches,
+                    "stopped watching stream"
+                );
                 true
             }
             None => false,
@@ -240,7 +251,10 @@ impl StreamManager {
         }
         for m in all {
             let _ = m.thread.join();
-            tracing::info!(stream = %m.info.spec.id, stats = ?m.info.stats.snapshot(), "stream stopped");
+            let t = m.info.stats.snapshot();
+            tracing::info!(stream = %m.info.spec.id, units_received = t.units_received, units_decoded = t.units_decoded,
+                units_dropped = t.units_dropped, frames_analysed = t.frames_analysed, frames_dropped = t.frames_dropped,
+                matches = t.matches, "stream stopped");
         }
     }
 }

@@ -2,6 +2,7 @@
 //! `/metrics` text ([`prometheus`]).
 
 pub mod metrics;
+mod process;
 pub mod prometheus;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,7 +77,22 @@ pub struct StatsSnapshot {
     pub classifier_findings: u64,
 }
 
+/// One of [`StreamStats`]'s counters, e.g. `|s| &s.units_received`.
+pub type Counter = fn(&StreamStats) -> &AtomicU64;
+
+/// The per-stream counters summed over the process's life: every [`StreamStats::count`]
+/// counts here too, so `/metrics` counters never go down when a stream ends (Prometheus
+/// counter semantics). Only the counters are kept; the other fields stay 0.
+pub static TOTALS: std::sync::LazyLock<StreamStats> =
+    std::sync::LazyLock::new(StreamStats::default);
+
 impl StreamStats {
+    /// Adds `n` to one of this stream's counters and to the process's [`TOTALS`].
+    pub fn count(&self, counter: Counter, n: u64) {
+        counter(self).fetch_add(n, Ordering::Relaxed);
+        counter(&TOTALS).fetch_add(n, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> StatsSnapshot {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
         StatsSnapshot {
@@ -96,14 +112,21 @@ impl StreamStats {
     }
 }
 
-/// Logs to stderr with `filter` unless `RUST_LOG` is set. Safe to call more than once.
-pub fn init_logging(filter: &str) {
+/// Logs to stderr with `filter` unless `RUST_LOG` is set, as text (colours only on a
+/// terminal) or one JSON object a line. Safe to call more than once.
+pub fn init_logging(filter: &str, format: crate::config::LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        crate::config::LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        crate::config::LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
 }
 
 /// Hands freed heap memory back to the system. glibc keeps what a stream's pipelines and

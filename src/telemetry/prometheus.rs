@@ -9,12 +9,15 @@ use crate::domain::StreamState;
 use crate::moderation::store::StoreCounts;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 /// What `/metrics` shows.
 pub struct Inputs<'a> {
     /// Each watched stream's state (`running`, `failed`, ...) and counters.
     pub streams: Vec<(String, &'a StreamStats)>,
+    /// The counters over the process's life ([`super::TOTALS`]): what the `*_total`
+    /// families show, so that they never go down when a stream ends.
+    pub totals: &'a StreamStats,
     /// Decoded frames waiting for an analysis thread.
     pub analysis_queue: usize,
     /// The store's counts; `None` when they could not be read (their families are left out).
@@ -24,13 +27,13 @@ pub struct Inputs<'a> {
 }
 
 /// One of a stream's counters.
-type Counter = fn(&StreamStats) -> &AtomicU64;
+type Counter = super::Counter;
 
 /// Summed stream counters: the key of `streamguard_<key>_total`, its help, and the counter.
 const COUNTERS: [(&str, &str, Counter); 9] = [
     (
         "units_received",
-        "Access units received from ingest (streams watched now).",
+        "Access units received from ingest.",
         |s| &s.units_received,
     ),
     ("units_decoded", "Access units sent to a decoder.", |s| {
@@ -70,7 +73,7 @@ const COUNTERS: [(&str, &str, Counter); 9] = [
 /// The whole `/metrics` text.
 pub fn render(inputs: &Inputs) -> String {
     let mut out = String::new();
-    streams(&mut out, &inputs.streams);
+    streams(&mut out, &inputs.streams, inputs.totals);
     single(
         &mut out,
         "streamguard_analysis_queue",
@@ -114,6 +117,7 @@ pub fn render(inputs: &Inputs) -> String {
         "HTTP requests whose headers or body did not arrive in time (http.header_timeout_ms, http.body_timeout_ms).",
         crate::http::REQUESTS_TIMED_OUT.load(Ordering::Relaxed),
     );
+    super::process::render(&mut out);
     if let Some(h) = &inputs.store_health {
         single(
             &mut out,
@@ -143,27 +147,23 @@ pub fn render(inputs: &Inputs) -> String {
     out
 }
 
-/// Streams by state, dense streams, and the counters summed over the streams.
-fn streams(out: &mut String, streams: &[(String, &StreamStats)]) {
+/// Streams by state, dense streams, and the counters over the process's life.
+fn streams(out: &mut String, streams: &[(String, &StreamStats)], totals: &StreamStats) {
     // Every state is listed, 0 when no stream is in it.
     let mut states: BTreeMap<String, u64> = StreamState::ALL
         .iter()
         .map(|s| (s.to_string(), 0))
         .collect();
-    let mut sums = [0u64; COUNTERS.len()];
     let mut dense = 0u64;
     for (state, st) in streams {
         *states.entry(state.clone()).or_default() += 1;
-        for (sum, (_, _, counter)) in sums.iter_mut().zip(COUNTERS) {
-            *sum += counter(st).load(Ordering::Relaxed);
-        }
         dense += st.dense.load(Ordering::Relaxed) as u64;
     }
     labelled(
         out,
         "streamguard_streams",
         "gauge",
-        "Watched streams by state.",
+        "Watched streams by state (halted: watched and halted; see streamguard_halted_streams for the deny list).",
         "state",
         states,
     );
@@ -174,13 +174,13 @@ fn streams(out: &mut String, streams: &[(String, &StreamStats)]) {
         "Adaptive streams sampling densely now.",
         dense,
     );
-    for (sum, (key, help, _)) in sums.into_iter().zip(COUNTERS) {
+    for (key, help, counter) in COUNTERS {
         single(
             out,
             &format!("streamguard_{key}_total"),
             "counter",
             help,
-            sum,
+            counter(totals).load(Ordering::Relaxed),
         );
     }
 }
@@ -247,7 +247,7 @@ fn store(out: &mut String, k: &StoreCounts) {
         out,
         "streamguard_halted_streams",
         "gauge",
-        "Streams on the deny list.",
+        "Stream keys on the deny list, watched now or not.",
         k.halted_streams,
     );
     single(

@@ -32,8 +32,15 @@ impl NatsServer {
             user: user.map(|(u, p)| (u.to_string(), p.to_string())),
             child: None,
         };
-        s.restart();
-        s
+        // The port was free when picked, but another test may have bound it since (then
+        // nats-server exits at once): try another.
+        for _ in 0..5 {
+            if s.try_start() {
+                return s;
+            }
+            s.port = super::free_port();
+        }
+        panic!("nats-server did not start on any of 5 free ports");
     }
 
     /// Its URL, with the credentials when it requires them.
@@ -46,6 +53,15 @@ impl NatsServer {
 
     /// Starts it again (same port, same store) after [`NatsServer::kill`].
     pub fn restart(&mut self) {
+        assert!(
+            self.try_start(),
+            "nats-server did not start on port {}",
+            self.port
+        );
+    }
+
+    /// Starts it on `self.port`; false if it exited (the port was taken).
+    fn try_start(&mut self) -> bool {
         assert!(self.child.is_none(), "already running");
         std::fs::create_dir_all(&self.store).unwrap();
         let child =
@@ -69,7 +85,20 @@ impl NatsServer {
                 .expect("nats-server (scripts/setup.sh installs it)");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        loop {
+            // Its own listener, not another process's on the same port: it is still running.
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                eprintln!("nats-server on port {} exited: {status}", self.port);
+                self.child = None;
+                return false;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                std::thread::sleep(Duration::from_millis(100));
+                if self.child.as_mut().unwrap().try_wait().unwrap().is_none() {
+                    return true;
+                }
+                continue;
+            }
             assert!(Instant::now() < deadline, "nats-server did not start");
             std::thread::sleep(Duration::from_millis(50));
         }

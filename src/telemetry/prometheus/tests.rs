@@ -25,8 +25,20 @@ fn streams_and_store_text() {
         ("weird".to_string(), &b),
         ("running".to_string(), &b),
     ];
+    // The process's totals, not the streams', make the counters (streams that ended count
+    // there too).
+    let totals = StreamStats::default();
+    for (counter, n) in [
+        ((|s| &s.units_received) as crate::telemetry::Counter, 17),
+        (|s| &s.matches, 3),
+        (|s| &s.classifier_findings, 4),
+        (|s| &s.frames_dropped, 18),
+    ] {
+        counter(&totals).store(n, Ordering::Relaxed);
+    }
     let out = render(&Inputs {
         streams: streams.clone(),
+        totals: &totals,
         analysis_queue: 3,
         store: Some(&k),
         store_health: None,
@@ -41,15 +53,18 @@ fn streams_and_store_text() {
     // Store counts unavailable: their families are left out.
     let out = render(&Inputs {
         streams,
+        totals: &totals,
         analysis_queue: 3,
         store: None,
         store_health: None,
     });
     assert!(out.starts_with(STREAMS), "{out}");
     assert!(!out.contains("streamguard_alerts"), "{out}");
+    assert!(out.contains("\nstreamguard_build_info{version=\""), "{out}");
+    assert!(out.contains("\nprocess_resident_memory_bytes "), "{out}");
 }
 
-const STREAMS: &str = r#"# HELP streamguard_streams Watched streams by state.
+const STREAMS: &str = r#"# HELP streamguard_streams Watched streams by state (halted: watched and halted; see streamguard_halted_streams for the deny list).
 # TYPE streamguard_streams gauge
 streamguard_streams{state="ended"} 0
 streamguard_streams{state="failed"} 0
@@ -62,7 +77,7 @@ streamguard_streams{state="weird"} 1
 # HELP streamguard_streams_dense Adaptive streams sampling densely now.
 # TYPE streamguard_streams_dense gauge
 streamguard_streams_dense 1
-# HELP streamguard_units_received_total Access units received from ingest (streams watched now).
+# HELP streamguard_units_received_total Access units received from ingest.
 # TYPE streamguard_units_received_total counter
 streamguard_units_received_total 17
 # HELP streamguard_units_decoded_total Access units sent to a decoder.
@@ -113,7 +128,7 @@ streamguard_deliveries_total{sink="old"} 1
 streamguard_delivery_failures_total{sink="hook"} 8
 streamguard_delivery_failures_total{sink="old"} 0
 streamguard_delivery_failures_total{sink="nats"} 1
-# HELP streamguard_halted_streams Streams on the deny list.
+# HELP streamguard_halted_streams Stream keys on the deny list, watched now or not.
 # TYPE streamguard_halted_streams gauge
 streamguard_halted_streams 1
 # HELP streamguard_halts_total Halts recorded (policy and API).
