@@ -33,10 +33,20 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Lists the alerts in the store of a configuration (default: the embedded one).
+    /// Lists the alerts in the store of a configuration (default: the embedded one), oldest
+    /// first; never creates a store (a missing one is an error naming its path).
     Alerts {
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Only alerts in this state: open, claimed, confirmed or dismissed.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only the alerts of this stream (a discovered stream's id is app/name).
+        #[arg(long)]
+        stream: Option<String>,
+        /// Only the newest N (after the other filters).
+        #[arg(long)]
+        limit: Option<usize>,
     },
     /// Replays recorded H.264 files through the daemon's own ingest, sampling, analysis and
     /// policy code, as fast as the machine allows (stream time drives every clock; nothing is
@@ -129,7 +139,12 @@ fn main() -> ExitCode {
         Command::Hash { files } => cli::hash::hash(&files),
         Command::CheckConfig { file } => cli::run::check_config(file),
         Command::Run { config } => cli::run::run(config),
-        Command::Alerts { config } => cli::run::alerts(config),
+        Command::Alerts {
+            config,
+            state,
+            stream,
+            limit,
+        } => cli::run::alerts(config, state.as_deref(), stream, limit),
         Command::Classify {
             model,
             threads,

@@ -391,3 +391,67 @@ fn a_model_that_does_not_load_stops_the_daemon_at_start_up() {
         "{text}"
     );
 }
+
+/// `alerts` reads, never creates: a store that is not there is an error naming its path (a
+/// wrong folder once looked like "no alerts"); filters pick by state and stream.
+#[test]
+fn alerts_names_a_missing_store_and_filters() {
+    use streamguard::domain::{Action, HashSubject, Subject};
+    use streamguard::moderation::store::{AlertStore, NewAlert};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.toml"), "[store]\npath = \"var/a.db\"\n").unwrap();
+    let out = streamguard(&["alerts", "--config", "c.toml"], dir.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no alert store at var/a.db") && err.contains("working directory"),
+        "{err}"
+    );
+    assert!(!dir.path().join("var/a.db").exists(), "created by a read");
+
+    std::fs::create_dir(dir.path().join("var")).unwrap();
+    let mut store = AlertStore::open(&dir.path().join("var/a.db")).unwrap();
+    for (stream, item) in [("live/a", "x"), ("live/b", "y"), ("live/a", "z")] {
+        store
+            .record_match(&NewAlert {
+                stream: stream.into(),
+                subject: Subject::Hash(HashSubject {
+                    bank: "demo".into(),
+                    item_id: item.into(),
+                    label: None,
+                    distance: 3,
+                    quality: 90,
+                    hash: "00".repeat(32),
+                    variant: "original".into(),
+                }),
+                frame_pts_ms: 1000,
+                action: Action::Review,
+                detect_ms: None,
+            })
+            .unwrap();
+    }
+    drop(store);
+    let rows = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["alerts", "--config", "c.toml"];
+        all.extend_from_slice(args);
+        stdout_ok(&streamguard(&all, dir.path()))
+            .lines()
+            .skip(1)
+            .map(|l| l.split('\t').nth(4).unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(rows(&[]), ["x", "y", "z"]);
+    assert_eq!(rows(&["--stream", "live/a"]), ["x", "z"]);
+    assert_eq!(rows(&["--stream", "live/a", "--limit", "1"]), ["z"]);
+    assert_eq!(rows(&["--state", "open"]).len(), 3);
+    assert!(rows(&["--state", "dismissed"]).is_empty());
+    let out = streamguard(
+        &["alerts", "--config", "c.toml", "--state", "nope"],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("'nope' is not one of open"),
+        "{out:?}"
+    );
+}

@@ -90,3 +90,43 @@ fn taken_port_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// Unknown routes and wrong methods answer JSON like every other refusal.
+#[test]
+fn unknown_routes_and_methods_answer_json_errors() {
+    let server = HttpServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        HttpState {
+            banks: BankSet::new(&[]),
+            control: None,
+            auth: Default::default(),
+            events: Default::default(),
+        },
+    )
+    .unwrap();
+    let (code, body) = get(server.addr, "/api/v1/nope");
+    assert_eq!(code, 404, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no route GET /api/v1/nope")),
+        "{body}"
+    );
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    write!(
+        s,
+        "DELETE /healthz HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 405"), "{resp}");
+    let body = resp.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("DELETE")),
+        "{resp}"
+    );
+    server.stop();
+}

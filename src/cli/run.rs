@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 use streamguard::app::{self, App};
 use streamguard::config::{IngestServer, Source};
-use streamguard::moderation::store::AlertStore;
+use streamguard::domain::AlertState;
+use streamguard::moderation::store::{AlertFilter, AlertStore};
 use streamguard::telemetry;
 
 pub fn check_config(file: Option<PathBuf>) -> ExitCode {
@@ -76,11 +77,48 @@ pub fn run(config: Option<PathBuf>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn alerts(config: Option<PathBuf>) -> ExitCode {
+pub fn alerts(
+    config: Option<PathBuf>,
+    state: Option<&str>,
+    stream: Option<String>,
+    limit: Option<usize>,
+) -> ExitCode {
     let source = config.map_or(Source::Embedded, Source::File);
+    let state = match state.map(|s| (s, AlertState::parse(s))) {
+        None => None,
+        Some((_, Some(s))) => Some(s),
+        Some((s, None)) => {
+            eprintln!(
+                "error: --state: '{s}' is not one of {}",
+                AlertState::names()
+            );
+            return ExitCode::from(2);
+        }
+    };
     let result = source.load().map_err(|e| e.to_string()).and_then(|cfg| {
-        AlertStore::open(&cfg.store.path)
-            .and_then(|s| s.alerts())
+        let path = &cfg.store.path;
+        // Reading must not create an empty store (a wrong folder would look like "no alerts").
+        if !path.exists() {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            return Err(format!(
+                "no alert store at {} (store.path of {source}; a relative path resolves against the working directory, {})",
+                path.display(),
+                cwd.display()
+            ));
+        }
+        let filter = AlertFilter {
+            state,
+            stream,
+            reason: None,
+            before: None,
+            limit: limit.unwrap_or(i64::MAX as usize),
+        };
+        AlertStore::open(path)
+            .and_then(|s| s.list_alerts(&filter))
+            .map(|mut rows| {
+                rows.reverse(); // oldest first, as before
+                rows
+            })
             .map_err(|e| e.to_string())
     });
     match result {

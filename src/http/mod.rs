@@ -84,8 +84,24 @@ pub fn router(state: HttpState) -> Router {
         .merge(outbox::router())
         .merge(metrics::router())
         .merge(events::router())
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(state.auth.max_body_bytes))
         .with_state(state)
+}
+
+/// 404 with a JSON body, like every other refusal.
+async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "no route {method} {} (GET /api/v1/openapi.json lists them)",
+        uri.path()
+    ))
+}
+
+/// 405 with a JSON body.
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> impl IntoResponse {
+    let body = serde_json::json!({ "error": format!("{} does not take {method}", uri.path()) });
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body))
 }
 
 /// What `http.callback_listen` serves: nginx's callbacks and `/healthz`, nothing else.
@@ -93,6 +109,8 @@ pub fn callback_router(state: HttpState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(ingest::router())
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(state.auth.max_body_bytes))
         .with_state(state)
 }
@@ -127,4 +145,29 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 
 async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every operation has an `operationId`, and no two share one (client generators
+    /// name their methods by them).
+    #[test]
+    fn every_operation_has_its_own_operation_id() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+        let mut ids = std::collections::BTreeSet::new();
+        let mut n = 0;
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                if !["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                    continue;
+                }
+                n += 1;
+                let id = op["operationId"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+                assert!(ids.insert(id.to_string()), "operationId {id} used twice");
+            }
+        }
+        assert!(n >= 14, "{n} operations");
+    }
 }
