@@ -455,3 +455,98 @@ fn alerts_names_a_missing_store_and_filters() {
         "{out:?}"
     );
 }
+
+/// `bank build` from a folder (nested), on every core: each line's hash equals what `hash`
+/// prints for that file, ids are the paths under the folder, a low-quality image is reported
+/// and left out, the result loads as a bank, `--incremental` hashes only new files, `--ids`
+/// names entries from a CSV, and a clash of ids is an error naming both files.
+#[test]
+fn bank_build_equals_hash_output_and_loads_as_a_bank() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = repo().join("tests/data/pdq/images");
+    let imgs = dir.path().join("imgs");
+    std::fs::create_dir_all(imgs.join("sub")).unwrap();
+    for (from, to) in [
+        ("camera_64x64.png", "camera.png"),
+        ("camera_lowcontrast.png", "dim.png"),
+        ("brick_160x160.png", "sub/brick.png"),
+    ] {
+        std::fs::copy(src.join(from), imgs.join(to)).unwrap();
+    }
+    let build = |args: &[&str]| {
+        let mut all = vec!["bank", "build", "--out", "bank.csv"];
+        all.extend_from_slice(args);
+        streamguard(&all, dir.path())
+    };
+    let out = build(&["--label", "synthetic-demo", "imgs"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("dim.png: quality 15 is below 50"), "{err}");
+    assert!(
+        err.contains("2 entries (2 hashed now, 0 kept from before, 1 below quality 50)"),
+        "{err}"
+    );
+    let bank = std::fs::read_to_string(dir.path().join("bank.csv")).unwrap();
+    let lines: Vec<&str> = bank.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(lines.len(), 2, "{bank}");
+    for (line, (id, file)) in lines
+        .iter()
+        .zip([("camera", "camera.png"), ("sub/brick", "sub/brick.png")])
+    {
+        let hashed = stdout_ok(&streamguard(&["hash", &format!("imgs/{file}")], dir.path()));
+        let hash = hashed.split(' ').next().unwrap();
+        assert_eq!(*line, format!("{hash},{id},synthetic-demo"));
+    }
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[[banks]]\nname = \"built\"\npath = \"bank.csv\"\n",
+    )
+    .unwrap();
+    let checked = stdout_ok(&streamguard(&["check-config", "c.toml"], dir.path()));
+    assert!(checked.contains("1 bank(s) with 2 hash(es)"), "{checked}");
+
+    // A new image: only it is hashed; the old lines stay as they were.
+    std::fs::copy(src.join("coffee_160x107.png"), imgs.join("coffee.png")).unwrap();
+    let out = build(&["--incremental", "--label", "synthetic-demo", "imgs"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        err.contains("3 entries (1 hashed now, 2 kept from before"),
+        "{err}"
+    );
+    let again = std::fs::read_to_string(dir.path().join("bank.csv")).unwrap();
+    for l in &lines {
+        assert!(again.contains(l), "{again}");
+    }
+    assert!(again.contains(",coffee,synthetic-demo"), "{again}");
+
+    // Ids from a CSV; the low-quality image kept when asked.
+    std::fs::write(
+        dir.path().join("ids.csv"),
+        "# id,file\nitem-1,imgs/camera.png\nitem-2,imgs/dim.png\n",
+    )
+    .unwrap();
+    let out = build(&["--ids", "ids.csv", "--keep-low-quality"]);
+    assert!(out.status.success(), "{out:?}");
+    let bank = std::fs::read_to_string(dir.path().join("bank.csv")).unwrap();
+    assert!(
+        bank.contains(",item-1\n") && bank.contains(",item-2\n"),
+        "{bank}"
+    );
+
+    // Two files with the same id; a file that is no image.
+    std::fs::copy(src.join("camera_64x64.png"), imgs.join("sub/camera.png")).unwrap();
+    let out = build(&["imgs/camera.png", "imgs/sub/camera.png"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success() && err.contains("id 'camera' from both"),
+        "{err}"
+    );
+    std::fs::write(imgs.join("broken.png"), "not a png").unwrap();
+    let out = build(&["imgs"]);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success() && err.contains("broken.png: cannot read image"),
+        "{err}"
+    );
+    assert!(err.contains("not written"), "{err}");
+}

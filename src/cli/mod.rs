@@ -2,6 +2,7 @@
 //! and reading an image. `main.rs` parses the command line and calls into these.
 
 pub mod bank;
+pub mod bank_build;
 pub mod classify;
 pub mod hash;
 pub mod replay;
