@@ -387,6 +387,31 @@ fn console_in_headless_chromium() {
             .contains(&format!("Alert #{hash_alert} is no longer in the store"))
             && !b.displayed(&b.find_all("#detail-body")[0])
     });
+    // The halted-streams view: the deny list, a key that is not live included, and a halt
+    // that no actuator carried out (this daemon has none) said to be so. Reinstate there.
+    let (code, body) = api.call(
+        "POST",
+        "/api/v1/streams/live%2Felsewhere/halt",
+        Some(MODERATOR),
+        "",
+    );
+    assert_eq!(code, 200, "{body}");
+    let row = "#halts tr[data-stream=\"live/elsewhere\"]";
+    b.wait_until("the halted key listed", |b| b.text_of(row).contains("gone"));
+    let text = b.text_of(row);
+    assert!(
+        text.contains("recorded only") && text.contains("mo"),
+        "{text}"
+    );
+    b.screenshot(&shots.join("09-halted-streams.png"));
+    b.click_css(&format!("{row} button.reinstate"));
+    b.wait("#confirm-reason");
+    b.press(ENTER);
+    b.wait_until("the reinstatement from the halted view", |_| {
+        let (_, h) = api.call("GET", "/api/v1/halts", Some(VIEWER), "");
+        !h.to_string().contains("live/elsewhere")
+    });
+    b.wait_until("its row gone", |b| b.find_all(row).is_empty());
     for shot in [
         "01-sign-in.png",
         "02-viewer-queue.png",
@@ -396,6 +421,7 @@ fn console_in_headless_chromium() {
         "06-stream-halted.png",
         "07-audit-trail.png",
         "08-audit-first-page.png",
+        "09-halted-streams.png",
     ] {
         let png = image::open(shots.join(shot)).unwrap();
         assert_eq!((png.width(), png.height()), (1366, 768), "{shot}");

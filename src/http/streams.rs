@@ -1,5 +1,6 @@
 //! `/api/v1/streams`: every watched stream with its state and counters (viewer), and a
-//! moderator's halt and reinstatement of one.
+//! moderator's halt and reinstatement of one. `/api/v1/halts`: the deny list (viewer),
+//! streams no longer live included.
 
 use super::request::{Action, action_request, control_for};
 use super::{ApiError, HttpState, blocking};
@@ -21,6 +22,30 @@ pub(super) fn router() -> Router<HttpState> {
         .route("/api/v1/streams", get(list))
         .route("/api/v1/streams/{id}/halt", post(halt))
         .route("/api/v1/streams/{id}/reinstate", post(reinstate))
+        .route("/api/v1/halts", get(halts))
+}
+
+/// Every stream on the deny list, newest halt first, with who halted it, why and when, and
+/// whether it is watched now: what a moderator reinstates from.
+async fn halts(
+    State(s): State<HttpState>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let c = control_for(&s, &headers, Role::Viewer)?;
+    let rows = blocking(move || {
+        c.store().halts().map(|rows| {
+            rows.into_iter()
+                .map(|h| {
+                    let watched = c.manager().get(&h.stream).is_some();
+                    let mut v = serde_json::json!(h);
+                    v["watched"] = watched.into();
+                    v
+                })
+                .collect::<Vec<_>>()
+        })
+    })
+    .await?;
+    Ok(Json(serde_json::json!({ "halts": rows })))
 }
 
 async fn list(

@@ -243,7 +243,7 @@
 
   async function refreshAll() {
     try {
-      await Promise.all([refreshAlerts(), refreshStreams(), refreshAudit()]);
+      await Promise.all([refreshAlerts(), refreshStreams(), refreshHalts(), refreshAudit()]);
       if (S.open) {
         const id = S.open.id;
         await refreshDetail().catch((e) => {
@@ -582,6 +582,51 @@
       status(`Stream ${s.id} not changed (${e.status}): ${e.message}`, true);
     }
     await refreshAll();
+  }
+
+  // --- Halted streams -------------------------------------------------------------------
+  // The deny list, streams no longer live included: each with who halted it, why, since
+  // when and the alert, and a Reinstate button (moderator). A halt that no actuator carried
+  // out (actuator "none": recorded only) says so.
+  async function refreshHalts() {
+    const [halts, audit] = await Promise.all([
+      api('/api/v1/halts'),
+      api(`/api/v1/audit?limit=${AUDIT_MAX}`),
+    ]);
+    const sent = new Map();
+    for (const e of audit.audit) {
+      if (e.event === 'halt_sent' && !sent.has(e.stream)) sent.set(e.stream, e);
+    }
+    const rows = halts.halts.map((h) => {
+      const how = sent.get(h.stream);
+      const recordedOnly = how && how.actor === 'none';
+      const b = el('button', {
+        type: 'button',
+        class: 'reinstate',
+        text: 'Reinstate',
+        'aria-label': `Reinstate stream ${h.stream}`,
+        disabled: !canAct(),
+        title: canAct() ? undefined : 'needs the moderator role',
+        onclick: () => haltOrReinstate({ id: h.stream, halted: true }),
+      });
+      return el('tr', { dataset: { stream: h.stream } },
+        cutCell(h.stream),
+        whenCell(h.since_ms),
+        cutCell(h.actor.replace(/^token:/, '')),
+        el('td', { class: 'wrap', text: h.reason }),
+        el('td', {}, h.alert_id ? el('button', {
+          type: 'button', class: 'link', text: `#${h.alert_id}`, onclick: () => openAlert(h.alert_id),
+        }) : ''),
+        el('td', { class: 'wrap' },
+          badge(h.watched ? 'live' : 'gone'),
+          recordedOnly ? el('span', {
+            class: 'muted recorded-only',
+            text: ' recorded only: no actuator is configured, the publisher was not cut off',
+          }) : null),
+        el('td', {}, b));
+    });
+    $('halts').tBodies[0].replaceChildren(...rows);
+    $('halts-empty').hidden = rows.length > 0;
   }
 
   // --- Audit trail ----------------------------------------------------------------------

@@ -6,6 +6,19 @@ use super::{
 use crate::domain::{AuditEvent, SinkEvent};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
+/// One stream on the deny list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HaltRow {
+    pub stream: String,
+    /// Who halted it: `policy:bank:<bank>`, `policy:classifier:<model>`, `token:<name>`...
+    pub actor: String,
+    pub reason: String,
+    /// The alert that halted it (`None` for a halt by hand).
+    pub alert_id: Option<i64>,
+    /// When it was halted (ms since the epoch).
+    pub since_ms: i64,
+}
+
 impl AlertStore {
     /// Marks `stream` halted (the deny list). Returns false, and records nothing, when it
     /// already was: halts are idempotent.
@@ -109,6 +122,25 @@ impl AlertStore {
             )
             .optional()?
             .unwrap_or(false))
+    }
+
+    /// The deny list with who halted each stream, why, when and for which alert, newest
+    /// first: what a moderator reinstates from (streams no longer live included).
+    pub fn halts(&self) -> Result<Vec<HaltRow>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT stream, actor, reason, alert_id, updated_at_ms FROM stream_halts
+             WHERE halted = 1 ORDER BY updated_at_ms DESC, stream",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(HaltRow {
+                stream: r.get(0)?,
+                actor: r.get(1)?,
+                reason: r.get(2)?,
+                alert_id: r.get(3)?,
+                since_ms: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every halted stream.
