@@ -128,29 +128,7 @@ enum BankCommand {
     /// path under a folder given, without the extension) unless `--ids` gives them. Hashes
     /// below `--min-quality` are reported and left out. Written whole, then renamed over
     /// `--out`, so a daemon watching the file never reads half of it.
-    Build {
-        /// The bank file to write.
-        #[arg(long)]
-        out: PathBuf,
-        /// A label for every entry (e.g. the bank's source or category).
-        #[arg(long)]
-        label: Option<String>,
-        /// A CSV of `id,file` lines (files relative to it) instead of ids from file names.
-        #[arg(long)]
-        ids: Option<PathBuf>,
-        /// PDQ quality below which an image is left out (the daemon does not match frames
-        /// below analysis.min_quality either). Default: 50.
-        #[arg(long, default_value_t = 50)]
-        min_quality: u32,
-        /// Keep images below `--min-quality` (with a line on stderr for each).
-        #[arg(long)]
-        keep_low_quality: bool,
-        /// Keep the entries already in `--out` and hash only files whose id is new.
-        #[arg(long)]
-        incremental: bool,
-        /// Image files and folders (not needed with `--ids`).
-        inputs: Vec<PathBuf>,
-    },
+    Build(cli::bank_build::BuildArgs),
     /// Matches images against every bank of a configuration: one line per image and matching
     /// bank with the item id, label, distance, the rotation or mirror that matched, and the
     /// bank's action.
@@ -201,30 +179,7 @@ fn main() -> ExitCode {
             command: BankCommand::Match { config, images },
         } => cli::bank::match_images(config, &images),
         Command::Bank {
-            command:
-                BankCommand::Build {
-                    out,
-                    label,
-                    ids,
-                    min_quality,
-                    keep_low_quality,
-                    incremental,
-                    inputs,
-                },
-        } => {
-            if inputs.is_empty() && ids.is_none() {
-                eprintln!("error: bank build: give image files or folders, or --ids");
-                return ExitCode::from(2);
-            }
-            cli::bank_build::build(&cli::bank_build::BuildArgs {
-                inputs,
-                out,
-                label,
-                ids,
-                min_quality,
-                keep_low_quality,
-                incremental,
-            })
-        }
+            command: BankCommand::Build(args),
+        } => cli::bank_build::build(&args),
     }
 }

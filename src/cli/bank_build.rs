@@ -16,15 +16,31 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use streamguard::analysis::pdq::{PdqHasher, RgbImage};
 
-/// What `bank build` was asked.
+/// What `bank build` was asked (its command-line arguments).
+#[derive(clap::Args)]
 pub struct BuildArgs {
-    pub inputs: Vec<PathBuf>,
+    /// The bank file to write.
+    #[arg(long)]
     pub out: PathBuf,
+    /// A label for every entry (e.g. the bank's source or category).
+    #[arg(long)]
     pub label: Option<String>,
+    /// A CSV of `id,file` lines (files relative to it) instead of ids from file names.
+    #[arg(long)]
     pub ids: Option<PathBuf>,
+    /// PDQ quality below which an image is left out (the daemon does not match frames
+    /// below analysis.min_quality either).
+    #[arg(long, default_value_t = 50)]
     pub min_quality: u32,
+    /// Keep images below `--min-quality` (with a line on stderr for each).
+    #[arg(long)]
     pub keep_low_quality: bool,
+    /// Keep the entries already in `--out` and hash only files whose id is new.
+    #[arg(long)]
     pub incremental: bool,
+    /// Image files and folders (not needed with `--ids`).
+    #[arg(required_unless_present = "ids")]
+    pub inputs: Vec<PathBuf>,
 }
 
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp"];
