@@ -119,12 +119,17 @@ fi
 if [ ! -x .tools/promtool ]; then
   log "fetching promtool (Debian package prometheus, unpacked, not installed)"
   tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
   (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1) \
-    || { $SUDO apt-get update -qq && (cd "$tmp" && apt-get download -qq prometheus); }
+    || { $SUDO apt-get update -qq && (cd "$tmp" && apt-get download -qq prometheus); } \
+    || { echo "[setup] error: cannot download Debian's prometheus package (for promtool)" >&2; exit 1; }
   dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x"
   mkdir -p .tools
-  cp "$tmp/x/usr/bin/promtool" .tools/promtool
+  # Whole or not at all: an interrupted copy must not pass for promtool next time.
+  cp "$tmp/x/usr/bin/promtool" .tools/promtool.part
+  mv .tools/promtool.part .tools/promtool
   rm -rf "$tmp"
+  trap - EXIT
 else
   log "promtool: present (.tools/promtool)"
 fi

@@ -28,6 +28,8 @@ fn run_logs(log_format: &str) -> String {
         .args(["run", "--config", "c.toml"])
         .current_dir(dir.path())
         .env_remove("RUST_LOG")
+        // GStreamer's own debug output goes to stderr beside ours: none of it here.
+        .env("GST_DEBUG", "0")
         .output()
         .unwrap();
     let text = String::from_utf8(out.stderr).unwrap();

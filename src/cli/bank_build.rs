@@ -38,8 +38,8 @@ pub struct BuildArgs {
     /// Keep the entries already in `--out` and hash only files whose id is new.
     #[arg(long)]
     pub incremental: bool,
-    /// Image files and folders (not needed with `--ids`).
-    #[arg(required_unless_present = "ids")]
+    /// Image files and folders (not with `--ids`).
+    #[arg(required_unless_present = "ids", conflicts_with = "ids")]
     pub inputs: Vec<PathBuf>,
 }
 
@@ -146,14 +146,23 @@ fn ids_from_inputs(inputs: &[PathBuf]) -> anyhow::Result<BTreeMap<String, PathBu
                 .into_iter()
                 .map(|f| {
                     let rel = f.strip_prefix(input).unwrap_or(&f).with_extension("");
-                    (rel.to_string_lossy().into_owned(), f)
+                    (rel.to_str().map(str::to_string), f)
                 })
                 .collect()
         } else {
-            let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned());
-            vec![(stem.unwrap_or_default(), input.clone())]
+            let stem = input
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .map(str::to_string);
+            vec![(stem, input.clone())]
         };
         for (id, file) in files {
+            let Some(id) = id else {
+                bail!(
+                    "{}: the name is not UTF-8, so it cannot be an id (give ids with --ids)",
+                    file.display()
+                );
+            };
             check_field("id", &id).with_context(|| format!("{}", file.display()))?;
             if let Some(first) = out.get(&id) {
                 bail!(
@@ -178,7 +187,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     entries.sort_by_key(|e| e.path());
     for e in entries {
         let p = e.path();
-        if p.is_dir() {
+        // Symbolic links to folders are not followed (one image under two ids, or a loop).
+        if e.file_type()?.is_dir() {
             walk(&p, out)?;
         } else if p
             .extension()

@@ -208,7 +208,11 @@ impl StreamManager {
                     units_dropped = t.units_dropped,
                     frames_analysed = t.frames_analysed,
                     frames_dropped = t.frames_dropped,
+                    frames_low_quality = t.frames_low_quality,
                     matches = t.matches,
+                    allowed = t.allowed,
+                    frames_classified = t.frames_classified,
+                    classifier_findings = t.classifier_findings,
                     "stopped watching stream"
                 );
                 true
@@ -254,7 +258,9 @@ impl StreamManager {
             let t = m.info.stats.snapshot();
             tracing::info!(stream = %m.info.spec.id, units_received = t.units_received, units_decoded = t.units_decoded,
                 units_dropped = t.units_dropped, frames_analysed = t.frames_analysed, frames_dropped = t.frames_dropped,
-                matches = t.matches, "stream stopped");
+                frames_low_quality = t.frames_low_quality, matches = t.matches, allowed = t.allowed,
+                frames_classified = t.frames_classified, classifier_findings = t.classifier_findings,
+                "stream stopped");
         }
     }
 }

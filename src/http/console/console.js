@@ -135,7 +135,7 @@
     $('audit-older').hidden = true;
     $('audit-end').textContent = '';
     closeDetail();
-    for (const id of ['alerts', 'streams', 'audit']) $(id).tBodies[0].replaceChildren();
+    for (const id of ['alerts', 'streams', 'halts', 'audit']) $(id).tBodies[0].replaceChildren();
   }
 
   function signIn(message) {
@@ -589,17 +589,11 @@
   // when and the alert, and a Reinstate button (moderator). A halt that no actuator carried
   // out (actuator "none": recorded only) says so.
   async function refreshHalts() {
-    const [halts, audit] = await Promise.all([
-      api('/api/v1/halts'),
-      api(`/api/v1/audit?limit=${AUDIT_MAX}`),
-    ]);
-    const sent = new Map();
-    for (const e of audit.audit) {
-      if (e.event === 'halt_sent' && !sent.has(e.stream)) sent.set(e.stream, e);
-    }
+    const halts = await api('/api/v1/halts');
     const rows = halts.halts.map((h) => {
-      const how = sent.get(h.stream);
-      const recordedOnly = how && how.actor === 'none';
+      const how = h.actuator;
+      const recordedOnly = how && how.actuator === 'none';
+      const failed = how && how.event === 'halt_failed';
       const b = el('button', {
         type: 'button',
         class: 'reinstate',
@@ -622,7 +616,8 @@
           recordedOnly ? el('span', {
             class: 'muted recorded-only',
             text: ' recorded only: no actuator is configured, the publisher was not cut off',
-          }) : null),
+          }) : null,
+          failed ? el('span', { class: 'error', text: ` not cut off: ${how.detail}` }) : null),
         el('td', {}, b));
     });
     $('halts').tBodies[0].replaceChildren(...rows);

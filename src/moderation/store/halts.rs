@@ -17,6 +17,19 @@ pub struct HaltRow {
     pub alert_id: Option<i64>,
     /// When it was halted (ms since the epoch).
     pub since_ms: i64,
+    /// What the actuator last did about this halt; `None` while nothing is recorded yet.
+    pub actuator: Option<HaltOutcome>,
+}
+
+/// The actuator's last word on a halt.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HaltOutcome {
+    /// `halt_sent` or `halt_failed`.
+    pub event: String,
+    /// The actuator: `nginx-rtmp`, `http`, or `none` (recorded only, nobody cut off).
+    pub actuator: String,
+    /// `dropped`, `not_publishing`, `recorded`, or why it failed.
+    pub detail: String,
 }
 
 impl AlertStore {
@@ -127,9 +140,15 @@ impl AlertStore {
     /// The deny list with who halted each stream, why, when and for which alert, newest
     /// first: what a moderator reinstates from (streams no longer live included).
     pub fn halts(&self) -> Result<Vec<HaltRow>, StoreError> {
+        // With what the actuator last did about it since (halt_sent or halt_failed).
         let mut stmt = self.conn.prepare(
-            "SELECT stream, actor, reason, alert_id, updated_at_ms FROM stream_halts
-             WHERE halted = 1 ORDER BY updated_at_ms DESC, stream",
+            "SELECT h.stream, h.actor, h.reason, h.alert_id, h.updated_at_ms, e.event, e.actor, e.detail
+             FROM stream_halts h
+             LEFT JOIN stream_events e ON e.id = (
+                 SELECT id FROM stream_events
+                 WHERE stream = h.stream AND event IN ('halt_sent', 'halt_failed') AND at_ms >= h.updated_at_ms
+                 ORDER BY id DESC LIMIT 1)
+             WHERE h.halted = 1 ORDER BY h.updated_at_ms DESC, h.stream",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(HaltRow {
@@ -138,6 +157,14 @@ impl AlertStore {
                 reason: r.get(2)?,
                 alert_id: r.get(3)?,
                 since_ms: r.get(4)?,
+                actuator: match r.get::<_, Option<String>>(5)? {
+                    Some(event) => Some(HaltOutcome {
+                        event,
+                        actuator: r.get(6)?,
+                        detail: r.get(7)?,
+                    }),
+                    None => None,
+                },
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -417,7 +417,7 @@ pub use crate::domain::AlertAction;
 use alerts::ALERT_COLUMNS;
 pub use alerts::TransitionError;
 use halts::AUDIT_COLUMNS;
-pub use halts::HaltRow;
+pub use halts::{HaltOutcome, HaltRow};
 pub use health::{HealthSnapshot, StoreHealth};
 pub use outbox::{DeliveryRow, MAX_MESSAGE_BYTES, OutboxRow};
 use outbox::{alert_message, enqueue};

@@ -763,3 +763,59 @@ fn filtered_alert_lists_read_an_index_not_the_table() {
         "{plan}"
     );
 }
+
+/// The deny list as `/api/v1/halts` serves it: newest halt first, reinstated streams gone,
+/// and what the actuator last did about each halt since it was made.
+#[test]
+fn halts_list_the_deny_list_with_the_actuators_last_word() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = AlertStore::open(&dir.path().join("a.db")).unwrap();
+    assert!(
+        s.halt_at("live/a", "policy:bank:demo", "item", Some(7), 1_000)
+            .unwrap()
+    );
+    s.record_event_at(
+        "live/a",
+        AuditEvent::HaltSent,
+        "none",
+        "item",
+        "recorded",
+        Some(7),
+        1_000,
+    )
+    .unwrap();
+    assert!(
+        s.halt_at("live/b", "token:mo", "by hand", None, 2_000)
+            .unwrap()
+    );
+    s.record_event_at(
+        "live/b",
+        AuditEvent::HaltFailed,
+        "nginx-rtmp",
+        "by hand",
+        "refused",
+        None,
+        2_000,
+    )
+    .unwrap();
+    assert!(
+        s.halt_at("live/c", "token:mo", "gone", None, 3_000)
+            .unwrap()
+    );
+    assert!(s.reinstate("live/c", "token:mo", "ok").unwrap());
+    let h = s.halts().unwrap();
+    assert_eq!(
+        h.iter().map(|r| r.stream.as_str()).collect::<Vec<_>>(),
+        ["live/b", "live/a"]
+    );
+    assert_eq!(
+        (h[1].actor.as_str(), h[1].alert_id, h[1].since_ms),
+        ("policy:bank:demo", Some(7), 1_000)
+    );
+    let a = h[1].actuator.as_ref().unwrap();
+    assert_eq!(
+        (a.event.as_str(), a.actuator.as_str(), a.detail.as_str()),
+        ("halt_sent", "none", "recorded")
+    );
+    assert_eq!(h[0].actuator.as_ref().unwrap().event, "halt_failed");
+}
