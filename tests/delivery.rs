@@ -10,7 +10,7 @@ use streamguard::config::Source;
 use streamguard::moderation::store::AlertStore;
 use support::nats::{NatsServer, consume_all, duplicate_window};
 use support::webhook::webhook_receiver;
-use support::{free_port, repo, wait_until};
+use support::{repo, wait_until};
 
 /// A config with the demo bank, a store in `dir`, `sinks` and one stream showing the demo
 /// image from 2 s to 3.5 s (at the frame rate when `realtime`).
@@ -95,7 +95,7 @@ fn webhook_answering_500_is_retried_until_accepted_with_a_valid_signature() {
 #[test]
 fn jetstream_keeps_one_copy_of_a_message_sent_twice() {
     let dir = tempfile::tempdir().unwrap();
-    let server = NatsServer::start(free_port(), &dir.path().join("js"));
+    let server = NatsServer::start(&dir.path().join("js"));
     let toml = nats_sink(&server.url(), 1000);
     let cfg: streamguard::config::Config = {
         let path = dir.path().join("c.toml");
@@ -153,7 +153,7 @@ fn jetstream_keeps_one_copy_of_a_message_sent_twice() {
 #[test]
 fn nats_down_when_the_alert_is_raised_gets_it_once_after_restarting_30_s_later() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = NatsServer::start(free_port(), &dir.path().join("js"));
+    let mut server = NatsServer::start(&dir.path().join("js"));
     server.kill();
     let cfg = Source::File(config(dir.path(), &nats_sink(&server.url(), 2000), false))
         .load_with_env(Vec::new())
@@ -201,11 +201,7 @@ fn nats_down_when_the_alert_is_raised_gets_it_once_after_restarting_30_s_later()
 fn daemon_killed_with_a_message_queued_delivers_it_on_restart_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let password = "pw-Zq83xK-not-for-logs";
-    let mut server = NatsServer::start_as(
-        free_port(),
-        &dir.path().join("js"),
-        Some(("alerts", password)),
-    );
+    let mut server = NatsServer::start_as(&dir.path().join("js"), Some(("alerts", password)));
     server.kill();
     let path = config(dir.path(), &nats_sink(&server.url(), 1000), true);
     let daemon = |log: &str| {

@@ -116,7 +116,7 @@ fn halts_marked_stream_refuses_its_return_until_reinstated_and_spares_the_other(
     let port = support::free_port();
     let nginx = Nginx::new(dir.path(), Some(port));
     // Alerts go to a real nats-server -js and to a webhook receiver.
-    let nats = support::nats::NatsServer::start(support::free_port(), &dir.path().join("js"));
+    let nats = support::nats::NatsServer::start(&dir.path().join("js"));
     let (hook_port, hook) = support::webhook::webhook_receiver(0);
     let sinks = format!(
         "[[sinks]]\nname = \"jetstream\"\nkind = \"nats\"\nurl = \"{}\"\n\

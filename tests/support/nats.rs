@@ -18,29 +18,23 @@ pub struct NatsServer {
 }
 
 impl NatsServer {
-    /// Starts nats-server with JetStream on `port` (storing under `store`) and waits until
-    /// it accepts connections.
-    pub fn start(port: u16, store: &Path) -> NatsServer {
-        Self::start_as(port, store, None)
+    /// Starts nats-server with JetStream on a port of its own choosing (storing under
+    /// `store`) and waits until it listens: the port is read back from the file nats-server
+    /// writes once it has bound it, so no other process can have taken it in between.
+    pub fn start(store: &Path) -> NatsServer {
+        Self::start_as(store, None)
     }
 
     /// The same, requiring `user` and `password` of every client.
-    pub fn start_as(port: u16, store: &Path, user: Option<(&str, &str)>) -> NatsServer {
+    pub fn start_as(store: &Path, user: Option<(&str, &str)>) -> NatsServer {
         let mut s = NatsServer {
-            port,
+            port: 0,
             store: store.to_path_buf(),
             user: user.map(|(u, p)| (u.to_string(), p.to_string())),
             child: None,
         };
-        // The port was free when picked, but another test may have bound it since (then
-        // nats-server exits at once): try another.
-        for _ in 0..5 {
-            if s.try_start() {
-                return s;
-            }
-            s.port = super::free_port();
-        }
-        panic!("nats-server did not start on any of 5 free ports");
+        s.spawn(None);
+        s
     }
 
     /// Its URL, with the credentials when it requires them.
@@ -53,28 +47,22 @@ impl NatsServer {
 
     /// Starts it again (same port, same store) after [`NatsServer::kill`].
     pub fn restart(&mut self) {
-        assert!(
-            self.try_start(),
-            "nats-server did not start on port {}",
-            self.port
-        );
+        self.spawn(Some(self.port));
     }
 
-    /// Starts it on `self.port`; false if it exited (the port was taken).
-    fn try_start(&mut self) -> bool {
+    /// Runs nats-server on `port` (`None`: any free one) and waits for its ports file.
+    fn spawn(&mut self, port: Option<u16>) {
         assert!(self.child.is_none(), "already running");
         std::fs::create_dir_all(&self.store).unwrap();
-        let child =
+        let ports_dir = self.store.with_extension("ports");
+        std::fs::create_dir_all(&ports_dir).unwrap();
+        let p = port.map_or("-1".to_string(), |p| p.to_string());
+        let mut child =
             Command::new("nats-server")
-                .args([
-                    "-js",
-                    "-a",
-                    "127.0.0.1",
-                    "-p",
-                    &self.port.to_string(),
-                    "-sd",
-                ])
+                .args(["-js", "-a", "127.0.0.1", "-p", &p, "-sd"])
                 .arg(&self.store)
+                .arg("--ports_file_dir")
+                .arg(&ports_dir)
                 .args(self.user.iter().flat_map(|(u, p)| {
                     ["--user".to_string(), u.clone(), "--pass".into(), p.clone()]
                 }))
@@ -83,25 +71,27 @@ impl NatsServer {
                 .process_group(0)
                 .spawn()
                 .expect("nats-server (scripts/setup.sh installs it)");
-        self.child = Some(child);
+        let file = ports_dir.join(format!("nats-server_{}.ports", child.id()));
         let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            // Its own listener, not another process's on the same port: it is still running.
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                eprintln!("nats-server on port {} exited: {status}", self.port);
-                self.child = None;
-                return false;
+        let bound = loop {
+            // {"nats":["nats://127.0.0.1:PORT"]}, written once the listener is bound.
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            let port = text
+                .split("nats://127.0.0.1:")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .and_then(|n| n.parse::<u16>().ok());
+            if let Some(port) = port {
+                break port;
             }
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                std::thread::sleep(Duration::from_millis(100));
-                if self.child.as_mut().unwrap().try_wait().unwrap().is_none() {
-                    return true;
-                }
-                continue;
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("nats-server (port {p}) exited: {status}");
             }
             assert!(Instant::now() < deadline, "nats-server did not start");
             std::thread::sleep(Duration::from_millis(50));
-        }
+        };
+        self.port = bound;
+        self.child = Some(child);
     }
 
     /// SIGKILL, no goodbye.
