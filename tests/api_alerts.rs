@@ -380,11 +380,7 @@ fn tokens_roles_transitions_and_bad_input() {
     let (code, text) = api.call("GET", "/metrics", Some(VIEWER), "");
     assert_eq!(code, 200);
     let text = text.as_str().unwrap().to_string();
-    let value = |name: &str| -> f64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
-    };
+    let value = |name: &str| -> f64 { support::metric(&text, name) };
     assert_eq!(value("streamguard_streams{state=\"ended\"}"), 1.0);
     assert!(value("streamguard_frames_analysed_total") >= 3.0);
     // Over the process's life: this test process runs another daemon beside this one.

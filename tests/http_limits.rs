@@ -209,14 +209,7 @@ fn a_flood_of_idle_and_half_sent_connections_neither_exhausts_nor_blocks_callbac
 
     // Counted where an operator looks.
     let (_, metrics) = support::get(&format!("http://{addr}/metrics"));
-    let value = |name: &str| -> u64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .unwrap_or_else(|| panic!("no {name} in /metrics"))
-            .parse()
-            .unwrap()
-    };
+    let value = |name: &str| -> u64 { support::metric(&metrics, name) };
     assert!(value("streamguard_http_connections_refused_total") >= 1000);
     assert!(value("streamguard_http_requests_timed_out_total") >= 1);
     // Nothing was halted by the cut-short requests.

@@ -86,12 +86,7 @@ fn json_logs_are_one_object_a_line_and_text_logs_have_no_colour_codes_in_a_file(
 
 /// The number after `name ` in a metrics text.
 fn value(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in:\n{metrics}"))
-        .parse()
-        .unwrap()
+    support::metric(metrics, name)
 }
 
 #[test]

@@ -43,12 +43,7 @@ fn json(url: &str) -> (u16, serde_json::Value) {
 }
 
 fn metric(base: &str, name: &str) -> u64 {
-    let (_, text) = get(&format!("{base}/metrics"));
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("no {name} in /metrics"))
-        .parse()
-        .unwrap()
+    support::metric(&get(&format!("{base}/metrics")).1, name)
 }
 
 fn config(dir: &Path, store: &Path, port: u16) -> std::path::PathBuf {

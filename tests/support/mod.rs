@@ -36,6 +36,19 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
     }
 }
 
+/// The value of the metric line `name value` in a Prometheus text (`name` with its labels,
+/// if any); panics naming it when there is none.
+pub fn metric<T: std::str::FromStr>(text: &str, name: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
 /// GET; returns status and body.
 pub fn get(url: &str) -> (u16, String) {
     request("GET", url, "")
