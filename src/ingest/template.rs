@@ -91,8 +91,11 @@ impl Template {
             params,
             body,
         };
-        for p in placeholders(&t.body) {
-            if !t.params.iter().any(|d| d.name == p) {
+        // Every placeholder as render will find it must be declared.
+        for piece in pieces(&t.body) {
+            if let Piece::Slot(p, _) = piece
+                && !t.params.iter().any(|d| d.name == p)
+            {
                 return Err(invalid(format!(
                     "placeholder {{{p}}} is not declared with '# @param {p}'"
                 )));
@@ -263,22 +266,6 @@ fn pieces(body: &str) -> Vec<Piece<'_>> {
         i += 1;
     }
     out.push(Piece::Text(&body[text_start..]));
-    out
-}
-
-fn placeholders(body: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = body;
-    while let Some(start) = rest.find('{') {
-        let after = &rest[start + 1..];
-        match after.find('}') {
-            Some(end) => {
-                out.push(after[..end].to_string());
-                rest = &after[end + 1..];
-            }
-            None => break,
-        }
-    }
     out
 }
 
